@@ -1,0 +1,1 @@
+//! Placeholder: OSV range evaluation (owned by the vulndb work).

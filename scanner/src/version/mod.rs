@@ -1,0 +1,1 @@
+//! Placeholder: version ordering per ecosystem (owned by the vulndb work).
