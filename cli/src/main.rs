@@ -1,1 +1,51 @@
-fn main() {}
+//! `strata`: scan container images for vulnerable packages, in one process, with no services.
+//!
+//! The binary is thin: argument parsing, logging, the runtime and exit codes. The engine
+//! (`strata-scanner`) does the analysis; `strata-registry` talks to registries.
+
+mod args;
+mod commands;
+mod pipeline;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use args::{Cli, Command};
+
+/// Exit code for usage errors and scans that could not complete (clap uses 2 for usage errors too).
+const EXIT_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    // reqwest and oci-client are built without a default crypto provider so that only ring is linked.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Image(args) => commands::image::run(args).await,
+            Command::Db(args) => commands::db::run(args).await,
+        }
+    });
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}

@@ -1,1 +1,37 @@
-//! (in progress)
+//! Strata's registry source: the async adapter between an OCI/Docker registry and the synchronous engine.
+//!
+//! It resolves an image reference (`alpine`, `ghcr.io/org/app:1.2`, `localhost:5000/app@sha256:…`) into a
+//! [`ResolvedImage`](strata_scanner::image::ResolvedImage): it authenticates (anonymous, basic, or a bearer
+//! token obtained through the registry's `WWW-Authenticate` challenge), fetches the manifest, selects the
+//! requested platform from an index, refuses artifacts that are not container images, and fetches and
+//! verifies the config. It then streams layer blobs on demand ([`RegistryClient::open_blob`]); the engine
+//! analyses them on a blocking thread through [`blocking_reader`].
+//!
+//! It is not a puller: it writes nothing to disk, keeps no cache, does not verify layer digests (the engine
+//! does, while decompressing) and does not run Docker credential helpers (`credsStore`/`credHelpers` are
+//! reported as unsupported; give the username and password instead). Manifest parsing and platform
+//! selection are the engine's ([`strata_scanner::image`]), so every image source agrees on them.
+//!
+//! TLS is rustls with the ring provider only; [`RegistryClient::new`] installs it as the process default if
+//! the caller has not installed one.
+
+mod auth;
+mod client;
+mod error;
+mod reference;
+
+pub use client::{RegistryClient, RegistryOptions};
+pub use error::RegistryError;
+
+/// Turns a blob stream from [`RegistryClient::open_blob`] into a blocking [`std::io::Read`] for the engine.
+///
+/// Call it on a Tokio runtime thread (it captures the current runtime's handle, and panics without one),
+/// then move the reader into `tokio::task::spawn_blocking` and read it there. Never read it on a runtime
+/// worker thread: each read blocks the thread until the network delivers, and panics when it finds itself
+/// inside the runtime.
+pub fn blocking_reader<R>(reader: R) -> impl std::io::Read + Send
+where
+    R: tokio::io::AsyncRead + Send + Unpin,
+{
+    tokio_util::io::SyncIoBridge::new(reader)
+}

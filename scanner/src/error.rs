@@ -17,6 +17,8 @@ pub enum ErrorKind {
     NotAnImage,
     /// The image, tag or platform does not exist in the source.
     NotFound,
+    /// The source refused access (registry 401/403): credentials missing or wrong.
+    Unauthorized,
     /// The vulnerability DB file is missing, of another format version, or corrupt.
     Database,
     /// A request the engine cannot serve (bad argument, unsupported media type).
@@ -31,6 +33,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::DigestMismatch => "digest mismatch",
             ErrorKind::NotAnImage => "not an image",
             ErrorKind::NotFound => "not found",
+            ErrorKind::Unauthorized => "unauthorized",
             ErrorKind::Database => "database error",
             ErrorKind::Invalid => "invalid request",
         };

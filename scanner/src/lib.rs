@@ -23,7 +23,7 @@ pub mod source;
 pub mod version;
 pub mod vulndb;
 
-pub use error::{Error, ErrorKind};
+pub use error::{Error, ErrorKind, Result};
 
 /// Bumped whenever a change to layer analysis changes what a [`layer::LayerInventory`] holds for the same
 /// bytes. Cached inventories are keyed by it, so a new analyser never reads a stale result.

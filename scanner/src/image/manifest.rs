@@ -134,7 +134,9 @@ impl ImageManifest {
                 format!("this is an OCI artifact of type {what}, not a container image"),
             ));
         }
-        if let Some(layer) = self.layers.iter().find(|l| !l.media_type.is_empty() && !media_types::is_layer(&l.media_type)) {
+        if let Some(layer) =
+            self.layers.iter().find(|l| !l.media_type.is_empty() && !media_types::is_layer(&l.media_type))
+        {
             return Err(Error::new(
                 ErrorKind::NotAnImage,
                 format!("layer {} has media type {}, which is not a filesystem layer", layer.digest, layer.media_type),
@@ -147,17 +149,14 @@ impl ImageManifest {
 impl ImageIndex {
     /// Picks the manifest for `platform`. Attestation manifests (`unknown/unknown`) never match.
     pub fn select(&self, platform: &Platform) -> Result<&Descriptor> {
-        self.manifests
-            .iter()
-            .find(|d| d.platform.as_ref().is_some_and(|p| platform.matches(p)))
-            .ok_or_else(|| {
-                let available: Vec<String> =
-                    self.manifests.iter().filter_map(|d| d.platform.as_ref()).map(|p| p.to_string()).collect();
-                Error::new(
-                    ErrorKind::NotFound,
-                    format!("no manifest for platform {platform} (available: {})", available.join(", ")),
-                )
-            })
+        self.manifests.iter().find(|d| d.platform.as_ref().is_some_and(|p| platform.matches(p))).ok_or_else(|| {
+            let available: Vec<String> =
+                self.manifests.iter().filter_map(|d| d.platform.as_ref()).map(|p| p.to_string()).collect();
+            Error::new(
+                ErrorKind::NotFound,
+                format!("no manifest for platform {platform} (available: {})", available.join(", ")),
+            )
+        })
     }
 }
 

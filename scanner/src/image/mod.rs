@@ -50,7 +50,11 @@ impl ResolvedImage {
         let name = name.into();
         manifest.ensure_is_image().map_err(|e| e.context(&name))?;
         let config: ImageConfig = serde_json::from_slice(config_bytes).map_err(|e| {
-            Error::with_source(ErrorKind::Parse, format!("{name}: image config {} is not valid JSON", manifest.config.digest), e)
+            Error::with_source(
+                ErrorKind::Parse,
+                format!("{name}: image config {} is not valid JSON", manifest.config.digest),
+                e,
+            )
         })?;
         let diff_ids = &config.rootfs.diff_ids;
         if diff_ids.len() != manifest.layers.len() {

@@ -49,11 +49,9 @@ impl FromStr for Platform {
             [os, arch] if !os.is_empty() && !arch.is_empty() => {
                 Ok(Platform { os: os.to_string(), architecture: arch.to_string(), variant: None })
             }
-            [os, arch, variant] if !os.is_empty() && !arch.is_empty() && !variant.is_empty() => Ok(Platform {
-                os: os.to_string(),
-                architecture: arch.to_string(),
-                variant: Some(variant.to_string()),
-            }),
+            [os, arch, variant] if !os.is_empty() && !arch.is_empty() && !variant.is_empty() => {
+                Ok(Platform { os: os.to_string(), architecture: arch.to_string(), variant: Some(variant.to_string()) })
+            }
             _ => Err(Error::new(ErrorKind::Invalid, format!("platform {s:?} is not of the form os/arch[/variant]"))),
         }
     }

@@ -1,1 +1,155 @@
-//! (in progress)
+//! Layer analysis: one pass over a layer blob as a stream.
+//!
+//! The blob is hashed as it is read, decompressed (gzip, zstd or none, sniffed from the first bytes because
+//! docker-archive layers carry no media type), and walked as a tar. Only files the analysers ask for are read
+//! into memory, up to a size cap, so memory stays bounded whatever the layer size. The result, a
+//! [`LayerInventory`], depends only on the layer bytes and [`crate::ANALYZER_VERSION`]: it is what the fleet
+//! caches by digest.
+
+mod digest;
+mod inventory;
+pub mod path;
+
+use std::io::{self, BufRead, BufReader, Read};
+
+pub use digest::{HashingReader, verify};
+pub use inventory::{LayerInventory, LayerStats, LayerWarning};
+
+use crate::analyze;
+use crate::error::{Error, ErrorKind, Result};
+use path::EntryPath;
+
+/// Large enough that the decompressor is fed in big gulps; small next to any layer.
+const READ_BUFFER: usize = 256 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compression {
+    Gzip,
+    Zstd,
+    None,
+}
+
+fn sniff(head: &[u8]) -> Compression {
+    match head {
+        [0x1f, 0x8b, ..] => Compression::Gzip,
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Compression::Zstd,
+        _ => Compression::None,
+    }
+}
+
+/// Analyses one layer blob read from `reader`, verifying it against `expected_digest` (the digest the blob
+/// was fetched by). Errors name the layer and, where there is one, the tar entry; the caller adds the image.
+pub fn analyze_layer(reader: impl Read, expected_digest: &str) -> Result<LayerInventory> {
+    let fail = |kind, what: String| Error::new(kind, format!("layer {expected_digest}: {what}"));
+    let mut hashing = HashingReader::new(reader);
+    let mut inventory = LayerInventory::new(expected_digest);
+    {
+        let mut buffered = BufReader::with_capacity(READ_BUFFER, &mut hashing);
+        let head = buffered.fill_buf().map_err(|e| io_error(expected_digest, None, e))?;
+        let decoder: Box<dyn Read + '_> = match sniff(head) {
+            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
+            Compression::Zstd => {
+                Box::new(zstd::Decoder::with_buffer(buffered).map_err(|e| io_error(expected_digest, None, e))?)
+            }
+            Compression::None => Box::new(buffered),
+        };
+        let mut counting = CountingReader { inner: decoder, bytes: 0 };
+        walk_tar(&mut counting, &mut inventory).map_err(|e| e.context(format!("layer {expected_digest}")))?;
+        // Whatever follows the tar's end-of-archive blocks (padding, gzip trailer) belongs to the blob too.
+        io::copy(&mut counting, &mut io::sink()).map_err(|e| io_error(expected_digest, None, e))?;
+        inventory.stats.uncompressed_bytes = counting.bytes;
+    }
+    hashing.drain().map_err(|e| io_error(expected_digest, None, e))?;
+    inventory.stats.blob_bytes = hashing.bytes_read();
+    let actual = hashing.finish();
+    verify(expected_digest, &actual).map_err(|e| fail(e.kind, e.message))?;
+    Ok(inventory)
+}
+
+fn walk_tar(reader: &mut impl Read, inventory: &mut LayerInventory) -> Result<()> {
+    let mut archive = tar::Archive::new(reader);
+    let entries = archive.entries().map_err(|e| io_error_plain(None, e))?;
+    let mut last_path: Option<String> = None;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| io_error_plain(last_path.as_deref(), e))?;
+        inventory.stats.entries += 1;
+        let raw_path = entry.path().map_err(|e| io_error_plain(last_path.as_deref(), e))?.into_owned();
+        let shown = raw_path.display().to_string();
+        let classified = path::classify(&raw_path)
+            .map_err(|why| Error::new(ErrorKind::Parse, format!("tar entry {shown:?}: {why}")))?;
+        last_path = Some(shown);
+        let path = match classified {
+            EntryPath::Root => continue,
+            EntryPath::Whiteout(p) => {
+                inventory.whiteouts.insert(p);
+                continue;
+            }
+            EntryPath::Opaque(dir) => {
+                inventory.opaque_dirs.insert(dir);
+                continue;
+            }
+            EntryPath::Normal(p) => p,
+        };
+        let Some(kind) = analyze::classify(&path) else { continue };
+        if !entry.header().entry_type().is_file() {
+            // A symlink (Debian's etc/os-release → ../usr/lib/os-release) or directory shadows nothing
+            // we read; the target, if of interest, is analysed where it is.
+            continue;
+        }
+        let size = entry.size();
+        if size > kind.size_cap() {
+            inventory.warn(
+                &path,
+                format!("{size} bytes is over the {} byte cap for this kind of file; skipped", kind.size_cap()),
+            );
+            continue;
+        }
+        let mut bytes = Vec::with_capacity(size as usize);
+        entry.read_to_end(&mut bytes).map_err(|e| io_error_plain(Some(&path), e))?;
+        match analyze::analyze(kind, &bytes) {
+            Ok(content) => {
+                inventory.files.insert(path, content);
+            }
+            Err(why) => return Err(Error::new(ErrorKind::Parse, format!("file /{path}: {why}"))),
+        }
+    }
+    Ok(())
+}
+
+/// Maps a read error inside the stream to a parse error: by then the bytes arrived, so a failure means a
+/// corrupt or truncated blob (gzip CRC, bad tar header, early EOF), except for genuine I/O kinds.
+fn io_error_plain(path: Option<&str>, e: io::Error) -> Error {
+    let kind = match e.kind() {
+        io::ErrorKind::InvalidData
+        | io::ErrorKind::InvalidInput
+        | io::ErrorKind::UnexpectedEof
+        | io::ErrorKind::Other => ErrorKind::Parse,
+        _ => ErrorKind::Io,
+    };
+    let what = match path {
+        Some(p) => format!("corrupt or truncated data at or after tar entry {p:?}"),
+        None => "corrupt or truncated data".to_string(),
+    };
+    Error::with_source(kind, format!("{what}: {e}"), e)
+}
+
+fn io_error(digest: &str, path: Option<&str>, e: io::Error) -> Error {
+    io_error_plain(path, e).context(format!("layer {digest}"))
+}
+
+/// Counts uncompressed bytes for the layer's statistics (and the benchmarks' MB/s).
+struct CountingReader<R> {
+    inner: R,
+    bytes: u64,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests;

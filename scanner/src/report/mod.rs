@@ -1,1 +1,264 @@
-//! (in progress)
+//! The scan report: what was found, where, and how bad. Built from a merged image inventory and the DB;
+//! rendered as a table for people and as JSON for tools (see `docs/report-json.md` for the contract).
+
+mod json;
+mod purl;
+mod table;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+pub use json::to_json;
+pub use purl::purl;
+pub use table::{TableStyle, to_table};
+
+use crate::analyze::OsInfo;
+use crate::image::ResolvedImage;
+use crate::merge::{ImageInventory, LayerOrigin};
+use crate::severity::Severity;
+use crate::vulndb::VulnDb;
+
+/// Bumped on any incompatible change to the JSON shape.
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub artifact: Artifact,
+    pub db: DbInfo,
+    pub results: Vec<TargetResult>,
+    pub summary: Summary,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// The reference or path as given.
+    pub name: String,
+    /// The config digest ("image ID"): the same from a registry, an OCI layout or a docker-archive.
+    pub image_id: String,
+    /// The manifest digest, where the source has a manifest (not for docker-archive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo_digest: Option<String>,
+    pub platform: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<OsInfo>,
+    pub layers: Vec<LayerOrigin>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbInfo {
+    pub content_digest: String,
+    pub built_at: String,
+}
+
+/// Findings for one target: the OS packages (later also each lockfile or package directory).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetResult {
+    /// Stable name of what was scanned: `debian 11.6` for OS packages.
+    pub target: String,
+    /// `os-pkgs` or `lang-pkgs`, as Trivy names them.
+    pub class: String,
+    /// `debian`, `ubuntu`, `alpine` for OS packages.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The OSV ecosystem matched against, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecosystem: Option<String>,
+    pub packages: usize,
+    /// Why nothing could be matched, when that is the case (no advisory data for this release).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
+    pub findings: Vec<Finding>,
+    /// Every package of the target, when asked for (`--list-all-pkgs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_list: Option<Vec<PackageEntry>>,
+}
+
+/// A package as listed with `--list-all-pkgs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageEntry {
+    pub name: String,
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_version: Option<String>,
+    pub purl: String,
+    pub path: String,
+    pub layer: LayerOrigin,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Advisory id (`DSA-5380-1`, `GHSA-…`, `CVE-…`).
+    pub id: String,
+    /// CVE and other ids the advisory covers (OSV `aliases` and `upstream`).
+    pub aliases: Vec<String>,
+    pub package: String,
+    pub installed_version: String,
+    /// The source package, where it differs from the binary package.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_package: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed_version: Option<String>,
+    pub severity: Severity,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_url: Option<String>,
+    pub purl: String,
+    /// The package database that lists the package.
+    pub path: String,
+    pub layer: LayerOrigin,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub total: usize,
+    /// Counts per severity, every level present (zero included) so consumers need no defaults.
+    pub by_severity: BTreeMap<Severity, usize>,
+}
+
+/// What the user asked to see: filters change the findings and therefore the exit code.
+#[derive(Debug, Clone)]
+pub struct ReportOptions {
+    pub severities: BTreeSet<Severity>,
+    pub ignore_unfixed: bool,
+    pub list_packages: bool,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions { severities: Severity::ALL.into_iter().collect(), ignore_unfixed: false, list_packages: false }
+    }
+}
+
+/// Matches the merged inventory against the DB and builds the report.
+pub fn build(image: &ResolvedImage, inventory: &ImageInventory, db: &VulnDb, options: &ReportOptions) -> Report {
+    let header = db.header();
+    let mut results = Vec::new();
+    if !inventory.packages.is_empty() || inventory.os.is_some() {
+        results.push(os_packages(inventory, db, options));
+    }
+    let mut summary = Summary { total: 0, by_severity: Severity::ALL.iter().map(|s| (*s, 0)).collect() };
+    for finding in results.iter().flat_map(|r| &r.findings) {
+        summary.total += 1;
+        *summary.by_severity.entry(finding.severity).or_default() += 1;
+    }
+    let warnings =
+        inventory.warnings.iter().map(|w| format!("layer {} {}: {}", w.layer.diff_id, w.path, w.message)).collect();
+    Report {
+        schema_version: REPORT_SCHEMA_VERSION,
+        artifact: Artifact {
+            name: image.name.clone(),
+            image_id: image.config_digest.clone(),
+            repo_digest: Some(image.manifest_digest.clone()).filter(|d| !d.is_empty()),
+            platform: match &image.config.variant {
+                Some(v) => format!("{}/{}/{v}", image.config.os, image.config.architecture),
+                None => format!("{}/{}", image.config.os, image.config.architecture),
+            },
+            os: inventory.os.clone(),
+            layers: image.layers.iter().map(LayerOrigin::from).collect(),
+        },
+        db: DbInfo { content_digest: header.content_digest.clone(), built_at: header.built_at.clone() },
+        results,
+        summary,
+        warnings,
+    }
+}
+
+fn os_packages(inventory: &ImageInventory, db: &VulnDb, options: &ReportOptions) -> TargetResult {
+    let os = inventory.os.as_ref();
+    let ecosystem = os.and_then(OsInfo::ecosystem);
+    let kind = os.map_or_else(|| "unknown".to_string(), |o| o.family.clone());
+    let notice = match (&ecosystem, os) {
+        (None, Some(os)) => Some(format!("{os} has no OSV ecosystem; its packages were not matched")),
+        (None, None) => Some("operating system not detected; packages were not matched".to_string()),
+        (Some(eco), _) if !db.has_ecosystem(eco) => {
+            Some(format!("the vulnerability DB has no advisories for {eco}; its packages were not matched"))
+        }
+        _ => None,
+    };
+    let mut findings = Vec::new();
+    let mut seen = BTreeSet::new();
+    if let (Some(eco), None) = (&ecosystem, &notice) {
+        for installed in &inventory.packages {
+            let package = &installed.package;
+            for m in db.matches(eco, package.advisory_name(), package.advisory_version()) {
+                let advisory = m.advisory;
+                if !options.severities.contains(&advisory.severity)
+                    || (options.ignore_unfixed && m.fixed_version.is_none())
+                {
+                    continue;
+                }
+                if !seen.insert((
+                    advisory.id.clone(),
+                    package.name.clone(),
+                    package.version.clone(),
+                    installed.path.clone(),
+                )) {
+                    continue;
+                }
+                let mut aliases: Vec<String> = advisory.aliases.iter().chain(&advisory.upstream).cloned().collect();
+                aliases.sort();
+                aliases.dedup();
+                findings.push(Finding {
+                    id: advisory.id.clone(),
+                    aliases,
+                    package: package.name.clone(),
+                    installed_version: package.version.clone(),
+                    source_package: package.source_name.clone().filter(|s| *s != package.name),
+                    fixed_version: m.fixed_version.clone(),
+                    severity: advisory.severity,
+                    score: advisory.cvss_score,
+                    title: advisory.summary.clone(),
+                    primary_url: advisory.primary_url.clone(),
+                    purl: purl(package, os),
+                    path: installed.path.clone(),
+                    layer: installed.layer.clone(),
+                });
+            }
+        }
+    }
+    findings.sort_by(|a, b| {
+        (std::cmp::Reverse(a.severity), &a.package, &a.id, &a.path).cmp(&(
+            std::cmp::Reverse(b.severity),
+            &b.package,
+            &b.id,
+            &b.path,
+        ))
+    });
+    let package_list = options.list_packages.then(|| {
+        inventory
+            .packages
+            .iter()
+            .map(|p| PackageEntry {
+                name: p.package.name.clone(),
+                version: p.package.version.clone(),
+                arch: p.package.arch.clone(),
+                source_name: p.package.source_name.clone(),
+                source_version: p.package.source_version.clone(),
+                purl: purl(&p.package, os),
+                path: p.path.clone(),
+                layer: p.layer.clone(),
+            })
+            .collect()
+    });
+    TargetResult {
+        package_list,
+        target: os.map_or_else(|| "unknown os".to_string(), ToString::to_string),
+        class: "os-pkgs".to_string(),
+        kind,
+        ecosystem,
+        packages: inventory.packages.len(),
+        notice,
+        findings,
+    }
+}

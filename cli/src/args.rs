@@ -1,0 +1,117 @@
+//! Command-line arguments. Every option is documented here, once; `strata help <command>` prints it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "strata", version, about = "Scan container images for vulnerable packages")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scan one image from a registry, an OCI layout directory or a docker-archive tarball.
+    ///
+    /// Exit codes: 0 when no finding at the selected severities remains, the value of --exit-code when
+    /// some do (0 by default), 2 on usage errors and on scans that could not complete.
+    Image(ImageArgs),
+    /// Build, inspect or download the vulnerability DB.
+    Db(DbArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImageArgs {
+    /// Image reference in a registry (`127.0.0.1:5000/app:1.0`, `debian:11`). Plain HTTP is used for
+    /// localhost registries; credentials come from STRATA_REGISTRY_USERNAME/PASSWORD or ~/.docker/config.json.
+    #[arg(required_unless_present = "input", conflicts_with = "input")]
+    pub reference: Option<String>,
+    /// Read the image from an OCI layout directory (`DIR` or `DIR:TAG`) or a docker-archive tarball.
+    #[arg(long, value_name = "PATH")]
+    pub input: Option<String>,
+    /// Platform to select from a multi-platform image.
+    #[arg(long, default_value = "linux/amd64")]
+    pub platform: String,
+    /// Use plain HTTP for this registry even if it is not on localhost.
+    #[arg(long)]
+    pub insecure: bool,
+    #[command(flatten)]
+    pub db: DbSource,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write the report here instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Only report these severities (comma-separated: CRITICAL,HIGH,MEDIUM,LOW,UNKNOWN).
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub severity: Vec<String>,
+    /// Leave out findings that have no fixed version yet.
+    #[arg(long)]
+    pub ignore_unfixed: bool,
+    /// List every package found (JSON: `package_list` of each result), not only the vulnerable ones.
+    #[arg(long)]
+    pub list_all_pkgs: bool,
+    /// Exit with this code when findings remain after the filters.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub exit_code: u8,
+    /// No progress bar and no log output below errors.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// Where the vulnerability data comes from.
+#[derive(Debug, Args)]
+pub struct DbSource {
+    /// A DB file made by `strata db build` or `strata db update` (default: the one `db update` writes).
+    #[arg(long, value_name = "FILE", conflicts_with = "osv")]
+    pub db: Option<PathBuf>,
+    /// Build the DB in memory from OSV data instead (directories, .json, all.zip, .jsonl.gz).
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub osv: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    #[command(subcommand)]
+    pub command: DbCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Build a DB file from OSV data: directories of .json records, osv.dev all.zip files, .jsonl.gz files.
+    Build {
+        #[arg(long, required = true, num_args = 1.., value_name = "PATH")]
+        osv: Vec<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Print a DB file's header: format version, content digest, build time, sources and record counts.
+    Info {
+        #[arg(value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// Download osv.dev's per-ecosystem all.zip files and build the DB from them.
+    Update {
+        /// Where the per-ecosystem archives live (`{base}/{ecosystem}/all.zip`).
+        #[arg(long, env = "STRATA_OSV_BASE_URL", default_value = "https://osv-vulnerabilities.storage.googleapis.com")]
+        base_url: String,
+        /// Ecosystems to fetch, comma-separated.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "Debian,Ubuntu,Alpine,npm,PyPI,Go,crates.io,RubyGems,Maven"
+        )]
+        ecosystems: Vec<String>,
+        /// Where to write the DB (default: ~/.cache/strata/db/strata.db).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}

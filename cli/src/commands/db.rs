@@ -1,0 +1,122 @@
+//! `strata db build | info | update`, and finding the DB a scan uses.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use strata_scanner::vulndb::VulnDb;
+
+use crate::args::{DbArgs, DbCommand};
+
+/// Where `strata db update` writes and scans look when no `--db` is given.
+pub fn default_path() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("STRATA_CACHE_DIR") {
+        return Some(PathBuf::from(dir).join("db/strata.db"));
+    }
+    let base =
+        std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).or_else(|| home::home_dir().map(|h| h.join(".cache")))?;
+    Some(base.join("strata/db/strata.db"))
+}
+
+/// Opens the DB for a scan: `--osv` builds one in memory, `--db` loads a file, else the default file.
+pub fn open(file: Option<&Path>, osv: &[PathBuf]) -> Result<VulnDb> {
+    if !osv.is_empty() {
+        return VulnDb::build(osv).context("building the vulnerability DB from --osv");
+    }
+    let path = match file {
+        Some(p) => p.to_path_buf(),
+        None => match default_path().filter(|p| p.is_file()) {
+            Some(p) => p,
+            None => bail!("no vulnerability DB: run `strata db update`, or pass --db FILE or --osv PATH"),
+        },
+    };
+    VulnDb::load(&path).with_context(|| format!("loading the vulnerability DB {}", path.display()))
+}
+
+pub async fn run(args: DbArgs) -> Result<u8> {
+    match args.command {
+        DbCommand::Build { osv, out } => {
+            let built = tokio::task::spawn_blocking(move || -> Result<_> {
+                let built = VulnDb::build(&osv).context("building the vulnerability DB")?;
+                built.write(&out).with_context(|| format!("writing {}", out.display()))?;
+                Ok((built, out))
+            })
+            .await??;
+            let (built, out) = built;
+            for warning in built.warnings() {
+                eprintln!("warning: {warning}");
+            }
+            print_header(&built, &out);
+        }
+        DbCommand::Info { file } => {
+            let path = file.or_else(default_path).context("no DB file given and no default location")?;
+            let db = tokio::task::spawn_blocking({
+                let path = path.clone();
+                move || VulnDb::load(&path)
+            })
+            .await?
+            .with_context(|| format!("loading {}", path.display()))?;
+            print_header(&db, &path);
+        }
+        DbCommand::Update { base_url, ecosystems, out } => {
+            let out = out.or_else(default_path).context("no --out given and no default location")?;
+            update(&base_url, &ecosystems, &out).await?;
+        }
+    }
+    Ok(0)
+}
+
+fn print_header(db: &VulnDb, path: &Path) {
+    let h = db.header();
+    println!("file:           {}", path.display());
+    println!("format version: {}", h.format_version);
+    println!("content digest: {}", h.content_digest);
+    println!("built at:       {}", h.built_at);
+    println!("sources:");
+    for s in &h.sources {
+        println!("  {} ({} records)", s.location, s.records);
+    }
+    println!("records per ecosystem:");
+    for (ecosystem, count) in &h.record_counts {
+        println!("  {ecosystem:<24} {count}");
+    }
+    println!("withdrawn (skipped): {}", h.withdrawn_skipped);
+}
+
+/// Downloads `{base}/{ecosystem}/all.zip` for each ecosystem, then builds the DB from them. Nothing is
+/// replaced unless every download and the build succeed.
+async fn update(base_url: &str, ecosystems: &[String], out: &Path) -> Result<()> {
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(15))
+        .timeout(Duration::from_secs(600))
+        .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+    let dir = out.parent().unwrap_or(Path::new(".")).join(".download");
+    tokio::fs::create_dir_all(&dir).await.with_context(|| format!("creating {}", dir.display()))?;
+    let mut files = Vec::new();
+    for ecosystem in ecosystems {
+        let url = format!("{}/{}/all.zip", base_url.trim_end_matches('/'), ecosystem);
+        let response = client.get(&url).send().await.with_context(|| {
+            format!("downloading {url}: the OSV data source is unreachable (offline?); build a DB from local OSV files with `strata db build --osv PATH`")
+        })?;
+        let status = response.status();
+        if !status.is_success() {
+            bail!("downloading {url}: HTTP {status}");
+        }
+        let bytes = response.bytes().await.with_context(|| format!("downloading {url}"))?;
+        let file = dir.join(format!("{}.zip", ecosystem.replace(['/', ':'], "_")));
+        tokio::fs::write(&file, &bytes).await.with_context(|| format!("writing {}", file.display()))?;
+        eprintln!("fetched {ecosystem}: {} bytes", bytes.len());
+        files.push(file);
+    }
+    let out_path = out.to_path_buf();
+    let built = tokio::task::spawn_blocking(move || -> Result<_> {
+        let built = VulnDb::build(&files).context("building the vulnerability DB")?;
+        built.write(&out_path).with_context(|| format!("writing {}", out_path.display()))?;
+        Ok(built)
+    })
+    .await??;
+    let _ = tokio::fs::remove_dir_all(&dir).await;
+    print_header(&built, out);
+    Ok(())
+}

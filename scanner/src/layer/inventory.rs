@@ -1,0 +1,54 @@
+//! What one layer contributes, as a serialisable value: the unit the fleet caches by digest.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::analyze::FileContent;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerInventory {
+    pub analyzer_version: u32,
+    /// The verified digest of the blob that was analysed.
+    pub digest: String,
+    /// Files of interest present in this layer, by normalised path, with what the analysers found.
+    pub files: BTreeMap<String, FileContent>,
+    /// Paths this layer deletes from lower layers (`.wh.` entries), with everything below them.
+    pub whiteouts: BTreeSet<String>,
+    /// Directories whose lower-layer content this layer hides (`.wh..wh..opq`).
+    pub opaque_dirs: BTreeSet<String>,
+    /// Files that were skipped, with why. Never fatal.
+    pub warnings: Vec<LayerWarning>,
+    pub stats: LayerStats,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerWarning {
+    pub path: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerStats {
+    pub blob_bytes: u64,
+    pub uncompressed_bytes: u64,
+    pub entries: u64,
+}
+
+impl LayerInventory {
+    pub fn new(digest: &str) -> Self {
+        LayerInventory {
+            analyzer_version: crate::ANALYZER_VERSION,
+            digest: digest.to_string(),
+            files: BTreeMap::new(),
+            whiteouts: BTreeSet::new(),
+            opaque_dirs: BTreeSet::new(),
+            warnings: Vec::new(),
+            stats: LayerStats::default(),
+        }
+    }
+
+    pub(crate) fn warn(&mut self, path: &str, message: String) {
+        self.warnings.push(LayerWarning { path: format!("/{path}"), message });
+    }
+}

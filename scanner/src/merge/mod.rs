@@ -1,0 +1,132 @@
+//! Merging layer inventories in order into the image's view, as the container runtime's overlay would:
+//! the top-most copy of a path wins, `.wh.` whiteouts and `.wh..wh..opq` opaque directories hide lower
+//! content, and every package is attributed to the layer that introduced it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::analyze::{FileContent, OsInfo};
+use crate::image::LayerRef;
+use crate::layer::{LayerInventory, path::is_within};
+use crate::package::Package;
+
+/// Which layer something came from, as reports show it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LayerOrigin {
+    pub index: usize,
+    /// Uncompressed digest: identical whether the image came from a registry, an OCI layout or a tarball.
+    pub diff_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+}
+
+impl From<&LayerRef> for LayerOrigin {
+    fn from(layer: &LayerRef) -> Self {
+        LayerOrigin { index: layer.index, diff_id: layer.diff_id.clone(), created_by: layer.created_by.clone() }
+    }
+}
+
+/// A package in the merged image, with the file that lists it and the layer that introduced it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstalledPackage {
+    pub package: Package,
+    /// The database file that lists it (`/var/lib/dpkg/status`).
+    pub path: String,
+    pub layer: LayerOrigin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageWarning {
+    pub layer: LayerOrigin,
+    pub path: String,
+    pub message: String,
+}
+
+/// The image as a whole: what a scan matches and reports on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageInventory {
+    pub os: Option<OsInfo>,
+    pub packages: Vec<InstalledPackage>,
+    pub warnings: Vec<ImageWarning>,
+}
+
+/// Merges `inventories[i]` (the analysis of `layers[i]`) bottom to top.
+///
+/// # Panics
+/// If the two slices differ in length: that is a programming error, not bad input.
+pub fn merge(layers: &[LayerRef], inventories: &[LayerInventory]) -> ImageInventory {
+    assert_eq!(layers.len(), inventories.len(), "one inventory per layer");
+    // For each visible path, the layers holding a copy since it was last deleted, bottom to top.
+    let mut visible: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    let mut warnings = Vec::new();
+    for (i, inventory) in inventories.iter().enumerate() {
+        visible.retain(|path, _| {
+            let hidden = inventory.opaque_dirs.iter().any(|dir| is_within(path, dir))
+                || inventory.whiteouts.iter().any(|gone| is_within(path, gone));
+            !hidden
+        });
+        for path in inventory.files.keys() {
+            visible.entry(path.as_str()).or_default().push(i);
+        }
+        warnings.extend(inventory.warnings.iter().map(|w| ImageWarning {
+            layer: LayerOrigin::from(&layers[i]),
+            path: w.path.clone(),
+            message: w.message.clone(),
+        }));
+    }
+
+    let top = |path: &str| visible.get(path).and_then(|copies| copies.last()).map(|&i| &inventories[i].files[path]);
+    let release = ["etc/os-release", "usr/lib/os-release"].iter().find_map(|p| match top(p) {
+        Some(FileContent::OsRelease(r)) => Some(r),
+        _ => None,
+    });
+    let debian_version = match top("etc/debian_version") {
+        Some(FileContent::DebianVersion { version }) => Some(version.as_str()),
+        _ => None,
+    };
+    let alpine_release = match top("etc/alpine-release") {
+        Some(FileContent::AlpineRelease { version }) => Some(version.as_str()),
+        _ => None,
+    };
+    let os = OsInfo::detect(release, debian_version, alpine_release);
+
+    let mut packages = Vec::new();
+    for (path, copies) in &visible {
+        let Some(&top_layer) = copies.last() else { continue };
+        let FileContent::Packages { packages: listed } = &inventories[top_layer].files[*path] else { continue };
+        for package in listed {
+            let introduced = introducing_layer(package, path, copies, inventories);
+            packages.push(InstalledPackage {
+                package: package.clone(),
+                path: format!("/{path}"),
+                layer: LayerOrigin::from(&layers[introduced]),
+            });
+        }
+    }
+    packages
+        .sort_by(|a, b| (&a.package.name, &a.package.arch, &a.path).cmp(&(&b.package.name, &b.package.arch, &b.path)));
+    ImageInventory { os, packages, warnings }
+}
+
+/// The lowest layer of the unbroken run of copies, from the top down, that list the package at this
+/// version: an upgrade in layer 3 is attributed to layer 3, not to the base that had an older version.
+fn introducing_layer(package: &Package, path: &str, copies: &[usize], inventories: &[LayerInventory]) -> usize {
+    let lists = |i: usize| match &inventories[i].files[path] {
+        FileContent::Packages { packages } => {
+            packages.iter().any(|p| p.name == package.name && p.arch == package.arch && p.version == package.version)
+        }
+        _ => false,
+    };
+    let mut introduced = *copies.last().expect("caller passes a visible path");
+    for &i in copies.iter().rev().skip(1) {
+        if !lists(i) {
+            break;
+        }
+        introduced = i;
+    }
+    introduced
+}
+
+#[cfg(test)]
+mod tests;

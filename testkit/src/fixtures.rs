@@ -1,0 +1,28 @@
+//! Content built once per machine by `scripts/fixtures.sh` (debootstrap needs a minute; tests reuse it).
+
+use std::path::PathBuf;
+
+pub fn dir() -> PathBuf {
+    std::env::var_os("STRATA_FIXTURES").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/var/tmp/strata-fixtures"))
+}
+
+/// The root filesystem of `debootstrap --variant=minbase bullseye`, as an uncompressed tar.
+///
+/// # Panics
+/// When the fixture is missing: tests that need it must fail loudly, not pass vacuously.
+pub fn bullseye_rootfs() -> PathBuf {
+    let path = dir().join("bullseye-minbase.tar");
+    assert!(path.is_file(), "{} is missing: run scripts/fixtures.sh (the README's test command does)", path.display());
+    path
+}
+
+/// `../shared/vulndb` next to the checkout, when this machine has it.
+pub fn shared_vulndb() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vulndb");
+    dir.is_dir().then(|| dir.canonicalize().unwrap_or(dir))
+}
+
+/// The repo root (for committed fixtures and binaries' paths).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}

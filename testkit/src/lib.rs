@@ -1,0 +1,17 @@
+//! Strata's test sandbox, shared by every crate's integration tests (never a runtime dependency).
+//!
+//! It starts real services on 127.0.0.1 (a `docker-registry` per test, on its own port and storage) and
+//! builds real OCI images from real content (a debootstrapped Debian root filesystem, real package
+//! metadata), written as OCI layouts and pushed with `skopeo`, so every test exercises code that is not ours
+//! on the other side of the wire.
+
+pub mod fixtures;
+pub mod image;
+pub mod registry;
+pub mod tarball;
+
+use sha2::Digest as _;
+
+pub fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
