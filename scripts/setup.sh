@@ -5,7 +5,7 @@ set -euo pipefail
 
 need_pkgs=()
 for pair in docker-registry:docker-registry skopeo:skopeo debootstrap:debootstrap htpasswd:apache2-utils \
-            zstd:zstd jq:jq dpkg-deb:dpkg; do
+            zstd:zstd jq:jq umoci:umoci dpkg-deb:dpkg; do
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done

@@ -88,7 +88,6 @@ impl ImageSource {
 /// What a local scan produces before matching.
 pub struct Scanned {
     pub image: ResolvedImage,
-    pub layers: Vec<LayerInventory>,
     pub inventory: ImageInventory,
 }
 
@@ -112,5 +111,5 @@ pub async fn scan(source: &ImageSource, platform: &Platform, show_progress: bool
         .map_err(|e| anyhow!(e.context(format!("image {name}"))))?;
     progress.finish();
     let inventory = merge(&image.layers, &layers);
-    Ok(Scanned { image, layers, inventory })
+    Ok(Scanned { image, inventory })
 }

@@ -9,6 +9,7 @@ pub mod fixtures;
 pub mod image;
 pub mod registry;
 pub mod tarball;
+pub mod token;
 
 use sha2::Digest as _;
 

@@ -43,6 +43,12 @@ impl TestRegistry {
             }
             None => String::new(),
         };
+        Self::launch_with_auth_yaml(dir, &auth_yaml)
+    }
+
+    /// Starts `docker-registry` with `auth_yaml` (a top-level `auth:` section, or empty) appended to the
+    /// config. `dir` holds the storage, config and log, and lives as long as the registry.
+    pub(crate) fn launch_with_auth_yaml(dir: tempfile::TempDir, auth_yaml: &str) -> Self {
         let mut last_log = String::new();
         for _attempt in 0..5 {
             let port = free_port();
@@ -82,6 +88,11 @@ impl TestRegistry {
             last_log = std::fs::read_to_string(&log_path).unwrap_or_default();
         }
         panic!("docker-registry did not come up: {last_log}");
+    }
+
+    /// The registry's own log (level `error`): why it refused a token, for assertion messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("registry.log")).unwrap_or_default()
     }
 
     /// `127.0.0.1:PORT`, the registry part of references.
@@ -147,7 +158,13 @@ impl Response {
 }
 
 /// Just enough HTTP/1.1 to drive a registry in tests without the client under test.
-fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<Response> {
+pub(crate) fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Response> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut request = format!(

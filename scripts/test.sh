@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The one command that runs every test: installs what is missing, builds the cached fixtures, checks
+# formatting, then runs the whole workspace's tests against real services on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/strata-target}
+
+scripts/setup.sh
+scripts/fixtures.sh >/dev/null
+cargo fmt --all -- --check
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast "$@"
+  cargo test --workspace --doc --quiet
+else
+  cargo test --workspace --no-fail-fast "$@"
+fi
