@@ -2,31 +2,104 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Which package manager's database a package came from; decides the version ordering and the purl type.
+/// Which package manager a package belongs to; decides the OSV ecosystem, the version ordering and the
+/// purl type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PackageKind {
     Deb,
     Apk,
+    Rpm,
+    Npm,
+    Python,
+    Go,
+    Cargo,
+    Gem,
+    Maven,
 }
 
-/// One installed package.
+impl PackageKind {
+    /// OS package managers: their ecosystem depends on the detected distro release.
+    pub fn is_os(self) -> bool {
+        matches!(self, PackageKind::Deb | PackageKind::Apk | PackageKind::Rpm)
+    }
+
+    /// The OSV ecosystem of a language package (`None` for OS packages, which depend on the release).
+    pub fn language_ecosystem(self) -> Option<&'static str> {
+        match self {
+            PackageKind::Npm => Some("npm"),
+            PackageKind::Python => Some("PyPI"),
+            PackageKind::Go => Some("Go"),
+            PackageKind::Cargo => Some("crates.io"),
+            PackageKind::Gem => Some("RubyGems"),
+            PackageKind::Maven => Some("Maven"),
+            PackageKind::Deb | PackageKind::Apk | PackageKind::Rpm => None,
+        }
+    }
+
+    /// The purl type (purl-spec).
+    pub fn purl_type(self) -> &'static str {
+        match self {
+            PackageKind::Deb => "deb",
+            PackageKind::Apk => "apk",
+            PackageKind::Rpm => "rpm",
+            PackageKind::Npm => "npm",
+            PackageKind::Python => "pypi",
+            PackageKind::Go => "golang",
+            PackageKind::Cargo => "cargo",
+            PackageKind::Gem => "gem",
+            PackageKind::Maven => "maven",
+        }
+    }
+}
+
+/// One package, installed or locked.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Package {
     pub kind: PackageKind,
+    /// As the ecosystem writes it: `libc6`, `@babel/core`, `github.com/gin-gonic/gin`, and for Maven
+    /// `group:artifact`.
     pub name: String,
     pub version: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arch: Option<String>,
-    /// The source package (dpkg `Source:`, apk origin `o:`). Advisories name source packages.
+    /// The source package (dpkg `Source:`, apk origin `o:`, rpm source rpm). Advisories name source packages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_name: Option<String>,
     /// The source version when it differs from the binary version (binNMUs: `Source: glibc (2.31-13)`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_version: Option<String>,
+    /// A development-only dependency (npm `dev`, Poetry `develop` groups): not shipped to production.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dev: bool,
+    /// How the application reaches this package, `npm ls` style: `acme@1.0.0 › express@4.16.0 › qs@6.5.1`.
+    /// Empty for OS packages and for the application itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependency_paths: Vec<String>,
+    /// How many further distinct paths exist beyond those kept.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dependency_paths_cut: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Package {
+    pub fn new(kind: PackageKind, name: impl Into<String>, version: impl Into<String>) -> Self {
+        Package {
+            kind,
+            name: name.into(),
+            version: version.into(),
+            arch: None,
+            source_name: None,
+            source_version: None,
+            dev: false,
+            dependency_paths: Vec::new(),
+            dependency_paths_cut: 0,
+        }
+    }
+
     /// The name advisories use for this package: the source package where there is one.
     pub fn advisory_name(&self) -> &str {
         self.source_name.as_deref().unwrap_or(&self.name)

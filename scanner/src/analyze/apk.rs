@@ -38,14 +38,7 @@ pub fn parse_installed(bytes: &[u8]) -> Result<Vec<Package>, String> {
             .to_string();
         let package = current.get_or_insert_with(|| {
             started_at = number;
-            Package {
-                kind: PackageKind::Apk,
-                name: String::new(),
-                version: String::new(),
-                arch: None,
-                source_name: None,
-                source_version: None,
-            }
+            Package::new(PackageKind::Apk, "", "")
         });
         match key {
             b'P' => package.name = value,

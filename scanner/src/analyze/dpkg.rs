@@ -69,12 +69,10 @@ impl Stanza {
             None => (None, None),
         };
         out.push(Package {
-            kind: PackageKind::Deb,
-            name,
-            version,
             arch: stanza.arch.map(|(_, a)| a),
             source_name,
             source_version,
+            ..Package::new(PackageKind::Deb, name, version)
         });
         Ok(())
     }

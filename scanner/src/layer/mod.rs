@@ -90,13 +90,25 @@ fn walk_tar(reader: &mut impl Read, inventory: &mut LayerInventory) -> Result<()
             }
             EntryPath::Normal(p) => p,
         };
-        let Some(kind) = analyze::classify(&path) else { continue };
-        if !entry.header().entry_type().is_file() {
+        let header = entry.header();
+        let is_file = header.entry_type().is_file();
+        let size = entry.size();
+        let kind = match analyze::classify(&path) {
+            Some(kind) => kind,
+            None if is_file => {
+                let mode = header.mode().unwrap_or(0);
+                match analyze::classify_executable(&path, mode, size) {
+                    Some(kind) => kind,
+                    None => continue,
+                }
+            }
+            None => continue,
+        };
+        if !is_file {
             // A symlink (Debian's etc/os-release → ../usr/lib/os-release) or directory shadows nothing
             // we read; the target, if of interest, is analysed where it is.
             continue;
         }
-        let size = entry.size();
         if size > kind.size_cap() {
             inventory.warn(
                 &path,
@@ -104,13 +116,22 @@ fn walk_tar(reader: &mut impl Read, inventory: &mut LayerInventory) -> Result<()
             );
             continue;
         }
-        let mut bytes = Vec::with_capacity(size as usize);
-        entry.read_to_end(&mut bytes).map_err(|e| io_error_plain(Some(&path), e))?;
-        match analyze::analyze(kind, &bytes) {
-            Ok(content) => {
+        let analysed = if kind.is_streamed() {
+            analyze::analyze_stream(kind, &path, &mut entry, size)
+        } else {
+            let mut bytes = Vec::with_capacity(size as usize);
+            entry.read_to_end(&mut bytes).map_err(|e| io_error_plain(Some(&path), e))?;
+            analyze::analyze(kind, &path, &bytes).map(Some)
+        };
+        match analysed {
+            Ok(Some(content)) => {
                 inventory.files.insert(path, content);
             }
-            Err(why) => return Err(Error::new(ErrorKind::Parse, format!("file /{path}: {why}"))),
+            Ok(None) => {}
+            Err(why) if kind.errors_are_fatal() => {
+                return Err(Error::new(ErrorKind::Parse, format!("file /{path}: {why}")));
+            }
+            Err(why) => inventory.warn(&path, why),
         }
     }
     Ok(())

@@ -31,8 +31,11 @@ impl From<&LayerRef> for LayerOrigin {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstalledPackage {
     pub package: Package,
-    /// The database file that lists it (`/var/lib/dpkg/status`).
+    /// The file that lists it (`/var/lib/dpkg/status`, `/app/package-lock.json`).
     pub path: String,
+    /// The report target it belongs to: the file itself, or the directory that groups installed package
+    /// manifests (`/app/node_modules`).
+    pub target: String,
     pub layer: LayerOrigin,
 }
 
@@ -94,12 +97,13 @@ pub fn merge(layers: &[LayerRef], inventories: &[LayerInventory]) -> ImageInvent
     let mut packages = Vec::new();
     for (path, copies) in &visible {
         let Some(&top_layer) = copies.last() else { continue };
-        let FileContent::Packages { packages: listed } = &inventories[top_layer].files[*path] else { continue };
+        let FileContent::Packages { packages: listed, group } = &inventories[top_layer].files[*path] else { continue };
         for package in listed {
             let introduced = introducing_layer(package, path, copies, inventories);
             packages.push(InstalledPackage {
                 package: package.clone(),
                 path: format!("/{path}"),
+                target: group.clone().unwrap_or_else(|| format!("/{path}")),
                 layer: LayerOrigin::from(&layers[introduced]),
             });
         }
@@ -113,7 +117,7 @@ pub fn merge(layers: &[LayerRef], inventories: &[LayerInventory]) -> ImageInvent
 /// version: an upgrade in layer 3 is attributed to layer 3, not to the base that had an older version.
 fn introducing_layer(package: &Package, path: &str, copies: &[usize], inventories: &[LayerInventory]) -> usize {
     let lists = |i: usize| match &inventories[i].files[path] {
-        FileContent::Packages { packages } => {
+        FileContent::Packages { packages, .. } => {
             packages.iter().any(|p| p.name == package.name && p.arch == package.arch && p.version == package.version)
         }
         _ => false,

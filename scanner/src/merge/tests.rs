@@ -4,14 +4,7 @@ use crate::image::Descriptor;
 use crate::package::PackageKind;
 
 fn deb(name: &str, version: &str) -> Package {
-    Package {
-        kind: PackageKind::Deb,
-        name: name.into(),
-        version: version.into(),
-        arch: Some("amd64".into()),
-        source_name: None,
-        source_version: None,
-    }
+    Package { arch: Some("amd64".into()), ..Package::new(PackageKind::Deb, name, version) }
 }
 
 fn layer(index: usize) -> LayerRef {
@@ -38,7 +31,7 @@ struct L {
 }
 
 fn status(packages: &[Package]) -> FileContent {
-    FileContent::Packages { packages: packages.to_vec() }
+    FileContent::packages(packages.to_vec())
 }
 
 fn run(spec: Vec<L>) -> ImageInventory {

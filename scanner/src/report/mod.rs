@@ -15,7 +15,8 @@ pub use table::{TableStyle, to_table};
 
 use crate::analyze::OsInfo;
 use crate::image::ResolvedImage;
-use crate::merge::{ImageInventory, LayerOrigin};
+use crate::merge::{ImageInventory, InstalledPackage, LayerOrigin};
+use crate::package::PackageKind;
 use crate::severity::Severity;
 use crate::vulndb::VulnDb;
 
@@ -90,6 +91,10 @@ pub struct PackageEntry {
     pub source_version: Option<String>,
     pub purl: String,
     pub path: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dev: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependency_paths: Vec<String>,
     pub layer: LayerOrigin,
 }
 
@@ -114,9 +119,22 @@ pub struct Finding {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_url: Option<String>,
     pub purl: String,
-    /// The package database that lists the package.
+    /// The file that lists the package (`/var/lib/dpkg/status`, `/app/package-lock.json`).
     pub path: String,
+    /// How the application reaches the package, `npm ls` style (language packages).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependency_paths: Vec<String>,
+    /// Further distinct paths that were not kept.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dependency_paths_cut: u32,
+    /// Only a development dependency.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dev: bool,
     pub layer: LayerOrigin,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,8 +162,16 @@ impl Default for ReportOptions {
 pub fn build(image: &ResolvedImage, inventory: &ImageInventory, db: &VulnDb, options: &ReportOptions) -> Report {
     let header = db.header();
     let mut results = Vec::new();
-    if !inventory.packages.is_empty() || inventory.os.is_some() {
-        results.push(os_packages(inventory, db, options));
+    let os_packages: Vec<&InstalledPackage> = inventory.packages.iter().filter(|p| p.package.kind.is_os()).collect();
+    if !os_packages.is_empty() || inventory.os.is_some() {
+        results.push(os_target(inventory, &os_packages, db, options));
+    }
+    let mut by_target: BTreeMap<&str, Vec<&InstalledPackage>> = BTreeMap::new();
+    for p in inventory.packages.iter().filter(|p| !p.package.kind.is_os()) {
+        by_target.entry(p.target.as_str()).or_default().push(p);
+    }
+    for (target, packages) in by_target {
+        results.push(language_target(target, &packages, inventory.os.as_ref(), db, options));
     }
     let mut summary = Summary { total: 0, by_severity: Severity::ALL.iter().map(|s| (*s, 0)).collect() };
     for finding in results.iter().flat_map(|r| &r.findings) {
@@ -174,10 +200,14 @@ pub fn build(image: &ResolvedImage, inventory: &ImageInventory, db: &VulnDb, opt
     }
 }
 
-fn os_packages(inventory: &ImageInventory, db: &VulnDb, options: &ReportOptions) -> TargetResult {
+fn os_target(
+    inventory: &ImageInventory,
+    packages: &[&InstalledPackage],
+    db: &VulnDb,
+    options: &ReportOptions,
+) -> TargetResult {
     let os = inventory.os.as_ref();
     let ecosystem = os.and_then(OsInfo::ecosystem);
-    let kind = os.map_or_else(|| "unknown".to_string(), |o| o.family.clone());
     let notice = match (&ecosystem, os) {
         (None, Some(os)) => Some(format!("{os} has no OSV ecosystem; its packages were not matched")),
         (None, None) => Some("operating system not detected; packages were not matched".to_string()),
@@ -186,45 +216,95 @@ fn os_packages(inventory: &ImageInventory, db: &VulnDb, options: &ReportOptions)
         }
         _ => None,
     };
+    let matchable = if notice.is_none() { ecosystem.as_deref() } else { None };
+    TargetResult {
+        target: os.map_or_else(|| "unknown os".to_string(), ToString::to_string),
+        class: "os-pkgs".to_string(),
+        kind: os.map_or_else(|| "unknown".to_string(), |o| o.family.clone()),
+        findings: findings(packages, matchable, os, db, options),
+        package_list: options.list_packages.then(|| package_list(packages, os)),
+        ecosystem,
+        packages: packages.len(),
+        notice,
+    }
+}
+
+fn language_target(
+    target: &str,
+    packages: &[&InstalledPackage],
+    os: Option<&OsInfo>,
+    db: &VulnDb,
+    options: &ReportOptions,
+) -> TargetResult {
+    let kind = packages.first().map(|p| p.package.kind);
+    let ecosystem = kind.and_then(PackageKind::language_ecosystem).map(str::to_string);
+    let notice = match &ecosystem {
+        Some(eco) if !db.has_ecosystem(eco) => {
+            Some(format!("the vulnerability DB has no advisories for {eco}; these packages were not matched"))
+        }
+        _ => None,
+    };
+    let matchable = if notice.is_none() { ecosystem.as_deref() } else { None };
+    TargetResult {
+        target: target.to_string(),
+        class: "lang-pkgs".to_string(),
+        kind: kind.map_or("unknown", PackageKind::purl_type).to_string(),
+        findings: findings(packages, matchable, os, db, options),
+        package_list: options.list_packages.then(|| package_list(packages, os)),
+        ecosystem,
+        packages: packages.len(),
+        notice,
+    }
+}
+
+/// Matches `packages` against `ecosystem` (no ecosystem: nothing to match) and orders the findings.
+fn findings(
+    packages: &[&InstalledPackage],
+    ecosystem: Option<&str>,
+    os: Option<&OsInfo>,
+    db: &VulnDb,
+    options: &ReportOptions,
+) -> Vec<Finding> {
+    let Some(eco) = ecosystem else { return Vec::new() };
     let mut findings = Vec::new();
     let mut seen = BTreeSet::new();
-    if let (Some(eco), None) = (&ecosystem, &notice) {
-        for installed in &inventory.packages {
-            let package = &installed.package;
-            for m in db.matches(eco, package.advisory_name(), package.advisory_version()) {
-                let advisory = m.advisory;
-                if !options.severities.contains(&advisory.severity)
-                    || (options.ignore_unfixed && m.fixed_version.is_none())
-                {
-                    continue;
-                }
-                if !seen.insert((
-                    advisory.id.clone(),
-                    package.name.clone(),
-                    package.version.clone(),
-                    installed.path.clone(),
-                )) {
-                    continue;
-                }
-                let mut aliases: Vec<String> = advisory.aliases.iter().chain(&advisory.upstream).cloned().collect();
-                aliases.sort();
-                aliases.dedup();
-                findings.push(Finding {
-                    id: advisory.id.clone(),
-                    aliases,
-                    package: package.name.clone(),
-                    installed_version: package.version.clone(),
-                    source_package: package.source_name.clone().filter(|s| *s != package.name),
-                    fixed_version: m.fixed_version.clone(),
-                    severity: advisory.severity,
-                    score: advisory.cvss_score,
-                    title: advisory.summary.clone(),
-                    primary_url: advisory.primary_url.clone(),
-                    purl: purl(package, os),
-                    path: installed.path.clone(),
-                    layer: installed.layer.clone(),
-                });
+    for installed in packages {
+        let package = &installed.package;
+        for m in db.matches(eco, package.advisory_name(), package.advisory_version()) {
+            let advisory = m.advisory;
+            if !options.severities.contains(&advisory.severity) || (options.ignore_unfixed && m.fixed_version.is_none())
+            {
+                continue;
             }
+            if !seen.insert((
+                advisory.id.clone(),
+                package.name.clone(),
+                package.version.clone(),
+                installed.path.clone(),
+            )) {
+                continue;
+            }
+            let mut aliases: Vec<String> = advisory.aliases.iter().chain(&advisory.upstream).cloned().collect();
+            aliases.sort();
+            aliases.dedup();
+            findings.push(Finding {
+                id: advisory.id.clone(),
+                aliases,
+                package: package.name.clone(),
+                installed_version: package.version.clone(),
+                source_package: package.source_name.clone().filter(|s| *s != package.name),
+                fixed_version: m.fixed_version.clone(),
+                severity: advisory.severity,
+                score: advisory.cvss_score,
+                title: advisory.summary.clone(),
+                primary_url: advisory.primary_url.clone(),
+                purl: purl(package, os),
+                path: installed.path.clone(),
+                dependency_paths: package.dependency_paths.clone(),
+                dependency_paths_cut: package.dependency_paths_cut,
+                dev: package.dev,
+                layer: installed.layer.clone(),
+            });
         }
     }
     findings.sort_by(|a, b| {
@@ -235,30 +315,23 @@ fn os_packages(inventory: &ImageInventory, db: &VulnDb, options: &ReportOptions)
             &b.path,
         ))
     });
-    let package_list = options.list_packages.then(|| {
-        inventory
-            .packages
-            .iter()
-            .map(|p| PackageEntry {
-                name: p.package.name.clone(),
-                version: p.package.version.clone(),
-                arch: p.package.arch.clone(),
-                source_name: p.package.source_name.clone(),
-                source_version: p.package.source_version.clone(),
-                purl: purl(&p.package, os),
-                path: p.path.clone(),
-                layer: p.layer.clone(),
-            })
-            .collect()
-    });
-    TargetResult {
-        package_list,
-        target: os.map_or_else(|| "unknown os".to_string(), ToString::to_string),
-        class: "os-pkgs".to_string(),
-        kind,
-        ecosystem,
-        packages: inventory.packages.len(),
-        notice,
-        findings,
-    }
+    findings
+}
+
+fn package_list(packages: &[&InstalledPackage], os: Option<&OsInfo>) -> Vec<PackageEntry> {
+    packages
+        .iter()
+        .map(|p| PackageEntry {
+            name: p.package.name.clone(),
+            version: p.package.version.clone(),
+            arch: p.package.arch.clone(),
+            source_name: p.package.source_name.clone(),
+            source_version: p.package.source_version.clone(),
+            purl: purl(&p.package, os),
+            path: p.path.clone(),
+            dev: p.package.dev,
+            dependency_paths: p.package.dependency_paths.clone(),
+            layer: p.layer.clone(),
+        })
+        .collect()
 }

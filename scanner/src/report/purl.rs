@@ -5,25 +5,39 @@ use packageurl::PackageUrl;
 use crate::analyze::OsInfo;
 use crate::package::{Package, PackageKind};
 
-/// `pkg:deb/debian/libc6@2.31-13?arch=amd64&distro=debian-11.6&upstream=glibc`, as Syft and Trivy write it.
+/// `pkg:deb/debian/libc6@2.31-13?arch=amd64&distro=debian-11.6&upstream=glibc`, as Syft and Trivy write it;
+/// `pkg:npm/%40babel/core@7.0.0`, `pkg:golang/github.com/gin-gonic/gin@v1.9.0`, `pkg:maven/org.x/y@1.0`.
 pub fn purl(package: &Package, os: Option<&OsInfo>) -> String {
-    let ty = match package.kind {
-        PackageKind::Deb => "deb",
-        PackageKind::Apk => "apk",
+    let kind = package.kind;
+    let (namespace, name) = match kind {
+        PackageKind::Deb | PackageKind::Apk | PackageKind::Rpm => (os.map(|o| o.family.clone()), package.name.clone()),
+        PackageKind::Maven => match package.name.split_once(':') {
+            Some((group, artifact)) => (Some(group.to_string()), artifact.to_string()),
+            None => (None, package.name.clone()),
+        },
+        PackageKind::Npm | PackageKind::Go => match package.name.rsplit_once('/') {
+            Some((ns, n)) => (Some(ns.to_string()), n.to_string()),
+            None => (None, package.name.clone()),
+        },
+        // purl-spec: PyPI names are lowercased with `_` as `-`.
+        PackageKind::Python => (None, package.name.to_lowercase().replace('_', "-")),
+        PackageKind::Cargo | PackageKind::Gem => (None, package.name.clone()),
     };
-    let Ok(mut url) = PackageUrl::new(ty, package.name.as_str()) else { return String::new() };
-    if let Some(os) = os {
-        let _ = url.with_namespace(os.family.as_str());
+    let Ok(mut url) = PackageUrl::new(kind.purl_type(), name.as_str()) else { return String::new() };
+    if let Some(ns) = &namespace {
+        let _ = url.with_namespace(ns.as_str());
     }
     let _ = url.with_version(package.version.as_str());
     if let Some(arch) = &package.arch {
         let _ = url.add_qualifier("arch", arch.as_str());
     }
-    if let Some(os) = os {
-        let _ = url.add_qualifier("distro", format!("{}-{}", os.family, os.version));
-    }
-    if let Some(source) = package.source_name.as_deref().filter(|s| *s != package.name) {
-        let _ = url.add_qualifier("upstream", source);
+    if kind.is_os() {
+        if let Some(os) = os {
+            let _ = url.add_qualifier("distro", format!("{}-{}", os.family, os.version));
+        }
+        if let Some(source) = package.source_name.as_deref().filter(|s| *s != package.name) {
+            let _ = url.add_qualifier("upstream", source);
+        }
     }
     url.to_string()
 }
@@ -35,17 +49,34 @@ mod tests {
     #[test]
     fn debian_purl_matches_syft_form() {
         let p = Package {
-            kind: PackageKind::Deb,
-            name: "libc6".into(),
-            version: "2.31-13+deb11u5".into(),
             arch: Some("amd64".into()),
             source_name: Some("glibc".into()),
-            source_version: None,
+            ..Package::new(PackageKind::Deb, "libc6", "2.31-13+deb11u5")
         };
         let os = OsInfo { family: "debian".into(), version: "11.6".into(), pretty_name: None };
         assert_eq!(
             purl(&p, Some(&os)),
             "pkg:deb/debian/libc6@2.31-13%2Bdeb11u5?arch=amd64&distro=debian-11.6&upstream=glibc"
         );
+    }
+
+    #[test]
+    fn language_purls() {
+        let cases = [
+            (PackageKind::Npm, "@babel/core", "7.0.0", "pkg:npm/%40babel/core@7.0.0"),
+            (PackageKind::Npm, "qs", "6.5.1", "pkg:npm/qs@6.5.1"),
+            (PackageKind::Go, "github.com/gin-gonic/gin", "v1.9.0", "pkg:golang/github.com/gin-gonic/gin@v1.9.0"),
+            (
+                PackageKind::Maven,
+                "org.apache.logging.log4j:log4j-core",
+                "2.14.1",
+                "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1",
+            ),
+            (PackageKind::Python, "PyYAML", "5.3.1", "pkg:pypi/pyyaml@5.3.1"),
+            (PackageKind::Cargo, "smallvec", "1.6.0", "pkg:cargo/smallvec@1.6.0"),
+        ];
+        for (kind, name, version, want) in cases {
+            assert_eq!(purl(&Package::new(kind, name, version), None), want);
+        }
     }
 }

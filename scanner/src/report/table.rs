@@ -80,8 +80,18 @@ fn row(f: &Finding, color: bool) -> Vec<Cell> {
         });
     }
     let step = f.layer.created_by.as_deref().map(shorten).map(|s| format!(" {s}")).unwrap_or_default();
+    let mut package = f.package.clone();
+    for path in &f.dependency_paths {
+        package.push_str(&format!("\n  {path}"));
+    }
+    if f.dependency_paths_cut > 0 {
+        package.push_str(&format!("\n  (+{} more paths)", f.dependency_paths_cut));
+    }
+    if f.dev {
+        package.push_str("\n  (dev dependency)");
+    }
     vec![
-        Cell::new(&f.package),
+        Cell::new(package),
         Cell::new(id),
         severity,
         Cell::new(&f.installed_version),
