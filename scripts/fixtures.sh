@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the real content that integration tests and the demo scan, once per machine, and caches it:
 #   $STRATA_FIXTURES/bullseye-minbase.tar   a Debian 11 root filesystem from `debootstrap --variant=minbase`
+#   and whatever scripts/fixtures.d/*.sh build (each idempotent, each given the directory as $1).
 # Rebuilt only when missing. Prints the fixtures directory.
 set -euo pipefail
 
@@ -22,4 +23,8 @@ if [ ! -s "$rootfs_tar" ]; then
       -C "$work/root" -cf "$rootfs_tar.tmp" .
   mv "$rootfs_tar.tmp" "$rootfs_tar"
 fi
+for part in "$(dirname "$0")"/fixtures.d/*.sh; do
+  [ -e "$part" ] || continue
+  bash "$part" "$dir" >&2
+done
 echo "$dir"
