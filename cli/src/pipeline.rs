@@ -1,21 +1,28 @@
-//! The local scan pipeline: resolve the image, analyse its layers concurrently off the async reactor,
-//! merge. Matching and rendering are the caller's, so the fleet can reuse everything up to the merge.
+//! Local mode: the fleet's pipeline in one process. The coordinator's layer fan-out and the worker run
+//! over an in-process queue and cache, so `strata image` and the fleet share every step: resolve, queue
+//! layer jobs, analyse blobs on the blocking pool, merge, match.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
-use futures_util::{StreamExt, TryStreamExt, stream};
+use async_trait::async_trait;
+use strata_coordinator::assemble;
+use strata_coordinator::layers::LayerFanout;
+use strata_fleet::LayerJob;
+use strata_fleet::cache::{LayerCache, MemoryCache};
+use strata_fleet::queue::MemoryQueue;
 use strata_registry::{RegistryClient, RegistryOptions};
 use strata_scanner::image::{LayerRef, Platform, ResolvedImage};
-use strata_scanner::layer::{LayerInventory, analyze_layer};
-use strata_scanner::merge::{ImageInventory, merge};
+use strata_scanner::merge::ImageInventory;
 use strata_scanner::source::{DockerArchive, OciLayout};
+use strata_worker::{BlobSource, Worker, WorkerConfig};
 
 use crate::progress::Progress;
 
-/// Where an image's bytes come from. Cheap to clone: layer tasks each hold one.
+/// Where an image's bytes come from. Cheap to clone.
 #[derive(Clone)]
 pub enum ImageSource {
     Registry { client: Arc<RegistryClient>, reference: String },
@@ -62,26 +69,32 @@ impl ImageSource {
         }
     }
 
-    /// Streams one layer blob through the engine on the blocking pool.
-    async fn analyze(&self, layer: LayerRef, progress: Progress) -> strata_scanner::Result<LayerInventory> {
-        let digest = layer.descriptor.digest.clone();
-        let reader: Box<dyn Read + Send> = match self {
+    fn retries(&self) -> u32 {
+        // A registry can fail transiently; a local file that failed once will fail again.
+        if matches!(self, ImageSource::Registry { .. }) { 2 } else { 1 }
+    }
+}
+
+/// The worker's blob source in local mode: the image's own source, with progress accounting.
+struct LocalBlobs {
+    source: ImageSource,
+    layers: BTreeMap<String, LayerRef>,
+    progress: Progress,
+}
+
+#[async_trait]
+impl BlobSource for LocalBlobs {
+    async fn open(&self, job: &LayerJob) -> anyhow::Result<Box<dyn Read + Send>> {
+        let layer =
+            self.layers.get(&job.digest).ok_or_else(|| anyhow!("layer {} is not part of this image", job.digest))?;
+        let reader: Box<dyn Read + Send> = match &self.source {
             ImageSource::Registry { client, reference } => {
-                let stream = client.open_blob(reference, &layer.descriptor).await.map_err(|e| {
-                    strata_scanner::Error::with_source(e.kind(), format!("layer {digest}: fetching blob"), e)
-                })?;
-                Box::new(strata_registry::blocking_reader(stream))
+                Box::new(strata_registry::blocking_reader(client.open_blob(reference, &layer.descriptor).await?))
             }
-            ImageSource::Oci(layout) => Box::new(layout.open_blob(&digest)?),
+            ImageSource::Oci(layout) => Box::new(layout.open_blob(&job.digest)?),
             ImageSource::Archive(archive) => Box::new(archive.open_layer(&layer.descriptor)?),
         };
-        let task = tokio::task::spawn_blocking(move || {
-            let result = analyze_layer(progress.wrap(reader), &digest);
-            progress.layer_done();
-            result
-        });
-        task.await
-            .map_err(|e| strata_scanner::Error::new(strata_scanner::ErrorKind::Io, format!("layer task failed: {e}")))?
+        Ok(self.progress.wrap(reader))
     }
 }
 
@@ -91,25 +104,43 @@ pub struct Scanned {
     pub inventory: ImageInventory,
 }
 
-/// Resolves and analyses an image; every error names the image, and layer errors the layer.
+/// Resolves and analyses an image; every error names the image, and layer errors the layer and file.
 pub async fn scan(source: &ImageSource, platform: &Platform, show_progress: bool) -> Result<Scanned> {
     let image = source.resolve(platform).await?;
-    let name = image.name.clone();
     let total: u64 = image.layers.iter().map(|l| l.descriptor.size.max(0) as u64).sum();
     let progress = Progress::new(show_progress, image.layers.len(), total);
-    // Two cores analyse two layers at once; more in flight only adds memory.
-    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let layers: Vec<LayerInventory> = stream::iter(image.layers.clone())
-        .map(|layer| {
-            let (source, progress) = (source.clone(), progress.clone());
-            let index = layer.index;
-            async move { source.analyze(layer, progress).await.map_err(|e| e.context(format!("layer #{index}"))) }
-        })
-        .buffered(parallel)
-        .try_collect()
-        .await
-        .map_err(|e| anyhow!(e.context(format!("image {name}"))))?;
+
+    let queue = Arc::new(MemoryQueue::default());
+    let cache: Arc<dyn LayerCache> = Arc::new(MemoryCache::default());
+    let blobs = LocalBlobs {
+        source: source.clone(),
+        layers: image.layers.iter().map(|l| (l.descriptor.digest.clone(), l.clone())).collect(),
+        progress: progress.clone(),
+    };
+    let config = WorkerConfig { max_attempts: source.retries(), ..WorkerConfig::default() };
+    let worker = Worker::new(queue.clone(), cache.clone(), Arc::new(blobs), config);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(worker.run(async move {
+        let _ = stopped.await;
+    }));
+
+    let fanout = LayerFanout::new(queue, cache);
+    let on_progress = {
+        let progress = progress.clone();
+        move |p: strata_coordinator::layers::LayerProgress| {
+            if p.result_ok.is_some() {
+                progress.layer_done();
+            }
+        }
+    };
+    let collected = fanout.collect("local", &image.name, &image, "", &on_progress).await;
+    let _ = stop.send(());
+    let _ = worker.await;
     progress.finish();
-    let inventory = merge(&image.layers, &layers);
+    let results = collected.map_err(|e| anyhow!("image {}: {e}", image.name))?;
+    let image_for_merge = image.clone();
+    let inventory = tokio::task::spawn_blocking(move || assemble::inventory(&image_for_merge, &results))
+        .await?
+        .map_err(anyhow::Error::msg)?;
     Ok(Scanned { image, inventory })
 }

@@ -1,0 +1,30 @@
+//! From layer results to a report: decode the cached inventories, merge them (the engine's merge), match
+//! against the DB. CPU work: callers run it on the blocking pool.
+
+use strata_fleet::{LayerResult, codec};
+use strata_scanner::image::ResolvedImage;
+use strata_scanner::merge::{ImageInventory, merge};
+use strata_scanner::report::{self, Report, ReportOptions};
+use strata_scanner::vulndb::VulnDb;
+
+/// The merged inventory of an image, or why it cannot be built (a layer failed for good).
+pub fn inventory(image: &ResolvedImage, results: &[LayerResult]) -> Result<ImageInventory, String> {
+    let failed: Vec<String> = results
+        .iter()
+        .zip(&image.layers)
+        .filter(|(r, _)| !r.ok)
+        .map(|(r, layer)| format!("layer #{}: {}", layer.index, r.error))
+        .collect();
+    if !failed.is_empty() {
+        return Err(format!("image {}: {}", image.name, failed.join("; ")));
+    }
+    let inventories = results
+        .iter()
+        .map(|r| codec::decompress_inventory(&r.inventory).map_err(|e| format!("layer {}: {e}", r.digest)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(merge(&image.layers, &inventories))
+}
+
+pub fn report(image: &ResolvedImage, inventory: &ImageInventory, db: &VulnDb, options: &ReportOptions) -> Report {
+    report::build(image, inventory, db, options)
+}

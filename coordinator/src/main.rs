@@ -1,0 +1,94 @@
+//! `strata-coordinator`: configuration from flags and `STRATA_*` environment variables, logging, the
+//! runtime, and a graceful stop on SIGTERM/SIGINT.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use strata_coordinator::runner::RegistrySettings;
+use strata_coordinator::server::{Config, run};
+
+#[derive(Debug, Parser)]
+#[command(name = "strata-coordinator", version, about = "Strata's fleet coordinator (gRPC ScanService)")]
+struct Args {
+    #[arg(long, env = "STRATA_LISTEN", default_value = "127.0.0.1:50051")]
+    listen: String,
+    #[arg(long, env = "STRATA_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
+    #[arg(long, env = "STRATA_AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    amqp_url: String,
+    #[arg(long, env = "STRATA_QUEUE", default_value = "strata.layers")]
+    queue: String,
+    #[arg(long, env = "STRATA_KEY_PREFIX", default_value = "strata")]
+    key_prefix: String,
+    /// The vulnerability DB file; replaced files are picked up without a restart.
+    #[arg(long, env = "STRATA_DB")]
+    db: PathBuf,
+    /// File holding the bearer token clients must present (never pass the token itself as a flag).
+    #[arg(long, env = "STRATA_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
+    #[arg(long, env = "STRATA_REGISTRY_INSECURE")]
+    registry_insecure: bool,
+    #[arg(long, env = "STRATA_REGISTRY_USERNAME", hide_env_values = true)]
+    registry_username: Option<String>,
+    #[arg(long, env = "STRATA_REGISTRY_PASSWORD", hide_env_values = true, hide = true)]
+    registry_password: Option<String>,
+    #[arg(long, env = "STRATA_MAX_CONCURRENT_SCANS", default_value_t = 256)]
+    max_concurrent_scans: usize,
+    #[arg(long, env = "STRATA_LAYER_TTL_DAYS", default_value_t = 30)]
+    layer_ttl_days: u64,
+    #[arg(long, env = "STRATA_RECHECK_MS", default_value_t = 5000)]
+    recheck_ms: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let token = match &args.token_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?.trim().to_string(),
+        ),
+        None => None,
+    };
+    let config = Config {
+        redis_url: args.redis_url,
+        amqp_url: args.amqp_url,
+        queue: args.queue,
+        prefix: args.key_prefix,
+        db: args.db,
+        registry: RegistrySettings {
+            insecure: args.registry_insecure,
+            username: args.registry_username,
+            password: args.registry_password,
+            docker_config: None,
+        },
+        token,
+        max_concurrent_scans: args.max_concurrent_scans,
+        layer_ttl: Duration::from_secs(args.layer_ttl_days * 86_400),
+        recheck: Duration::from_millis(args.recheck_ms),
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let listener =
+            tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+        tracing::info!(addr = %listener.local_addr()?, "coordinator listening");
+        run(listener, config, shutdown_signal()).await.context("coordinator")
+    })
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,89 @@
+//! Serving: `run(listener, config, shutdown)` owns nothing global, so tests start a coordinator on a port
+//! of their choosing and stop it by resolving `shutdown`.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use strata_fleet::cache::{LayerCache, RedisCache};
+use strata_fleet::queue::{JobQueue, RabbitQueue};
+use strata_proto::v1::scan_service_server::ScanServiceServer;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{Request, Status};
+
+use crate::db::DbHandle;
+use crate::error::Result;
+use crate::layers::LayerFanout;
+use crate::runner::{RegistrySettings, Runner};
+use crate::service::ScanApi;
+use crate::store::ScanStore;
+
+#[derive(Clone)]
+pub struct Config {
+    pub redis_url: String,
+    pub amqp_url: String,
+    pub queue: String,
+    pub prefix: String,
+    pub db: PathBuf,
+    pub registry: RegistrySettings,
+    /// Bearer token clients must send (`authorization: Bearer …`); `None` disables the check.
+    pub token: Option<String>,
+    pub max_concurrent_scans: usize,
+    pub layer_ttl: Duration,
+    pub recheck: Duration,
+}
+
+/// Connects to Redis and RabbitMQ, resumes unfinished scans, and serves until `shutdown` resolves.
+pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()>) -> Result<()> {
+    let store = ScanStore::connect(&config.redis_url, &config.prefix).await?;
+    let cache: Arc<dyn LayerCache> =
+        Arc::new(RedisCache::connect(&config.redis_url, &config.prefix, config.layer_ttl).await?);
+    let queue: Arc<dyn JobQueue> = Arc::new(RabbitQueue::connect(&config.amqp_url, &config.queue).await?);
+    let db = Arc::new(
+        tokio::task::spawn_blocking({
+            let path = config.db.clone();
+            move || DbHandle::load(path)
+        })
+        .await
+        .map_err(|e| crate::error::CoordinatorError::Internal(e.to_string()))??,
+    );
+    let mut fanout = LayerFanout::new(queue, cache);
+    fanout.recheck = config.recheck;
+    let runner = Runner::new(store, fanout, db, config.registry.clone(), config.max_concurrent_scans);
+    runner.resume().await?;
+
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<ScanServiceServer<ScanApi>>().await;
+    let token = config.token.clone();
+    let api = ScanServiceServer::new(ScanApi::new(runner))
+        .max_decoding_message_size(64 * 1024 * 1024)
+        .max_encoding_message_size(256 * 1024 * 1024);
+    let service = tonic::service::interceptor::InterceptedService::new(api, move |request: Request<()>| {
+        check_token(token.as_deref(), request)
+    });
+    tonic::transport::Server::builder()
+        .add_service(health)
+        .add_service(service)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await
+        .map_err(|e| crate::error::CoordinatorError::Internal(e.to_string()))
+}
+
+fn check_token(expected: Option<&str>, request: Request<()>) -> std::result::Result<Request<()>, Status> {
+    let Some(expected) = expected else { return Ok(request) };
+    let given =
+        request.metadata().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        // Constant-time enough for a shared secret of fixed length: compare all bytes regardless.
+        Some(token)
+            if token.len() == expected.len()
+                && token.bytes().zip(expected.bytes()).fold(0, |acc, (a, b)| acc | (a ^ b)) == 0 =>
+        {
+            Ok(request)
+        }
+        Some(_) => Err(Status::unauthenticated("invalid bearer token")),
+        None => Err(Status::unauthenticated("missing bearer token")),
+    }
+}

@@ -1,0 +1,167 @@
+//! Scan state in Redis, so any coordinator replica can answer for any scan and a restarted coordinator
+//! resumes every scan that was in flight.
+//!
+//! Keys (under the configured prefix): `scan:{id}` the `Scan` record (protobuf), `scans` a sorted set of
+//! ids by creation time, `scans:active` the ids not yet finished, `lease:{id}` which replica runs a scan,
+//! `report:{id}` the JSON report (zstd), `image:{manifest digest}` the merged inventory kept for rescans,
+//! and the `events` channel that carries every record update to `WatchScans` streams on all replicas.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use prost::Message;
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+use strata_proto::v1::{Scan, ScanStatus};
+use strata_scanner::image::ResolvedImage;
+use strata_scanner::merge::ImageInventory;
+use tokio::sync::broadcast;
+
+use crate::error::{CoordinatorError, Result};
+
+/// What a rescan needs without touching the registry: the resolved image and its merged inventory.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct StoredImage {
+    pub image: ResolvedImage,
+    pub inventory: ImageInventory,
+}
+
+#[derive(Clone)]
+pub struct ScanStore {
+    conn: ConnectionManager,
+    prefix: String,
+    events: broadcast::Sender<Scan>,
+}
+
+pub fn is_terminal(status: i32) -> bool {
+    matches!(
+        ScanStatus::try_from(status),
+        Ok(ScanStatus::Done | ScanStatus::Partial | ScanStatus::Failed | ScanStatus::Cancelled)
+    )
+}
+
+impl ScanStore {
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
+        let client = redis::Client::open(url)?;
+        let conn = ConnectionManager::new(client.clone()).await?;
+        let (events, _) = broadcast::channel(8192);
+        let mut pubsub = client.get_async_pubsub().await?;
+        pubsub.subscribe(format!("{prefix}:events")).await?;
+        let sender = events.clone();
+        tokio::spawn(async move {
+            let mut messages = pubsub.into_on_message();
+            while let Some(message) = messages.next().await {
+                if let Ok(bytes) = message.get_payload::<Vec<u8>>()
+                    && let Ok(scan) = Scan::decode(&bytes[..])
+                {
+                    let _ = sender.send(scan);
+                }
+            }
+        });
+        Ok(ScanStore { conn, prefix: prefix.to_string(), events })
+    }
+
+    fn key(&self, what: &str) -> String {
+        format!("{}:{what}", self.prefix)
+    }
+
+    /// Stores a record and announces it to every replica's watchers.
+    pub async fn save(&self, scan: &Scan) -> Result<()> {
+        let bytes = scan.encode_to_vec();
+        let mut pipe = redis::pipe();
+        pipe.set(self.key(&format!("scan:{}", scan.id)), &bytes).zadd(
+            self.key("scans"),
+            &scan.id,
+            scan.created_unix_ms,
+        );
+        if is_terminal(scan.status) {
+            pipe.srem(self.key("scans:active"), &scan.id);
+        } else {
+            pipe.sadd(self.key("scans:active"), &scan.id);
+        }
+        pipe.publish(self.key("events"), &bytes);
+        let _: () = pipe.query_async(&mut self.conn.clone()).await?;
+        Ok(())
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Scan> {
+        let bytes: Option<Vec<u8>> = self.conn.clone().get(self.key(&format!("scan:{id}"))).await?;
+        let bytes = bytes.ok_or_else(|| CoordinatorError::NotFound(format!("scan {id}")))?;
+        Scan::decode(&bytes[..]).map_err(|e| CoordinatorError::Internal(format!("scan {id}: {e}")))
+    }
+
+    /// Every scan, oldest first (a nightly run of 10,000 is a 10,000-key MGET in chunks).
+    pub async fn list(&self) -> Result<Vec<Scan>> {
+        let ids: Vec<String> = self.conn.clone().zrange(self.key("scans"), 0, -1).await?;
+        self.get_many(&ids).await
+    }
+
+    pub async fn active_ids(&self) -> Result<Vec<String>> {
+        Ok(self.conn.clone().smembers(self.key("scans:active")).await?)
+    }
+
+    pub async fn get_many(&self, ids: &[String]) -> Result<Vec<Scan>> {
+        let mut scans = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let keys: Vec<String> = chunk.iter().map(|id| self.key(&format!("scan:{id}"))).collect();
+            let values: Vec<Option<Vec<u8>>> =
+                redis::cmd("MGET").arg(&keys).query_async(&mut self.conn.clone()).await?;
+            scans.extend(values.into_iter().flatten().filter_map(|b| Scan::decode(&b[..]).ok()));
+        }
+        Ok(scans)
+    }
+
+    /// Takes or renews the lease that says this replica runs the scan. `false`: another replica does.
+    pub async fn lease(&self, id: &str, owner: &str, ttl: Duration) -> Result<bool> {
+        let key = self.key(&format!("lease:{id}"));
+        let mut conn = self.conn.clone();
+        let options = redis::SetOptions::default()
+            .conditional_set(redis::ExistenceCheck::NX)
+            .with_expiration(redis::SetExpiry::EX(ttl.as_secs().max(1)));
+        let set: Option<String> = conn.set_options(&key, owner, options).await?;
+        if set.is_some() {
+            return Ok(true);
+        }
+        let holder: Option<String> = conn.get(&key).await?;
+        if holder.as_deref() == Some(owner) {
+            let _: () = conn.expire(&key, ttl.as_secs().max(1) as i64).await?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    pub async fn release(&self, id: &str) -> Result<()> {
+        let _: () = self.conn.clone().del(self.key(&format!("lease:{id}"))).await?;
+        Ok(())
+    }
+
+    pub async fn put_report(&self, id: &str, json: &[u8]) -> Result<()> {
+        let packed = zstd::encode_all(json, 3).map_err(|e| CoordinatorError::Internal(e.to_string()))?;
+        let _: () = self.conn.clone().set(self.key(&format!("report:{id}")), packed).await?;
+        Ok(())
+    }
+
+    pub async fn get_report(&self, id: &str) -> Result<Vec<u8>> {
+        let packed: Option<Vec<u8>> = self.conn.clone().get(self.key(&format!("report:{id}"))).await?;
+        let packed = packed.ok_or_else(|| CoordinatorError::NotFound(format!("report of scan {id}")))?;
+        zstd::decode_all(&packed[..]).map_err(|e| CoordinatorError::Internal(e.to_string()))
+    }
+
+    pub async fn put_image(&self, digest: &str, stored: &StoredImage) -> Result<()> {
+        let json = serde_json::to_vec(stored).map_err(|e| CoordinatorError::Internal(e.to_string()))?;
+        let packed = zstd::encode_all(&json[..], 3).map_err(|e| CoordinatorError::Internal(e.to_string()))?;
+        let _: () = self.conn.clone().set(self.key(&format!("image:{digest}")), packed).await?;
+        Ok(())
+    }
+
+    pub async fn get_image(&self, digest: &str) -> Result<StoredImage> {
+        let packed: Option<Vec<u8>> = self.conn.clone().get(self.key(&format!("image:{digest}"))).await?;
+        let packed = packed.ok_or_else(|| CoordinatorError::NotFound(format!("stored inventory of {digest}")))?;
+        let json = zstd::decode_all(&packed[..]).map_err(|e| CoordinatorError::Internal(e.to_string()))?;
+        serde_json::from_slice(&json).map_err(|e| CoordinatorError::Internal(e.to_string()))
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Scan> {
+        self.events.subscribe()
+    }
+}

@@ -1,0 +1,276 @@
+//! Layer job queues. Jobs are acknowledged only after their result is in the cache, so a worker killed
+//! mid-layer loses nothing: the broker redelivers the job. Attempts are counted in a message header; a job
+//! that keeps failing is moved to a dead-letter queue instead of looping forever.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
+    QueueDeclareOptions, QueuePurgeOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use tokio::sync::mpsc;
+
+use crate::{FleetError, LayerJob, Result, codec};
+
+const ATTEMPTS_HEADER: &str = "x-strata-attempts";
+
+#[async_trait]
+pub trait JobQueue: Send + Sync + 'static {
+    /// Publishes a job durably (returns once the broker confirmed it). `attempts` counts earlier tries.
+    async fn publish(&self, job: &LayerJob, attempts: u32) -> Result<()>;
+    /// Starts consuming with at most `prefetch` unacknowledged jobs in flight.
+    async fn consume(&self, prefetch: u16) -> Result<Box<dyn JobStream>>;
+    /// Moves a job that failed for good to the dead-letter queue.
+    async fn dead_letter(&self, job: &LayerJob, attempts: u32, reason: &str) -> Result<()>;
+    /// Jobs waiting (not counting those delivered and unacknowledged).
+    async fn depth(&self) -> Result<u32>;
+}
+
+#[async_trait]
+pub trait JobStream: Send {
+    async fn next(&mut self) -> Option<Result<Delivery>>;
+}
+
+/// A delivered job; it must end with [`Delivery::ack`] or [`Delivery::requeue`].
+pub struct Delivery {
+    pub job: LayerJob,
+    /// Tries before this one (0 on the first delivery; a redelivery after a crash keeps the count).
+    pub attempts: u32,
+    pub redelivered: bool,
+    acker: Acker,
+}
+
+enum Acker {
+    Rabbit(lapin::Acker),
+    Memory,
+}
+
+impl Delivery {
+    pub async fn ack(self) -> Result<()> {
+        match self.acker {
+            Acker::Rabbit(acker) => {
+                acker.ack(BasicAckOptions::default()).await?;
+                Ok(())
+            }
+            Acker::Memory => Ok(()),
+        }
+    }
+
+    /// Puts the job back for another worker (used when shutting down mid-job).
+    pub async fn requeue(self, queue: &dyn JobQueue) -> Result<()> {
+        match self.acker {
+            Acker::Rabbit(acker) => {
+                acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await?;
+                Ok(())
+            }
+            Acker::Memory => queue.publish(&self.job, self.attempts).await,
+        }
+    }
+}
+
+/// RabbitMQ: a durable queue `name` and its dead-letter queue `name.dlq`.
+pub struct RabbitQueue {
+    connection: Connection,
+    publisher: Channel,
+    name: String,
+}
+
+impl RabbitQueue {
+    pub async fn connect(url: &str, name: &str) -> Result<Self> {
+        let connection = Connection::connect(url, ConnectionProperties::default())
+            .await
+            .map_err(|e| FleetError::Queue(crate::cache::redact(&format!("connecting to {url}: {e}"))))?;
+        let publisher = connection.create_channel().await?;
+        publisher.confirm_select(ConfirmSelectOptions::default()).await?;
+        for queue in [name.to_string(), format!("{name}.dlq")] {
+            publisher
+                .queue_declare(
+                    ShortString::from(queue),
+                    QueueDeclareOptions { durable: true, ..Default::default() },
+                    FieldTable::default(),
+                )
+                .await?;
+        }
+        Ok(RabbitQueue { connection, publisher, name: name.to_string() })
+    }
+
+    async fn publish_to(&self, queue: &str, job: &LayerJob, attempts: u32, reason: Option<&str>) -> Result<()> {
+        let mut headers = FieldTable::default();
+        headers.insert(ShortString::from(ATTEMPTS_HEADER), AMQPValue::LongUInt(attempts));
+        if let Some(reason) = reason {
+            headers.insert(ShortString::from("x-strata-reason"), AMQPValue::LongString(reason.into()));
+        }
+        let mut properties = BasicProperties::default().with_delivery_mode(2).with_headers(headers);
+        if !job.traceparent.is_empty() {
+            properties = properties.with_correlation_id(ShortString::from(job.traceparent.clone()));
+        }
+        let confirmation = self
+            .publisher
+            .basic_publish(
+                ShortString::from(""),
+                ShortString::from(queue),
+                BasicPublishOptions::default(),
+                &codec::encode_job(job),
+                properties,
+            )
+            .await?
+            .await?;
+        if confirmation.is_nack() {
+            return Err(FleetError::Queue(format!("the broker refused job {} on {queue}", job.digest)));
+        }
+        Ok(())
+    }
+
+    /// Empties both queues (tests and `strata-loadtest` between runs).
+    pub async fn purge(&self) -> Result<()> {
+        for queue in [self.name.clone(), format!("{}.dlq", self.name)] {
+            self.publisher.queue_purge(ShortString::from(queue), QueuePurgeOptions::default()).await?;
+        }
+        Ok(())
+    }
+
+    /// Jobs in the dead-letter queue.
+    pub async fn dead_letters(&self) -> Result<u32> {
+        let q = self
+            .publisher
+            .queue_declare(
+                ShortString::from(format!("{}.dlq", self.name)),
+                QueueDeclareOptions { durable: true, passive: true, ..Default::default() },
+                FieldTable::default(),
+            )
+            .await?;
+        Ok(q.message_count())
+    }
+}
+
+#[async_trait]
+impl JobQueue for RabbitQueue {
+    async fn publish(&self, job: &LayerJob, attempts: u32) -> Result<()> {
+        self.publish_to(&self.name, job, attempts, None).await
+    }
+
+    async fn consume(&self, prefetch: u16) -> Result<Box<dyn JobStream>> {
+        let channel = self.connection.create_channel().await?;
+        channel.basic_qos(prefetch, BasicQosOptions::default()).await?;
+        let consumer = channel
+            .basic_consume(
+                ShortString::from(self.name.clone()),
+                ShortString::from(""),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        Ok(Box::new(RabbitStream { _channel: channel, consumer }))
+    }
+
+    async fn dead_letter(&self, job: &LayerJob, attempts: u32, reason: &str) -> Result<()> {
+        self.publish_to(&format!("{}.dlq", self.name), job, attempts, Some(reason)).await
+    }
+
+    async fn depth(&self) -> Result<u32> {
+        let q = self
+            .publisher
+            .queue_declare(
+                ShortString::from(self.name.clone()),
+                QueueDeclareOptions { durable: true, passive: true, ..Default::default() },
+                FieldTable::default(),
+            )
+            .await?;
+        Ok(q.message_count())
+    }
+}
+
+struct RabbitStream {
+    _channel: Channel,
+    consumer: lapin::Consumer,
+}
+
+#[async_trait]
+impl JobStream for RabbitStream {
+    async fn next(&mut self) -> Option<Result<Delivery>> {
+        let delivery = match self.consumer.next().await? {
+            Ok(d) => d,
+            Err(e) => return Some(Err(e.into())),
+        };
+        let attempts = delivery
+            .properties
+            .headers()
+            .as_ref()
+            .and_then(|h| h.inner().get(ATTEMPTS_HEADER).cloned())
+            .and_then(|v| match v {
+                AMQPValue::LongUInt(n) => Some(n),
+                AMQPValue::LongLongInt(n) => u32::try_from(n).ok(),
+                AMQPValue::LongInt(n) => u32::try_from(n).ok(),
+                _ => None,
+            })
+            .unwrap_or(0);
+        let redelivered = delivery.redelivered;
+        match codec::decode_job(&delivery.data) {
+            Ok(job) => Some(Ok(Delivery { job, attempts, redelivered, acker: Acker::Rabbit(delivery.acker) })),
+            Err(e) => {
+                // A message we cannot read can never succeed: drop it rather than loop on it.
+                let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// In-process queue for local mode: the same worker code consumes it.
+#[derive(Clone)]
+pub struct MemoryQueue {
+    sender: mpsc::UnboundedSender<(LayerJob, u32)>,
+    receiver: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<(LayerJob, u32)>>>,
+    dead: Arc<Mutex<Vec<(LayerJob, String)>>>,
+}
+
+impl Default for MemoryQueue {
+    fn default() -> Self {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        MemoryQueue { sender, receiver: Arc::new(tokio::sync::Mutex::new(receiver)), dead: Arc::default() }
+    }
+}
+
+impl MemoryQueue {
+    pub fn dead_letters(&self) -> Vec<(LayerJob, String)> {
+        self.dead.lock().map(|d| d.clone()).unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl JobQueue for MemoryQueue {
+    async fn publish(&self, job: &LayerJob, attempts: u32) -> Result<()> {
+        self.sender.send((job.clone(), attempts)).map_err(|_| FleetError::Closed)
+    }
+
+    async fn consume(&self, _prefetch: u16) -> Result<Box<dyn JobStream>> {
+        Ok(Box::new(MemoryStream { receiver: self.receiver.clone() }))
+    }
+
+    async fn dead_letter(&self, job: &LayerJob, _attempts: u32, reason: &str) -> Result<()> {
+        if let Ok(mut dead) = self.dead.lock() {
+            dead.push((job.clone(), reason.to_string()));
+        }
+        Ok(())
+    }
+
+    async fn depth(&self) -> Result<u32> {
+        Ok(self.receiver.try_lock().map(|r| r.len() as u32).unwrap_or(0))
+    }
+}
+
+struct MemoryStream {
+    receiver: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<(LayerJob, u32)>>>,
+}
+
+#[async_trait]
+impl JobStream for MemoryStream {
+    async fn next(&mut self) -> Option<Result<Delivery>> {
+        let (job, attempts) = self.receiver.lock().await.recv().await?;
+        Some(Ok(Delivery { job, attempts, redelivered: false, acker: Acker::Memory }))
+    }
+}

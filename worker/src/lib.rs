@@ -1,0 +1,142 @@
+//! The stateless layer worker: takes layer jobs from the queue, streams each blob through the engine's
+//! layer analysis on the blocking pool, writes the result to the layer cache, then acknowledges the job.
+//!
+//! The same [`Worker`] runs in the `strata-worker` binary (RabbitMQ, Redis, registry) and inside
+//! `strata image` (in-process queue and cache, blobs from a registry or local files).
+
+pub mod blobs;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use strata_fleet::cache::LayerCache;
+use strata_fleet::queue::{Delivery, JobQueue};
+use strata_fleet::{LayerJob, codec};
+use strata_scanner::layer::{LayerInventory, analyze_layer};
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+pub use blobs::{BlobSource, RegistryBlobs};
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Jobs in flight at once; each holds one blocking thread while it analyses.
+    pub prefetch: u16,
+    /// Tries before a job goes to the dead-letter queue and its layer is recorded failed.
+    pub max_attempts: u32,
+    /// First retry delay; doubled each attempt.
+    pub retry_backoff: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        WorkerConfig { prefetch: cpus as u16, max_attempts: 3, retry_backoff: Duration::from_millis(500) }
+    }
+}
+
+#[derive(Clone)]
+pub struct Worker {
+    queue: Arc<dyn JobQueue>,
+    cache: Arc<dyn LayerCache>,
+    blobs: Arc<dyn BlobSource>,
+    config: WorkerConfig,
+}
+
+impl Worker {
+    pub fn new(
+        queue: Arc<dyn JobQueue>,
+        cache: Arc<dyn LayerCache>,
+        blobs: Arc<dyn BlobSource>,
+        config: WorkerConfig,
+    ) -> Self {
+        Worker { queue, cache, blobs, config }
+    }
+
+    /// Consumes until `shutdown` resolves, then stops taking jobs and finishes those in flight. Jobs not
+    /// yet acknowledged when the process dies are redelivered by the broker.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> strata_fleet::Result<()> {
+        let mut stream = self.queue.consume(self.config.prefetch.max(1)).await?;
+        let mut in_flight = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            // Never hold more than `prefetch` jobs: the broker's prefetch bounds unacked jobs, this bounds ours.
+            while in_flight.len() >= usize::from(self.config.prefetch.max(1)) {
+                in_flight.join_next().await;
+            }
+            tokio::select! {
+                _ = &mut shutdown => break,
+                delivery = stream.next() => match delivery {
+                    Some(Ok(delivery)) => {
+                        let worker = self.clone();
+                        in_flight.spawn(async move { worker.handle(delivery).await });
+                    }
+                    Some(Err(e)) => warn!(error = %e, "skipping an unreadable delivery"),
+                    None => break,
+                },
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            }
+        }
+        drop(stream);
+        info!(jobs = in_flight.len(), "stopping: finishing jobs in flight");
+        while in_flight.join_next().await.is_some() {}
+        Ok(())
+    }
+
+    async fn handle(&self, delivery: Delivery) {
+        let job = delivery.job.clone();
+        // A duplicate job (a claim expired while the first was queued) costs one cache read.
+        if let Ok(Some(done)) = self.cache.get(&job.digest).await {
+            if done.ok {
+                let _ = delivery.ack().await;
+                return;
+            }
+        }
+        let outcome = self.analyze(&job).await;
+        let attempts = delivery.attempts + 1;
+        let stored = match outcome {
+            Ok(inventory) => match codec::ok_result(&inventory, attempts) {
+                Ok(result) => {
+                    let _ = self.cache.record_analysis(&job.digest).await;
+                    self.cache.put(&result).await
+                }
+                Err(e) => Err(e),
+            },
+            Err(message) if attempts >= self.config.max_attempts => {
+                warn!(layer = %job.digest, attempts, error = %message, "layer failed for good; dead-lettering");
+                let dead = self.queue.dead_letter(&job, attempts, &message).await;
+                match dead {
+                    Ok(()) => self.cache.put(&codec::failed_result(&job.digest, &message, attempts)).await,
+                    Err(e) => Err(e),
+                }
+            }
+            Err(message) => {
+                let delay = self.config.retry_backoff * 2u32.saturating_pow(attempts - 1);
+                warn!(layer = %job.digest, attempts, ?delay, error = %message, "layer failed; retrying");
+                tokio::time::sleep(delay).await;
+                self.queue.publish(&job, attempts).await
+            }
+        };
+        match stored {
+            Ok(()) => {
+                let _ = delivery.ack().await;
+            }
+            // Cache or broker unreachable: give the job back so it is not lost.
+            Err(e) => {
+                warn!(layer = %job.digest, error = %e, "cannot record the outcome; requeueing");
+                let _ = delivery.requeue(self.queue.as_ref()).await;
+            }
+        }
+    }
+
+    async fn analyze(&self, job: &LayerJob) -> Result<LayerInventory, String> {
+        let reader = self.blobs.open(job).await.map_err(|e| format!("layer {}: {e:#}", job.digest))?;
+        let digest = job.digest.clone();
+        tokio::task::spawn_blocking(move || analyze_layer(reader, &digest))
+            .await
+            .map_err(|e| format!("layer {}: analysis task failed: {e}", job.digest))?
+            // The engine's errors already name the layer and the file.
+            .map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,86 @@
+//! `strata-worker`: configuration from flags and `STRATA_*` environment variables, logging, the runtime,
+//! and a graceful stop on SIGTERM (stop consuming, finish the jobs in flight, exit).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use strata_fleet::cache::RedisCache;
+use strata_fleet::queue::RabbitQueue;
+use strata_registry::{RegistryClient, RegistryOptions};
+use strata_worker::{RegistryBlobs, Worker, WorkerConfig};
+
+#[derive(Debug, Parser)]
+#[command(name = "strata-worker", version, about = "Strata's stateless layer worker")]
+struct Args {
+    #[arg(long, env = "STRATA_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
+    #[arg(long, env = "STRATA_AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    amqp_url: String,
+    #[arg(long, env = "STRATA_QUEUE", default_value = "strata.layers")]
+    queue: String,
+    #[arg(long, env = "STRATA_KEY_PREFIX", default_value = "strata")]
+    key_prefix: String,
+    /// Jobs in flight; defaults to the CPU count.
+    #[arg(long, env = "STRATA_PREFETCH")]
+    prefetch: Option<u16>,
+    #[arg(long, env = "STRATA_MAX_ATTEMPTS", default_value_t = 3)]
+    max_attempts: u32,
+    #[arg(long, env = "STRATA_RETRY_BACKOFF_MS", default_value_t = 500)]
+    retry_backoff_ms: u64,
+    #[arg(long, env = "STRATA_LAYER_TTL_DAYS", default_value_t = 30)]
+    layer_ttl_days: u64,
+    #[arg(long, env = "STRATA_REGISTRY_INSECURE")]
+    registry_insecure: bool,
+    #[arg(long, env = "STRATA_REGISTRY_USERNAME", hide_env_values = true)]
+    registry_username: Option<String>,
+    #[arg(long, env = "STRATA_REGISTRY_PASSWORD", hide_env_values = true, hide = true)]
+    registry_password: Option<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let cache =
+            RedisCache::connect(&args.redis_url, &args.key_prefix, Duration::from_secs(args.layer_ttl_days * 86_400))
+                .await
+                .context("connecting to Redis")?;
+        let queue = RabbitQueue::connect(&args.amqp_url, &args.queue).await.context("connecting to RabbitMQ")?;
+        let client = RegistryClient::new(RegistryOptions {
+            insecure: args.registry_insecure,
+            username: args.registry_username,
+            password: args.registry_password,
+            ..RegistryOptions::default()
+        })?;
+        let mut config = WorkerConfig {
+            max_attempts: args.max_attempts,
+            retry_backoff: Duration::from_millis(args.retry_backoff_ms),
+            ..WorkerConfig::default()
+        };
+        if let Some(p) = args.prefetch {
+            config.prefetch = p;
+        }
+        tracing::info!(queue = %args.queue, prefetch = config.prefetch, "worker consuming");
+        let worker = Worker::new(Arc::new(queue), Arc::new(cache), Arc::new(RegistryBlobs::new(client)), config);
+        worker.run(shutdown_signal()).await.context("worker")
+    })
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("SIGTERM: finishing jobs in flight");
+}
