@@ -20,6 +20,86 @@ pub enum Command {
     Image(ImageArgs),
     /// Build, inspect or download the vulnerability DB.
     Db(DbArgs),
+    /// Submit images to a fleet coordinator (optionally waiting for them).
+    Submit(SubmitArgs),
+    /// Show scans on a coordinator: one by id, the active ones, or --all.
+    Status(StatusArgs),
+    /// Print a finished scan's report.
+    Results(ResultsArgs),
+    /// Stream progress events from a coordinator.
+    Watch(StatusArgs),
+    /// Re-match stored inventories against the coordinator's current DB (no pull, no layer work).
+    Rescan(RescanArgs),
+}
+
+/// Where the coordinator is. The bearer token comes from STRATA_TOKEN or --token-file.
+#[derive(Debug, Args)]
+pub struct CoordinatorArgs {
+    #[arg(long, env = "STRATA_COORDINATOR", default_value = "http://127.0.0.1:50051")]
+    pub coordinator: String,
+    #[arg(long, env = "STRATA_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    #[command(flatten)]
+    pub coordinator: CoordinatorArgs,
+    /// Image references.
+    pub references: Vec<String>,
+    /// A file with one reference per line (`#` comments allowed).
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    #[arg(long, default_value = "linux/amd64")]
+    pub platform: String,
+    /// Labels for the scans, `k=v` (repeatable): select them later in status and rescan.
+    #[arg(long, value_name = "K=V")]
+    pub label: Vec<String>,
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub severity: Vec<String>,
+    #[arg(long)]
+    pub ignore_unfixed: bool,
+    /// Wait until every scan finished; exit 2 if any did not end `done`.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub coordinator: CoordinatorArgs,
+    pub id: Option<String>,
+    /// All scans, not only active ones.
+    #[arg(long)]
+    pub all: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResultsArgs {
+    #[command(flatten)]
+    pub coordinator: CoordinatorArgs,
+    pub id: String,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RescanArgs {
+    #[command(flatten)]
+    pub coordinator: CoordinatorArgs,
+    #[arg(long)]
+    pub all: bool,
+    #[arg(long, value_name = "K=V")]
+    pub label: Vec<String>,
+    /// Only images of this repository (`registry/name`).
+    #[arg(long)]
+    pub repository: Option<String>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

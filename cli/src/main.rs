@@ -35,6 +35,11 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Image(args) => commands::image::run(args).await,
             Command::Db(args) => commands::db::run(args).await,
+            Command::Submit(args) => commands::fleet::submit(args).await,
+            Command::Status(args) => commands::fleet::status(args).await,
+            Command::Results(args) => commands::fleet::results(args).await,
+            Command::Watch(args) => commands::fleet::watch(args).await,
+            Command::Rescan(args) => commands::fleet::rescan(args).await,
         }
     });
     match outcome {

@@ -1,2 +1,3 @@
 pub mod db;
+pub mod fleet;
 pub mod image;

@@ -110,7 +110,10 @@ pub fn merge(layers: &[LayerRef], inventories: &[LayerInventory]) -> ImageInvent
     }
     packages
         .sort_by(|a, b| (&a.package.name, &a.package.arch, &a.path).cmp(&(&b.package.name, &b.package.arch, &b.path)));
-    ImageInventory { os, packages, warnings }
+    let mut inventory = ImageInventory { os, packages, warnings };
+    // What no single file can tell (npm trees through nested node_modules, Python Requires-Dist graphs).
+    crate::analyze::post_merge(&mut inventory);
+    inventory
 }
 
 /// The lowest layer of the unbroken run of copies, from the top down, that list the package at this

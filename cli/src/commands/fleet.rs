@@ -1,0 +1,256 @@
+//! The fleet from the command line: `strata submit | status | results | watch | rescan`, thin gRPC
+//! calls to a coordinator.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::IsTerminal;
+
+use anyhow::{Context, Result, bail};
+use strata_proto::v1::scan_service_client::ScanServiceClient;
+use strata_proto::v1::{
+    GetReportRequest, GetScanRequest, ListScansRequest, RescanRequest, Scan, ScanOptions, ScanStatus,
+    SubmitScanRequest, WatchScansRequest,
+};
+use strata_scanner::report::{self, Report, TableStyle};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use tonic::{Request, Status};
+
+use crate::args::{CoordinatorArgs, Format, RescanArgs, ResultsArgs, StatusArgs, SubmitArgs};
+
+type Client =
+    ScanServiceClient<InterceptedService<Channel, Box<dyn FnMut(Request<()>) -> Result<Request<()>, Status> + Send>>>;
+
+/// Connects; the bearer token comes from `STRATA_TOKEN` or `--token-file`, never from a flag value.
+async fn connect(args: &CoordinatorArgs) -> Result<Client> {
+    let token = match (&args.token_file, std::env::var("STRATA_TOKEN").ok().filter(|t| !t.is_empty())) {
+        (Some(path), _) => Some(
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?.trim().to_string(),
+        ),
+        (None, token) => token,
+    };
+    let channel = Channel::from_shared(args.coordinator.clone())
+        .with_context(|| format!("coordinator URL {}", args.coordinator))?
+        .connect()
+        .await
+        .with_context(|| format!("connecting to the coordinator at {}", args.coordinator))?;
+    let header = match token {
+        Some(t) => Some(
+            format!("Bearer {t}")
+                .parse::<tonic::metadata::MetadataValue<_>>()
+                .context("token is not a valid header value")?,
+        ),
+        None => None,
+    };
+    let interceptor: Box<dyn FnMut(Request<()>) -> Result<Request<()>, Status> + Send> =
+        Box::new(move |mut request: Request<()>| {
+            if let Some(h) = &header {
+                request.metadata_mut().insert("authorization", h.clone());
+            }
+            Ok(request)
+        });
+    Ok(ScanServiceClient::with_interceptor(channel, interceptor).max_decoding_message_size(256 * 1024 * 1024))
+}
+
+fn parse_labels(labels: &[String]) -> Result<HashMap<String, String>> {
+    labels
+        .iter()
+        .map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .with_context(|| format!("label {l:?} is not k=v"))
+        })
+        .collect()
+}
+
+pub async fn submit(args: SubmitArgs) -> Result<u8> {
+    let mut references = args.references.clone();
+    if let Some(file) = &args.file {
+        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        references
+            .extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from));
+    }
+    if references.is_empty() {
+        bail!("no image references: give REF… or --file FILE");
+    }
+    let options = ScanOptions {
+        platform: args.platform.clone(),
+        labels: parse_labels(&args.label)?,
+        severities: args.severity.clone(),
+        ignore_unfixed: args.ignore_unfixed,
+        ..ScanOptions::default()
+    };
+    let mut client = connect(&args.coordinator).await?;
+    let requests: Vec<SubmitScanRequest> =
+        references.iter().map(|r| SubmitScanRequest { reference: r.clone(), options: Some(options.clone()) }).collect();
+    let ids = client.submit_scans(tokio_stream::iter(requests)).await?.into_inner().scan_ids;
+    if !args.wait {
+        for (id, reference) in ids.iter().zip(&references) {
+            println!("{id}\t{reference}");
+        }
+        return Ok(0);
+    }
+    let finals = wait(&mut client, &ids).await?;
+    let mut failed = 0;
+    for id in &ids {
+        let scan = &finals[id];
+        println!("{}", status_line(scan));
+        failed += usize::from(scan.status != ScanStatus::Done as i32);
+    }
+    Ok(if failed > 0 { 2 } else { 0 })
+}
+
+/// Watches until every scan is terminal, with a progress bar on a terminal.
+async fn wait(client: &mut Client, ids: &[String]) -> Result<BTreeMap<String, Scan>> {
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(ids.len() as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} images {msg}") {
+            bar.set_style(style);
+        }
+        bar
+    });
+    let mut stream = client.watch_scans(WatchScansRequest { ids: ids.to_vec() }).await?.into_inner();
+    let mut latest: BTreeMap<String, Scan> = BTreeMap::new();
+    let done = |latest: &BTreeMap<String, Scan>| latest.values().filter(|s| terminal(s.status)).count();
+    // Scans may have finished before the watch began: read them once.
+    for id in ids {
+        let scan = client.get_scan(GetScanRequest { id: id.clone() }).await?.into_inner();
+        latest.insert(id.clone(), scan);
+    }
+    while done(&latest) < ids.len() {
+        let Some(event) = stream.message().await? else { bail!("the coordinator closed the watch") };
+        if let Some(scan) = event.scan {
+            latest.insert(scan.id.clone(), scan);
+        }
+        if let Some(bar) = &bar {
+            let (analysed, cached, failed) = latest.values().fold((0, 0, 0), |(a, c, f), s| {
+                (
+                    a + s.layers_analyzed,
+                    c + s.layers_cached,
+                    f + u32::from(matches!(ScanStatus::try_from(s.status), Ok(ScanStatus::Failed))),
+                )
+            });
+            bar.set_position(done(&latest) as u64);
+            bar.set_message(format!("layers analysed {analysed}, cached {cached}, failed scans {failed}"));
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(latest)
+}
+
+fn terminal(status: i32) -> bool {
+    matches!(
+        ScanStatus::try_from(status),
+        Ok(ScanStatus::Done | ScanStatus::Partial | ScanStatus::Failed | ScanStatus::Cancelled)
+    )
+}
+
+fn status_name(status: i32) -> String {
+    ScanStatus::try_from(status)
+        .map_or_else(|_| "unknown".into(), |s| s.as_str_name().trim_start_matches("SCAN_STATUS_").to_lowercase())
+}
+
+fn status_line(scan: &Scan) -> String {
+    let summary = scan.summary.as_ref().map_or_else(String::new, |s| {
+        format!(" findings={} (C{} H{} M{} L{} U{})", s.total, s.critical, s.high, s.medium, s.low, s.unknown)
+    });
+    let error = if scan.error.is_empty() { String::new() } else { format!(" error={:?}", scan.error) };
+    format!(
+        "{}\t{}\t{}\tlayers={}/{} analysed={} cached={}{summary}{error}",
+        scan.id,
+        scan.reference,
+        status_name(scan.status),
+        scan.layers_analyzed + scan.layers_cached,
+        scan.layers_total,
+        scan.layers_analyzed,
+        scan.layers_cached
+    )
+}
+
+pub async fn status(args: StatusArgs) -> Result<u8> {
+    let mut client = connect(&args.coordinator).await?;
+    let scans = match &args.id {
+        Some(id) => vec![client.get_scan(GetScanRequest { id: id.clone() }).await?.into_inner()],
+        None => {
+            client
+                .list_scans(ListScansRequest { active_only: !args.all, ..Default::default() })
+                .await?
+                .into_inner()
+                .scans
+        }
+    };
+    if args.json {
+        let rows: Vec<serde_json::Value> = scans.iter().map(scan_json).collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        for scan in &scans {
+            println!("{}", status_line(scan));
+        }
+    }
+    Ok(0)
+}
+
+fn scan_json(scan: &Scan) -> serde_json::Value {
+    serde_json::json!({
+        "id": scan.id, "reference": scan.reference, "status": status_name(scan.status), "error": scan.error,
+        "image_digest": scan.image_digest, "layers_total": scan.layers_total, "layers_cached": scan.layers_cached,
+        "layers_analyzed": scan.layers_analyzed, "layers_failed": scan.layers_failed, "db_digest": scan.db_digest,
+        "findings": scan.summary.as_ref().map(|s| s.total), "labels": scan.labels,
+    })
+}
+
+pub async fn results(args: ResultsArgs) -> Result<u8> {
+    let mut client = connect(&args.coordinator).await?;
+    let json = client.get_report(GetReportRequest { id: args.id.clone() }).await?.into_inner().json;
+    let report: Report = serde_json::from_slice(&json).context("the coordinator's report is not a Strata report")?;
+    let rendered = match args.format {
+        Format::Json => report::to_json(&report) + "\n",
+        Format::Table => report::to_table(&report, TableStyle { color: false, width: None }),
+    };
+    match &args.output {
+        Some(path) => std::fs::write(path, rendered).with_context(|| format!("writing {}", path.display()))?,
+        None => print!("{rendered}"),
+    }
+    Ok(0)
+}
+
+pub async fn watch(args: StatusArgs) -> Result<u8> {
+    let mut client = connect(&args.coordinator).await?;
+    let ids = args.id.clone().into_iter().collect();
+    let mut stream = client.watch_scans(WatchScansRequest { ids }).await?.into_inner();
+    while let Some(event) = stream.message().await? {
+        if let Some(scan) = event.scan {
+            println!("{}", status_line(&scan));
+        }
+    }
+    Ok(0)
+}
+
+pub async fn rescan(args: RescanArgs) -> Result<u8> {
+    let mut client = connect(&args.coordinator).await?;
+    let request = RescanRequest {
+        all: args.all,
+        labels: parse_labels(&args.label)?,
+        repository: args.repository.clone().unwrap_or_default(),
+    };
+    let results = client.rescan(request).await?.into_inner().results;
+    if args.json {
+        let rows: Vec<serde_json::Value> = results
+            .iter()
+            .map(|r| serde_json::json!({"scan_id": r.scan_id, "reference": r.reference, "new": r.new_findings, "fixed": r.fixed_findings, "db_digest": r.db_digest}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        for r in &results {
+            println!("{}\t{}\tnew={} fixed={}", r.scan_id, r.reference, r.new_findings.len(), r.fixed_findings.len());
+            for f in &r.new_findings {
+                println!("  + {f}");
+            }
+            for f in &r.fixed_findings {
+                println!("  - {f}");
+            }
+        }
+    }
+    Ok(0)
+}
