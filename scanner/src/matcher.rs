@@ -7,7 +7,7 @@
 //! turns it off. When the range has `limit` events, the version must also be below one of them. An explicit
 //! `versions` entry equal to the installed version matches on its own. `GIT` ranges (commit hashes) cannot
 //! be evaluated against a package version and are ignored. Event versions that do not parse in the scheme
-//! are skipped, so bad data narrows a range instead of failing the scan.
+//! are skipped and the rest of the range still applies: bad data never fails a scan.
 
 use std::cmp::Ordering;
 
@@ -32,7 +32,7 @@ pub struct Installed<'a> {
 struct RangeVerdict<'e> {
     affected: bool,
     /// Lowest `fixed` event above the installed version.
-    next_fix: Option<(ParsedVersion, &'e str)>,
+    next_fix: Option<&'e str>,
 }
 
 impl<'a> Installed<'a> {
@@ -43,13 +43,13 @@ impl<'a> Installed<'a> {
     /// See [`affected`].
     pub fn check(&self, affected: &Affected) -> Option<Option<String>> {
         let mut hit = false;
-        let mut fix: Option<(ParsedVersion, &str)> = None;
+        let mut fix: Option<&str> = None;
         if let Some(v) = &self.parsed {
             for range in affected.ranges.iter().filter(|r| r.kind != RangeKind::Git) {
                 let verdict = self.eval_range(v, range);
                 if verdict.affected {
                     hit = true;
-                    fix = lowest(fix, verdict.next_fix);
+                    fix = self.lowest(fix, verdict.next_fix);
                 }
             }
         }
@@ -58,11 +58,17 @@ impl<'a> Installed<'a> {
             // The list names no fix; the ranges of the same entry may (e.g. PyPI lists both).
             if let Some(v) = &self.parsed {
                 for range in affected.ranges.iter().filter(|r| r.kind != RangeKind::Git) {
-                    fix = lowest(fix, self.eval_range(v, range).next_fix);
+                    fix = self.lowest(fix, self.eval_range(v, range).next_fix);
                 }
             }
         }
-        hit.then(|| fix.map(|(_, s)| s.to_owned()))
+        hit.then(|| fix.map(str::to_owned))
+    }
+
+    /// Whether the entry's `ECOSYSTEM`/`SEMVER` ranges alone cover this version (its `versions` list aside).
+    pub fn in_ranges(&self, affected: &Affected) -> bool {
+        let Some(v) = &self.parsed else { return false };
+        affected.ranges.iter().filter(|r| r.kind != RangeKind::Git).any(|r| self.eval_range(v, r).affected)
     }
 
     /// OSV `versions` are exact strings; a Go-style `v` prefix is the only spelling difference forgiven,
@@ -76,79 +82,70 @@ impl<'a> Installed<'a> {
 
     fn eval_range<'e>(&self, v: &ParsedVersion, range: &'e Range) -> RangeVerdict<'e> {
         // The replay's final state is that of the highest event that fires (ties: the later one, as a stable
-        // sort would leave it), so no sorting is needed. `None` as version stands for `introduced: "0"`.
-        let mut last_fired: Option<(Option<ParsedVersion>, bool)> = None;
-        let mut next_fix: Option<(ParsedVersion, &str)> = None;
+        // sort would leave it), so no sorting is needed, and events are only compared with each other in
+        // the rare ranges where more than one fires. `None` as version stands for `introduced: "0"`.
+        let mut last_fired: Option<(Option<&'e str>, bool)> = None;
+        let mut next_fix: Option<&'e str> = None;
         let mut has_limit = false;
         let mut below_limit = false;
-        let mut fire = |at: Option<ParsedVersion>, state: bool| {
-            let newer = match (&last_fired, &at) {
+        for event in &range.events {
+            let (at, state) = match event {
+                Event::Introduced(s) if s == "0" => (None, true),
+                Event::Introduced(s) => match v.compare_str(s) {
+                    Some(Ordering::Greater | Ordering::Equal) => (Some(s.as_str()), true),
+                    _ => continue,
+                },
+                Event::Fixed(s) => match v.compare_str(s) {
+                    Some(Ordering::Greater | Ordering::Equal) => (Some(s.as_str()), false),
+                    Some(Ordering::Less) => {
+                        next_fix = self.lowest(next_fix, Some(s));
+                        continue;
+                    }
+                    None => continue,
+                },
+                Event::LastAffected(s) => match v.compare_str(s) {
+                    Some(Ordering::Greater) => (Some(s.as_str()), false),
+                    _ => continue,
+                },
+                Event::Limit(s) => {
+                    if s == "*" {
+                        has_limit = true;
+                        below_limit = true;
+                    } else if let Some(o) = v.compare_str(s) {
+                        has_limit = true;
+                        below_limit |= o == Ordering::Less;
+                    }
+                    continue;
+                }
+            };
+            let newer = match (last_fired, at) {
                 (None, _) | (Some((None, _)), _) => true,
                 (Some((Some(_), _)), None) => false,
-                (Some((Some(prev), _)), Some(at)) => at.compare(prev).is_some_and(|o| o != Ordering::Less),
+                (Some((Some(prev), _)), Some(at)) => self.cmp_events(at, prev).is_some_and(|o| o != Ordering::Less),
             };
             if newer {
                 last_fired = Some((at, state));
-            }
-        };
-        for event in &range.events {
-            match event {
-                Event::Introduced(s) if s == "0" => fire(None, true),
-                Event::Introduced(s) => {
-                    if let Some(p) = self.parse(s).filter(|p| at_or_above(v, p)) {
-                        fire(Some(p), true);
-                    }
-                }
-                Event::Fixed(s) => {
-                    let Some(p) = self.parse(s) else { continue };
-                    if at_or_above(v, &p) {
-                        fire(Some(p), false);
-                    } else {
-                        next_fix = lowest(next_fix, Some((p, s.as_str())));
-                    }
-                }
-                Event::LastAffected(s) => {
-                    if let Some(p) = self.parse(s).filter(|p| v.compare(p) == Some(Ordering::Greater)) {
-                        fire(Some(p), false);
-                    }
-                }
-                Event::Limit(s) if s == "*" => {
-                    has_limit = true;
-                    below_limit = true;
-                }
-                Event::Limit(s) => {
-                    if let Some(p) = self.parse(s) {
-                        has_limit = true;
-                        below_limit |= v.compare(&p) == Some(Ordering::Less);
-                    }
-                }
             }
         }
         let replayed = last_fired.is_some_and(|(_, state)| state);
         RangeVerdict { affected: replayed && (!has_limit || below_limit), next_fix }
     }
 
-    fn parse(&self, s: &str) -> Option<ParsedVersion> {
-        ParsedVersion::parse(self.scheme, s)
+    /// Orders two event versions (both known to parse: each was compared with the installed version).
+    fn cmp_events(&self, a: &str, b: &str) -> Option<Ordering> {
+        crate::version::compare(self.scheme, a, b)
     }
-}
 
-fn at_or_above(v: &ParsedVersion, bound: &ParsedVersion) -> bool {
-    matches!(v.compare(bound), Some(Ordering::Greater | Ordering::Equal))
+    fn lowest<'e>(&self, a: Option<&'e str>, b: Option<&'e str>) -> Option<&'e str> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(if self.cmp_events(b, a) == Some(Ordering::Less) { b } else { a }),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 fn strip_v(s: &str) -> &str {
     s.strip_prefix('v').unwrap_or(s)
-}
-
-fn lowest<'e>(
-    a: Option<(ParsedVersion, &'e str)>,
-    b: Option<(ParsedVersion, &'e str)>,
-) -> Option<(ParsedVersion, &'e str)> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(if b.0.compare(&a.0) == Some(Ordering::Less) { b } else { a }),
-        (a, b) => a.or(b),
-    }
 }
 
 #[cfg(test)]
@@ -307,11 +304,18 @@ mod tests {
         let list_only = entry("PyPI", vec![], &["1.0", "1.1"]);
         check(&list_only, &[("1.1", Some(None)), ("1.0.1", None), ("1.2", None)]);
         // Exact strings: an ecosystem without ordering can still match by list.
-        let other = entry("Maven", vec![range(RangeKind::Ecosystem, &[("introduced", "0")])], &["2.3"]);
+        let other = entry("Hackage", vec![range(RangeKind::Ecosystem, &[("introduced", "0")])], &["2.3"]);
         check(&other, &[("2.3", Some(None)), ("2.4", None)]);
         // Go's `v` prefix is the one spelling difference forgiven.
         let go = entry("Go", vec![], &["1.2.3"]);
         check(&go, &[("v1.2.3", Some(None))]);
+    }
+
+    #[test]
+    fn in_ranges_ignores_the_list() {
+        let a = entry("PyPI", vec![range(RangeKind::Ecosystem, &[("introduced", "1.0"), ("fixed", "2.0")])], &["0.5"]);
+        let covered = |v| Installed::new(Scheme::Pep440, v).in_ranges(&a);
+        assert!(covered("1.5") && !covered("0.5") && !covered("2.0") && !covered("junk"));
     }
 
     #[test]

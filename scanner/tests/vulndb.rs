@@ -169,7 +169,7 @@ fn dpkg_lt(a: &str, b: &str) -> Option<bool> {
 #[test]
 fn shared_data_counts_and_debian_oracle() {
     let Some(dir) = shared_data() else { return };
-    let db = VulnDb::build(&[dir.clone()]).unwrap();
+    let db = VulnDb::build(std::slice::from_ref(&dir)).unwrap();
     assert!(db.warnings().is_empty(), "{:?}", &db.warnings()[..db.warnings().len().min(5)]);
 
     let records = raw_records(&dir);

@@ -171,6 +171,12 @@ impl ApkVersion {
         let s = s.trim();
         is_valid(s).then(|| ApkVersion(s.to_owned()))
     }
+
+    /// Compares against an unparsed version without allocating; `None` when `other` is not valid.
+    pub fn compare_str(&self, other: &str) -> Option<Ordering> {
+        let other = other.trim();
+        is_valid(other).then(|| compare(&self.0, other))
+    }
 }
 
 impl Ord for ApkVersion {

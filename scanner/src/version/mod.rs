@@ -7,7 +7,9 @@
 
 mod apk;
 mod deb;
+mod maven;
 mod pep440;
+mod rpm;
 mod rubygems;
 mod semver;
 
@@ -26,6 +28,10 @@ pub enum Scheme {
     Pep440,
     /// RubyGems' `Gem::Version`.
     RubyGems,
+    /// Maven's `ComparableVersion`.
+    Maven,
+    /// rpm's `rpmvercmp` on `[epoch:]version-release`.
+    Rpm,
     /// An ecosystem without a known ordering: only explicit `versions` lists can match.
     Other,
 }
@@ -40,6 +46,9 @@ pub fn scheme_for(ecosystem: &str) -> Scheme {
         "npm" | "crates.io" | "Go" => Scheme::Semver,
         "PyPI" => Scheme::Pep440,
         "RubyGems" => Scheme::RubyGems,
+        "Maven" => Scheme::Maven,
+        "Red Hat" | "Rocky Linux" | "AlmaLinux" | "openSUSE" | "SUSE" | "Mageia" | "openEuler" | "Azure Linux"
+        | "Photon OS" => Scheme::Rpm,
         _ => Scheme::Other,
     }
 }
@@ -58,6 +67,8 @@ pub enum ParsedVersion {
     Semver(::semver::Version),
     Pep440(pep440_rs::Version),
     RubyGems(rubygems::GemVersion),
+    Maven(maven::MavenVersion),
+    Rpm(rpm::RpmVersion),
 }
 
 impl ParsedVersion {
@@ -69,7 +80,32 @@ impl ParsedVersion {
             Scheme::Semver => semver::parse(s).map(ParsedVersion::Semver),
             Scheme::Pep440 => pep440::parse(s).map(ParsedVersion::Pep440),
             Scheme::RubyGems => rubygems::GemVersion::parse(s).map(ParsedVersion::RubyGems),
+            Scheme::Maven => maven::parse(s).map(ParsedVersion::Maven),
+            Scheme::Rpm => rpm::parse(s).map(ParsedVersion::Rpm),
             Scheme::Other => None,
+        }
+    }
+
+    /// The scheme this version was parsed under.
+    pub fn scheme(&self) -> Scheme {
+        match self {
+            ParsedVersion::Dpkg(_) => Scheme::Dpkg,
+            ParsedVersion::Apk(_) => Scheme::Apk,
+            ParsedVersion::Semver(_) => Scheme::Semver,
+            ParsedVersion::Pep440(_) => Scheme::Pep440,
+            ParsedVersion::RubyGems(_) => Scheme::RubyGems,
+            ParsedVersion::Maven(_) => Scheme::Maven,
+            ParsedVersion::Rpm(_) => Scheme::Rpm,
+        }
+    }
+
+    /// Orders this version against an unparsed one of the same scheme; `None` when `other` does not parse.
+    /// The matcher's hot path: one installed version against every event of every advisory for a package,
+    /// so schemes that can compare without building a parsed value (apk) do.
+    pub fn compare_str(&self, other: &str) -> Option<Ordering> {
+        match self {
+            ParsedVersion::Apk(a) => a.compare_str(other),
+            _ => self.compare(&ParsedVersion::parse(self.scheme(), other)?),
         }
     }
 
@@ -82,6 +118,8 @@ impl ParsedVersion {
             (ParsedVersion::Semver(a), ParsedVersion::Semver(b)) => Some(a.cmp_precedence(b)),
             (ParsedVersion::Pep440(a), ParsedVersion::Pep440(b)) => Some(a.cmp(b)),
             (ParsedVersion::RubyGems(a), ParsedVersion::RubyGems(b)) => Some(a.cmp(b)),
+            (ParsedVersion::Maven(a), ParsedVersion::Maven(b)) => Some(a.cmp(b)),
+            (ParsedVersion::Rpm(a), ParsedVersion::Rpm(b)) => Some(a.cmp(b)),
             _ => None,
         }
     }
@@ -106,7 +144,14 @@ mod tests {
             ("Go", Scheme::Semver),
             ("PyPI", Scheme::Pep440),
             ("RubyGems", Scheme::RubyGems),
-            ("Maven", Scheme::Other),
+            ("Maven", Scheme::Maven),
+            ("Rocky Linux:9", Scheme::Rpm),
+            ("AlmaLinux:8", Scheme::Rpm),
+            ("Red Hat:enterprise_linux:9::baseos", Scheme::Rpm),
+            ("openSUSE:Leap 15.5", Scheme::Rpm),
+            ("SUSE:Linux Enterprise Server 15 SP5", Scheme::Rpm),
+            ("Mageia:9", Scheme::Rpm),
+            ("Fedora:39", Scheme::Other),
             ("", Scheme::Other),
         ] {
             assert_eq!(scheme_for(eco), want, "{eco}");
@@ -120,9 +165,27 @@ mod tests {
         assert_eq!(compare(Scheme::Semver, "v1.2", "1.2.0"), Some(Ordering::Equal));
         assert_eq!(compare(Scheme::Pep440, "1.0rc1", "1.0"), Some(Ordering::Less));
         assert_eq!(compare(Scheme::RubyGems, "1.0.a", "1.0"), Some(Ordering::Less));
+        assert_eq!(compare(Scheme::Maven, "1.0-rc1", "1.0"), Some(Ordering::Less));
+        assert_eq!(compare(Scheme::Rpm, "1:1.0-1.el9", "2.0-1.el9"), Some(Ordering::Greater));
         assert_eq!(compare(Scheme::Other, "1", "1"), None);
         assert_eq!(compare(Scheme::Apk, "1.0", "not a version"), None);
         assert_eq!(compare(Scheme::Semver, "", "1.0.0"), None);
+    }
+
+    #[test]
+    fn compare_str_agrees_with_compare() {
+        for (scheme, a, b) in [
+            (Scheme::Apk, "1.2.3-r1", "1.2.3_p1-r0"),
+            (Scheme::Apk, "1.2.3-r1", "1.2.3-r1"),
+            (Scheme::Apk, "1.2.3-r1", "junk"),
+            (Scheme::Dpkg, "2.31-13+deb11u5", "2.31-13+deb11u6"),
+            (Scheme::Pep440, "2.0", "2.0rc1"),
+            (Scheme::Semver, "1.0.0", "not"),
+        ] {
+            let parsed = ParsedVersion::parse(scheme, a).unwrap();
+            assert_eq!(parsed.compare_str(b), compare(scheme, a, b), "{scheme:?} {a} {b}");
+            assert_eq!(parsed.scheme(), scheme);
+        }
     }
 
     #[test]

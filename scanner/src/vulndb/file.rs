@@ -1,5 +1,5 @@
 //! The DB file: `STRATADB` magic, a little-endian u32 length, the JSON [`DbHeader`], then the body — the
-//! advisories serialised with postcard and compressed with zstd.
+//! advisories serialised with postcard and compressed with zstd, in independently decodable chunks.
 //!
 //! The header is JSON so that a DB can be identified (`head -c`, `strata db info`) without decoding the body,
 //! and so that its `format_version` can be read even when a later format changes the rest of the header.
@@ -9,6 +9,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::{Advisory, DbHeader};
@@ -27,11 +28,59 @@ fn db_error(message: impl Into<String>) -> Error {
     Error::new(ErrorKind::Database, message)
 }
 
+/// Advisories per body chunk. Chunks are compressed and decoded independently, so that load (the latency
+/// every scan pays) and build spread over all cores; the split is by count, so the body stays deterministic.
+const CHUNK_ADVISORIES: usize = 2048;
+
+/// The body: a u32 LE chunk count, then per chunk a u32 LE length and a zstd frame of the postcard-encoded
+/// advisories of that chunk, in id order.
 pub(super) fn encode_body(advisories: &[Advisory]) -> Result<Vec<u8>> {
-    let raw = postcard::to_stdvec(advisories)
-        .map_err(|e| Error::with_source(ErrorKind::Database, "serialising the advisories", e))?;
-    zstd::bulk::compress(&raw, ZSTD_LEVEL)
-        .map_err(|e| Error::with_source(ErrorKind::Database, "compressing the advisories", e))
+    let frames: Vec<Vec<u8>> = advisories
+        .par_chunks(CHUNK_ADVISORIES)
+        .map(|chunk| {
+            let raw = postcard::to_stdvec(chunk)
+                .map_err(|e| Error::with_source(ErrorKind::Database, "serialising the advisories", e))?;
+            zstd::bulk::compress(&raw, ZSTD_LEVEL)
+                .map_err(|e| Error::with_source(ErrorKind::Database, "compressing the advisories", e))
+        })
+        .collect::<Result<_>>()?;
+    let too_large = || db_error("DB body chunk too large");
+    let mut body = Vec::with_capacity(4 + frames.iter().map(|f| f.len() + 4).sum::<usize>());
+    body.extend_from_slice(&u32::try_from(frames.len()).map_err(|_| too_large())?.to_le_bytes());
+    for frame in &frames {
+        body.extend_from_slice(&u32::try_from(frame.len()).map_err(|_| too_large())?.to_le_bytes());
+        body.extend_from_slice(frame);
+    }
+    Ok(body)
+}
+
+fn take_u32(bytes: &mut &[u8], what: &str) -> Result<u32> {
+    let (head, rest) = bytes.split_at_checked(4).ok_or_else(|| db_error(format!("DB file truncated in {what}")))?;
+    *bytes = rest;
+    Ok(u32::from_le_bytes([head[0], head[1], head[2], head[3]]))
+}
+
+fn decode_body(mut body: &[u8]) -> Result<Vec<Advisory>> {
+    let count = take_u32(&mut body, "the body")?;
+    let mut frames = Vec::new();
+    for _ in 0..count {
+        let len = take_u32(&mut body, "the body")? as usize;
+        let (frame, rest) = body.split_at_checked(len).ok_or_else(|| db_error("DB body chunk exceeds the file"))?;
+        frames.push(frame);
+        body = rest;
+    }
+    if !body.is_empty() {
+        return Err(db_error("DB body has trailing bytes"));
+    }
+    let chunks: Vec<Vec<Advisory>> = frames
+        .par_iter()
+        .map(|frame| {
+            let raw = zstd::stream::decode_all(*frame)
+                .map_err(|e| Error::with_source(ErrorKind::Database, "decompressing the DB body", e))?;
+            postcard::from_bytes(&raw).map_err(|e| Error::with_source(ErrorKind::Database, "decoding the DB body", e))
+        })
+        .collect::<Result<_>>()?;
+    Ok(chunks.into_iter().flatten().collect())
 }
 
 pub(super) fn digest(body: &[u8]) -> String {
@@ -52,10 +101,9 @@ pub(super) fn assemble(header: &DbHeader, body: &[u8]) -> Result<Vec<u8>> {
 
 /// Splits and checks a DB file image: magic, format version and body digest, then decodes the body.
 pub(super) fn parse(bytes: &[u8]) -> Result<(DbHeader, Vec<Advisory>)> {
-    let rest =
+    let mut rest =
         bytes.strip_prefix(MAGIC.as_slice()).ok_or_else(|| db_error("not a Strata vulnerability DB (bad magic)"))?;
-    let (len_bytes, rest) = rest.split_at_checked(4).ok_or_else(|| db_error("DB file truncated in its header"))?;
-    let header_len = u32::from_le_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]) as usize;
+    let header_len = take_u32(&mut rest, "its header")? as usize;
     if header_len > MAX_HEADER_LEN || header_len > rest.len() {
         return Err(db_error(format!("DB header length {header_len} exceeds the file")));
     }
@@ -78,10 +126,7 @@ pub(super) fn parse(bytes: &[u8]) -> Result<(DbHeader, Vec<Advisory>)> {
             header.content_digest
         )));
     }
-    let raw = zstd::stream::decode_all(body)
-        .map_err(|e| Error::with_source(ErrorKind::Database, "decompressing the DB body", e))?;
-    let advisories: Vec<Advisory> =
-        postcard::from_bytes(&raw).map_err(|e| Error::with_source(ErrorKind::Database, "decoding the DB body", e))?;
+    let advisories = decode_body(body)?;
     Ok((header, advisories))
 }
 

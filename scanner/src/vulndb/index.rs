@@ -13,7 +13,10 @@
 //! `-`, `_` and `.` as one `-`), as pip does.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::BTreeSet;
+use std::hash::Hasher;
+
+use rayon::prelude::*;
 
 use super::Advisory;
 
@@ -28,10 +31,15 @@ pub fn normalize_ecosystem(ecosystem: &str) -> Cow<'_, str> {
             let release = ecosystem["Alpine".len()..].trim_start_matches(':');
             let digits = release.strip_prefix('v').unwrap_or(release);
             let mut nums = digits.split('.');
-            match (nums.next(), nums.next()) {
-                (Some(major), Some(minor)) if is_number(major) && is_number(minor) => {
-                    let short = format!("Alpine:v{major}.{minor}");
-                    if short == ecosystem { Cow::Borrowed(ecosystem) } else { Cow::Owned(short) }
+            match (nums.next(), nums.next(), nums.next()) {
+                // Already `Alpine:v3.17`: the common case (every stored entry), so no allocation.
+                (Some(major), Some(minor), None)
+                    if release.starts_with('v') && is_number(major) && is_number(minor) =>
+                {
+                    Cow::Borrowed(ecosystem)
+                }
+                (Some(major), Some(minor), _) if is_number(major) && is_number(minor) => {
+                    Cow::Owned(format!("Alpine:v{major}.{minor}"))
                 }
                 _ => Cow::Borrowed(ecosystem),
             }
@@ -70,42 +78,95 @@ pub fn normalize_name<'a>(ecosystem: &str, name: &'a str) -> Cow<'a, str> {
     Cow::Owned(out)
 }
 
-/// (ecosystem → package name → (advisory index, affected index)), nested so that lookups need no owned key.
+/// A multiply-rotate hasher (the Fx hash of rustc) for index keys: short package names, where SipHash would
+/// cost more than the rest of the index build. HashDoS resistance is not needed: keys come from the DB, and
+/// colliding query names only cost comparisons.
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+fn key_hash(ecosystem: &str, name: &str) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(ecosystem.as_bytes());
+    h.write_u8(0xff);
+    h.write(name.as_bytes());
+    h.finish()
+}
+
+/// (hash of the normalised ecosystem and name, advisory index, affected index), sorted. A flat sorted
+/// vector rather than a map of owned names: it is built without allocating a key per package, which matters
+/// because the index is rebuilt on every load. Lookups check the entries' real names, so a hash collision
+/// can cost a comparison but never a wrong match.
 #[derive(Debug, Default)]
 pub(super) struct Index {
-    by_ecosystem: HashMap<String, HashMap<String, Vec<(u32, u32)>>>,
+    entries: Vec<(u64, u32, u32)>,
+    ecosystems: BTreeSet<String>,
 }
 
 impl Index {
     pub fn build(advisories: &[Advisory]) -> Index {
-        let mut by_ecosystem: HashMap<String, HashMap<String, Vec<(u32, u32)>>> = HashMap::new();
-        for (ai, advisory) in advisories.iter().enumerate() {
-            for (fi, affected) in advisory.affected.iter().enumerate() {
-                // Stored ecosystems are normalised at ingest; normalising again costs little and keeps DB
-                // files written by older builds consistent with today's rules.
-                let eco = normalize_ecosystem(&affected.ecosystem);
-                let name = normalize_name(&eco, &affected.name).into_owned();
-                let names = match by_ecosystem.get_mut(eco.as_ref()) {
-                    Some(names) => names,
-                    None => by_ecosystem.entry(eco.into_owned()).or_default(),
-                };
-                names.entry(name).or_default().push((ai as u32, fi as u32));
-            }
-        }
-        Index { by_ecosystem }
+        let mut entries: Vec<(u64, u32, u32)> = advisories
+            .par_iter()
+            .enumerate()
+            .flat_map_iter(|(ai, advisory)| {
+                advisory.affected.iter().enumerate().map(move |(fi, affected)| {
+                    // Stored ecosystems are normalised at ingest; normalising again costs little and keeps
+                    // DB files written by older builds consistent with today's rules.
+                    let eco = normalize_ecosystem(&affected.ecosystem);
+                    (key_hash(&eco, &normalize_name(&eco, &affected.name)), ai as u32, fi as u32)
+                })
+            })
+            .collect();
+        entries.par_sort_unstable();
+        let ecosystems = advisories
+            .iter()
+            .flat_map(|a| &a.affected)
+            .map(|a| normalize_ecosystem(&a.ecosystem).into_owned())
+            .collect();
+        Index { entries, ecosystems }
     }
 
     pub fn has_ecosystem(&self, ecosystem: &str) -> bool {
-        self.by_ecosystem.contains_key(normalize_ecosystem(ecosystem).as_ref())
+        self.ecosystems.contains(normalize_ecosystem(ecosystem).as_ref())
     }
 
-    /// The (advisory, affected) entries naming `name` in `ecosystem` (both normalised here).
-    pub fn lookup(&self, ecosystem: &str, name: &str) -> &[(u32, u32)] {
+    /// The (advisory, affected) entries naming `name` in `ecosystem` (both normalised here), in advisory order.
+    pub fn lookup(&self, advisories: &[Advisory], ecosystem: &str, name: &str) -> Vec<(usize, usize)> {
         let eco = normalize_ecosystem(ecosystem);
-        self.by_ecosystem
-            .get(eco.as_ref())
-            .and_then(|names| names.get(normalize_name(&eco, name).as_ref()))
-            .map_or(&[], Vec::as_slice)
+        let name = normalize_name(&eco, name);
+        let hash = key_hash(&eco, &name);
+        let start = self.entries.partition_point(|e| e.0 < hash);
+        self.entries[start..]
+            .iter()
+            .take_while(|e| e.0 == hash)
+            .map(|&(_, ai, fi)| (ai as usize, fi as usize))
+            .filter(|&(ai, fi)| {
+                let a = &advisories[ai].affected[fi];
+                let a_eco = normalize_ecosystem(&a.ecosystem);
+                a_eco == eco && normalize_name(&a_eco, &a.name) == name
+            })
+            .collect()
     }
 }
 

@@ -171,22 +171,22 @@ impl Collector {
 
     /// Parses records in parallel, then merges them in source order so results do not depend on scheduling.
     fn take(&mut self, source: &str, raws: Vec<Raw<'_>>) {
-        let parsed: Vec<(String, std::result::Result<Parsed, (Option<String>, String)>)> = raws
+        let parsed: Vec<(String, Parsed)> = raws
             .into_par_iter()
             .map(|raw| {
-                let result = match serde_json::from_str::<OsvRecord>(raw.text) {
-                    Ok(rec) if rec.withdrawn.is_some() => Ok(Parsed::Withdrawn),
-                    Ok(rec) => Ok(Parsed::Advisory(Box::new(rec.into_advisory()))),
-                    Err(e) => Err((record_id(raw.text), e.to_string())),
+                let parsed = match serde_json::from_str::<OsvRecord>(raw.text) {
+                    Ok(rec) if rec.withdrawn.is_some() => Parsed::Withdrawn,
+                    Ok(rec) => Parsed::Advisory(Box::new(rec.into_advisory())),
+                    Err(e) => Parsed::Failed { id: record_id(raw.text), message: e.to_string() },
                 };
-                (raw.location, result)
+                (raw.location, parsed)
             })
             .collect();
-        for (location, result) in parsed {
-            match result {
-                Ok(Parsed::Withdrawn) => self.withdrawn += 1,
-                Ok(Parsed::Advisory(advisory)) => self.insert(*advisory),
-                Err((id, message)) => self.warn(source, location, id, message),
+        for (location, parsed) in parsed {
+            match parsed {
+                Parsed::Withdrawn => self.withdrawn += 1,
+                Parsed::Advisory(advisory) => self.insert(*advisory),
+                Parsed::Failed { id, message } => self.warn(source, location, id, message),
             }
         }
     }
@@ -217,6 +217,7 @@ impl Collector {
 enum Parsed {
     Withdrawn,
     Advisory(Box<Advisory>),
+    Failed { id: Option<String>, message: String },
 }
 
 /// The id of a record that failed to parse as OSV, if it is at least JSON with a string `id`.

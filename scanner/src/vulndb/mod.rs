@@ -209,16 +209,16 @@ impl VulnDb {
 
     /// The advisories that affect `name` at `version` in `ecosystem`, one per advisory id, sorted by id.
     pub fn matches(&self, ecosystem: &str, name: &str, version: &str) -> Vec<VulnMatch<'_>> {
-        let entries = self.index.lookup(ecosystem, name);
+        let entries = self.index.lookup(&self.advisories, ecosystem, name);
         if entries.is_empty() {
             return Vec::new();
         }
         let scheme = scheme_for(&normalize_ecosystem(ecosystem));
         let installed = Installed::new(scheme, version);
         let mut out: Vec<VulnMatch<'_>> = Vec::new();
-        for &(ai, fi) in entries {
-            let advisory = &self.advisories[ai as usize];
-            let Some(fixed) = installed.check(&advisory.affected[fi as usize]) else { continue };
+        for (ai, fi) in entries {
+            let advisory = &self.advisories[ai];
+            let Some(fixed) = installed.check(&advisory.affected[fi]) else { continue };
             match out.iter_mut().find(|m| m.advisory.id == advisory.id) {
                 // Two entries of one advisory for the same package: show the lowest fix either names.
                 Some(m) => {

@@ -11,7 +11,9 @@ use serde_json::Value;
 
 use super::index::normalize_ecosystem;
 use super::{Advisory, Affected, Event, Range, RangeKind};
+use crate::matcher::Installed;
 use crate::severity::Severity;
+use crate::version::scheme_for;
 
 /// Details are kept for reports, not as an archive: the DB stays small enough to ship and load fast.
 const MAX_DETAILS_CHARS: usize = 1000;
@@ -203,6 +205,25 @@ fn truncate_details(details: &str) -> String {
 
 /// Entries without a package (GIT-only repository ranges) cannot match an installed package and are dropped.
 fn convert_affected(a: OsvAffected) -> Option<Affected> {
+    let mut affected = convert_entry(a)?;
+    drop_versions_in_ranges(&mut affected);
+    Some(affected)
+}
+
+/// osv.dev enumerates every release inside an entry's ranges into `versions` (580,000 strings in the PyPI
+/// data): they change no match, yet would be most of the DB's size and load time. Only listed versions the
+/// ranges do not cover (GIT-only entries, versions the scheme cannot parse) are kept.
+fn drop_versions_in_ranges(affected: &mut Affected) {
+    if affected.versions.is_empty() || affected.ranges.iter().all(|r| r.kind == RangeKind::Git) {
+        return;
+    }
+    let scheme = scheme_for(&affected.ecosystem);
+    let keep: Vec<String> =
+        affected.versions.iter().filter(|v| !Installed::new(scheme, v).in_ranges(affected)).cloned().collect();
+    affected.versions = keep;
+}
+
+fn convert_entry(a: OsvAffected) -> Option<Affected> {
     let package = a.package?;
     let ranges = a
         .ranges
@@ -308,7 +329,7 @@ mod tests {
                  "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"7.81.0-1ubuntu1.15+esm1"}]},
                            {"type":"GIT","repo":"r","events":[{"introduced":"abc"},{"limit":"def"}]},
                            {"type":"UNKNOWN_KIND","events":[{"introduced":"0"}]}],
-                 "versions":["7.81.0"]},
+                 "versions":["7.81.0","7.81.0-1ubuntu1.16"]},
                 {"ranges":[{"type":"GIT","events":[{"introduced":"0"}]}]}]}"#,
         );
         assert!(a.aliases.is_empty());
@@ -317,7 +338,20 @@ mod tests {
         assert_eq!((e.ecosystem.as_str(), e.name.as_str()), ("Ubuntu:22.04", "curl"));
         assert_eq!(e.ranges.len(), 2);
         assert_eq!(e.ranges[1].events, vec![Event::Introduced("abc".into()), Event::Limit("def".into())]);
-        assert_eq!(e.versions, vec!["7.81.0".to_string()]);
+        assert_eq!(e.versions, vec!["7.81.0-1ubuntu1.16".to_string()], "the list minus what the ranges cover");
+    }
+
+    #[test]
+    fn listed_versions_inside_the_ranges_are_dropped() {
+        let a = parse(
+            r#"{"id":"P","affected":[{"package":{"ecosystem":"PyPI","name":"trac"},
+                "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0.9"},{"fixed":"0.10"}]}],
+                "versions":["0.8.4","0.9","0.9.1","0.10","not-a-version"]},
+                {"package":{"ecosystem":"PyPI","name":"git-only"},
+                 "ranges":[{"type":"GIT","repo":"r","events":[{"introduced":"0"}]}],"versions":["1.0"]}]}"#,
+        );
+        assert_eq!(a.affected[0].versions, ["0.8.4", "0.10", "not-a-version"]);
+        assert_eq!(a.affected[1].versions, ["1.0"]);
     }
 
     #[test]

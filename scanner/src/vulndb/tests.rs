@@ -67,7 +67,7 @@ fn bad_records_warn_and_bad_sources_fail() {
     let path = dir.path().join("mixed.jsonl.gz");
     let bad_event = r#"{"id":"BAD-1","affected":[{"package":{"ecosystem":"npm","name":"a"},"ranges":[{"type":"SEMVER","events":[{"bogus":"1"}]}]}]}"#;
     std::fs::write(&path, gz(&[DSA, "{not json", "", bad_event, PYSEC])).unwrap();
-    let db = VulnDb::build(&[path.clone()]).unwrap();
+    let db = VulnDb::build(std::slice::from_ref(&path)).unwrap();
     assert_eq!(db.advisories().len(), 2);
     let w = db.warnings();
     assert_eq!(w.len(), 2, "{w:?}");
@@ -76,13 +76,13 @@ fn bad_records_warn_and_bad_sources_fail() {
     assert_eq!(w[1].location, "line 4, BAD-1");
 
     let missing = dir.path().join("nope.jsonl.gz");
-    let err = VulnDb::build(&[missing.clone()]).unwrap_err();
+    let err = VulnDb::build(std::slice::from_ref(&missing)).unwrap_err();
     assert_eq!(err.kind, ErrorKind::Io);
     assert!(err.to_string().contains(&missing.display().to_string()), "{err}");
 
     let corrupt = dir.path().join("corrupt.jsonl.gz");
     std::fs::write(&corrupt, b"\x1f\x8b\x08\x00garbage").unwrap();
-    let err = VulnDb::build(&[corrupt.clone()]).unwrap_err();
+    let err = VulnDb::build(std::slice::from_ref(&corrupt)).unwrap_err();
     assert_eq!(err.kind, ErrorKind::Parse);
     assert!(err.to_string().contains("corrupt.jsonl.gz"), "{err}");
 
