@@ -99,6 +99,19 @@ impl OsInfo {
             "ubuntu" => numeric(2).map(|v| format!("Ubuntu:{v}")),
             "alpine" if self.version.contains("_alpha") => Some("Alpine:edge".into()),
             "alpine" => numeric(2).map(|v| format!("Alpine:v{v}")),
+            "rocky" => numeric(1).map(|major| format!("Rocky Linux:{major}")),
+            "almalinux" => numeric(1).map(|major| format!("AlmaLinux:{major}")),
+            "mageia" => numeric(1).map(|major| format!("Mageia:{major}")),
+            // SUSE's OSV ecosystems are named by os-release PRETTY_NAME (`openSUSE:Leap 15.5`,
+            // `SUSE:Linux Enterprise Server 15 SP5`).
+            "opensuse-leap" | "opensuse-tumbleweed" => {
+                self.pretty_name.as_deref()?.strip_prefix("openSUSE ").map(|p| format!("openSUSE:{p}"))
+            }
+            "sles" | "sled" | "sles_sap" | "sle-micro" => {
+                self.pretty_name.as_deref()?.strip_prefix("SUSE ").map(|p| format!("SUSE:{p}"))
+            }
+            // Red Hat's OSV ecosystems are per product stream (`Red Hat:enterprise_linux:9::appstream`), which
+            // the rpmdb does not record; Fedora, Amazon Linux, CentOS and Oracle Linux publish no OSV data.
             _ => None,
         }
     }
@@ -135,6 +148,47 @@ mod tests {
             let os = OsInfo::detect(Some(&release), debian_version, alpine_release).unwrap();
             assert_eq!(os.to_string(), shown);
             assert_eq!(os.ecosystem().as_deref(), ecosystem);
+        }
+    }
+
+    // Real os-release files of the rpm-based images on Docker Hub (rockylinux:9, almalinux:9,
+    // amazonlinux:2023, fedora:39, opensuse/leap:15.5, opensuse/tumbleweed, oraclelinux:9), cut to the
+    // fields that matter plus enough of the rest to show they are ignored.
+    const ROCKY_9: &str = "NAME=\"Rocky Linux\"\nVERSION=\"9.2 (Blue Onyx)\"\nID=\"rocky\"\n\
+        ID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.2\"\nPLATFORM_ID=\"platform:el9\"\n\
+        PRETTY_NAME=\"Rocky Linux 9.2 (Blue Onyx)\"\nCPE_NAME=\"cpe:/o:rocky:rocky:9::baseos\"\n\
+        ROCKY_SUPPORT_PRODUCT_VERSION=\"9.2\"\n";
+    const ALMA_9: &str = "NAME=\"AlmaLinux\"\nVERSION=\"9.2 (Turquoise Kodkod)\"\nID=\"almalinux\"\n\
+        ID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.2\"\nPLATFORM_ID=\"platform:el9\"\n\
+        PRETTY_NAME=\"AlmaLinux 9.2 (Turquoise Kodkod)\"\n\nALMALINUX_MANTISBT_PROJECT=\"AlmaLinux-9\"\n";
+    const AL2023: &str = "NAME=\"Amazon Linux\"\nVERSION=\"2023\"\nID=\"amzn\"\nID_LIKE=\"fedora\"\n\
+        VERSION_ID=\"2023\"\nPLATFORM_ID=\"platform:al2023\"\nPRETTY_NAME=\"Amazon Linux 2023\"\n";
+    const FEDORA_39: &str = "NAME=\"Fedora Linux\"\nVERSION=\"39 (Container Image)\"\nID=fedora\n\
+        VERSION_ID=39\nVERSION_CODENAME=\"\"\nPLATFORM_ID=\"platform:f39\"\n\
+        PRETTY_NAME=\"Fedora Linux 39 (Container Image)\"\nVARIANT_ID=container\n";
+    const LEAP_15_5: &str = "NAME=\"openSUSE Leap\"\nVERSION=\"15.5\"\nID=\"opensuse-leap\"\n\
+        ID_LIKE=\"suse opensuse\"\nVERSION_ID=\"15.5\"\nPRETTY_NAME=\"openSUSE Leap 15.5\"\n";
+    const TUMBLEWEED: &str = "NAME=\"openSUSE Tumbleweed\"\n# VERSION=\"20231114\"\nID=\"opensuse-tumbleweed\"\n\
+        ID_LIKE=\"opensuse suse\"\nVERSION_ID=\"20231114\"\nPRETTY_NAME=\"openSUSE Tumbleweed\"\n";
+    const ORACLE_9: &str = "NAME=\"Oracle Linux Server\"\nVERSION=\"9.2\"\nID=\"ol\"\nID_LIKE=\"fedora\"\n\
+        VARIANT=\"Server\"\nVERSION_ID=\"9.2\"\nPRETTY_NAME=\"Oracle Linux Server 9.2\"\n";
+
+    #[test]
+    fn rpm_distros_map_to_their_osv_ecosystems() {
+        let cases = [
+            (ROCKY_9, "rocky 9.2", Some("Rocky Linux:9")),
+            (ALMA_9, "almalinux 9.2", Some("AlmaLinux:9")),
+            (LEAP_15_5, "opensuse-leap 15.5", Some("openSUSE:Leap 15.5")),
+            (TUMBLEWEED, "opensuse-tumbleweed 20231114", Some("openSUSE:Tumbleweed")),
+            (AL2023, "amzn 2023", None),
+            (FEDORA_39, "fedora 39", None),
+            (ORACLE_9, "ol 9.2", None),
+        ];
+        for (text, shown, ecosystem) in cases {
+            let release = parse_os_release(text.as_bytes()).unwrap();
+            let os = OsInfo::detect(Some(&release), None, None).unwrap();
+            assert_eq!(os.to_string(), shown);
+            assert_eq!(os.ecosystem().as_deref(), ecosystem, "{shown}");
         }
     }
 

@@ -1,0 +1,147 @@
+//! `cargo auditable` data: the crate graph as zlib-compressed JSON in the ELF section `.dep-v0`.
+//!
+//! The section header table that says where `.dep-v0` lies is at the end of the file, after the section,
+//! and the file is a stream we read once. So every zlib stream that starts like auditable JSON is inflated
+//! as it streams past (a candidate that stops looking like it is dropped within a few hundred bytes), and at
+//! the end the section table, captured on the way, names the one at `.dep-v0`'s offset. Memory is bounded
+//! by the number of candidates in flight and the JSON size cap, not by the binary.
+
+use std::ops::Range;
+
+use flate2::{Decompress, FlushDecompress, Status};
+
+use crate::analyze::rust::graph::{self, Node};
+use crate::package::Package;
+
+/// The name of the section.
+pub const SECTION: &[u8] = b".dep-v0";
+/// `auditable-serde` writes this first; anything else is some other zlib stream.
+const PREFIX: &[u8] = b"{\"packages\":";
+/// A deflate block header is at most a few hundred bytes; a real candidate has produced its prefix by then.
+const PREFIX_WITHIN: u64 = 1024;
+/// The JSON of a thousand-crate program is about 100 KiB.
+const MAX_JSON: usize = 8 << 20;
+/// Real binaries have one; false starts die within bytes. More in flight than this is not a real file.
+const MAX_IN_FLIGHT: usize = 16;
+
+struct Candidate {
+    offset: u64,
+    inflate: Box<Decompress>,
+    json: Vec<u8>,
+}
+
+/// A zlib stream that inflated to auditable-looking JSON.
+struct Complete {
+    offset: u64,
+    json: Result<Vec<u8>, String>,
+}
+
+#[derive(Default)]
+pub struct Sniffer {
+    in_flight: Vec<Candidate>,
+    complete: Vec<Complete>,
+    /// Absolute offset below which stream starts were already looked for.
+    checked: u64,
+}
+
+impl Sniffer {
+    /// Looks at `buf` (first byte at absolute offset `base`); `fresh` is where bytes not seen before begin.
+    pub fn feed(&mut self, base: u64, buf: &[u8], fresh: usize) {
+        let mut in_flight = std::mem::take(&mut self.in_flight);
+        in_flight.retain_mut(|c| self.advance(c, &buf[fresh..]));
+        let start = usize::try_from(self.checked.saturating_sub(base)).unwrap_or(usize::MAX).min(buf.len());
+        for at in start..buf.len().saturating_sub(1) {
+            // zlib header: deflate with a 32 KiB window, no preset dictionary, valid check bits.
+            if buf[at] != 0x78 || !matches!(buf[at + 1], 0x01 | 0x5e | 0x9c | 0xda) || in_flight.len() >= MAX_IN_FLIGHT
+            {
+                continue;
+            }
+            let mut c =
+                Candidate { offset: base + at as u64, inflate: Box::new(Decompress::new(true)), json: Vec::new() };
+            if self.advance(&mut c, &buf[at..]) {
+                in_flight.push(c);
+            }
+        }
+        self.checked = base + buf.len().saturating_sub(1) as u64;
+        self.in_flight = in_flight;
+    }
+
+    /// Feeds `input` to a candidate; false once it is finished or dropped.
+    fn advance(&mut self, c: &mut Candidate, mut input: &[u8]) -> bool {
+        let mut out = [0u8; 16 * 1024];
+        loop {
+            let (before_in, before_out) = (c.inflate.total_in(), c.inflate.total_out());
+            let status = c.inflate.decompress(input, &mut out, FlushDecompress::None);
+            let used = (c.inflate.total_in() - before_in) as usize;
+            let made = (c.inflate.total_out() - before_out) as usize;
+            input = &input[used..];
+            let Ok(status) = status else { return false };
+            if c.json.len() + made > MAX_JSON {
+                let why = format!("cargo auditable data inflates past {MAX_JSON} bytes");
+                self.complete.push(Complete { offset: c.offset, json: Err(why) });
+                return false;
+            }
+            c.json.extend_from_slice(&out[..made]);
+            let shown = c.json.len().min(PREFIX.len());
+            if c.json[..shown] != PREFIX[..shown] || (shown < PREFIX.len() && c.inflate.total_in() > PREFIX_WITHIN) {
+                return false;
+            }
+            if status == Status::StreamEnd {
+                if shown == PREFIX.len() {
+                    self.complete.push(Complete { offset: c.offset, json: Ok(std::mem::take(&mut c.json)) });
+                }
+                return false;
+            }
+            // Done with this input unless the output buffer filled up and more may be pending.
+            if (used == 0 && made == 0) || (input.is_empty() && made < out.len()) {
+                return true;
+            }
+        }
+    }
+
+    /// The packages, given where `.dep-v0` is: `Ok(Some(range))` from the section table, `Ok(None)` when the
+    /// table has no such section, `Err(())` when the table could not be read (then a single complete
+    /// candidate is trusted on its content alone).
+    pub fn finish(self, section: Result<Option<Range<u64>>, ()>) -> Result<Option<Vec<Package>>, String> {
+        let chosen = match section {
+            Ok(None) => return Ok(None),
+            Ok(Some(range)) => match self.complete.into_iter().find(|c| c.offset == range.start) {
+                Some(c) => c,
+                None => {
+                    return Err(format!(
+                        "the {} section at byte {} is not zlib-compressed cargo auditable JSON",
+                        String::from_utf8_lossy(SECTION),
+                        range.start
+                    ));
+                }
+            },
+            Err(()) => match self.complete.into_iter().next() {
+                Some(c) => c,
+                None => return Ok(None),
+            },
+        };
+        packages(&chosen.json?).map(Some)
+    }
+}
+
+/// The crate graph from the JSON: every crate but local ones (the program and path dependencies, named
+/// only in paths), each with its `root › … › crate` paths.
+pub fn packages(json: &[u8]) -> Result<Vec<Package>, String> {
+    let info: auditable_serde::VersionInfo =
+        serde_json::from_slice(json).map_err(|e| format!("cargo auditable data is not valid: {e}"))?;
+    let count = info.packages.len();
+    let mut nodes = Vec::with_capacity(count);
+    for p in &info.packages {
+        if let Some(bad) = p.dependencies.iter().find(|d| **d >= count) {
+            return Err(format!("cargo auditable data: {} depends on package #{bad} of {count}", p.name));
+        }
+        nodes.push(Node {
+            name: p.name.clone(),
+            version: p.version.to_string(),
+            reported: p.source != auditable_serde::Source::Local,
+            deps: p.dependencies.clone(),
+        });
+    }
+    let roots: Vec<usize> = info.packages.iter().enumerate().filter(|(_, p)| p.root).map(|(i, _)| i).collect();
+    Ok(graph::packages(&nodes, &roots))
+}

@@ -1,0 +1,129 @@
+//! From a crate graph to `npm ls`-style dependency paths, shared by `Cargo.lock` and `cargo auditable`.
+
+use crate::package::{Package, PackageKind};
+
+/// Distinct paths kept per package; the rest are counted.
+pub const MAX_PATHS: usize = 10;
+
+/// One crate of a graph.
+pub struct Node {
+    pub name: String,
+    pub version: String,
+    /// False for local crates (the program, workspace members, path dependencies): they are not on
+    /// crates.io, and matching crates.io advisories against a same-named local crate would be wrong.
+    pub reported: bool,
+    pub deps: Vec<usize>,
+}
+
+impl Node {
+    fn label(&self) -> String {
+        format!("{}@{}", self.name, self.version)
+    }
+}
+
+/// A package per reported node, with up to [`MAX_PATHS`] paths from `roots`, counted in full (saturating).
+/// Edges that close a cycle (possible in `Cargo.lock` through dev-dependencies) are ignored.
+pub fn packages(nodes: &[Node], roots: &[usize]) -> Vec<Package> {
+    let order = topological_order(nodes, roots);
+    let mut kept: Vec<Vec<String>> = vec![Vec::new(); nodes.len()];
+    let mut count: Vec<u64> = vec![0; nodes.len()];
+    let mut position = vec![usize::MAX; nodes.len()];
+    for (i, &n) in order.iter().enumerate() {
+        position[n] = i;
+    }
+    for &r in roots {
+        if count[r] == 0 {
+            kept[r].push(nodes[r].label());
+            count[r] = 1;
+        }
+    }
+    for &u in &order {
+        for &v in &nodes[u].deps {
+            // Only edges forward in the order: the others close cycles.
+            if position[v] <= position[u] || count[u] == 0 {
+                continue;
+            }
+            count[v] = count[v].saturating_add(count[u]);
+            let room = MAX_PATHS - kept[v].len();
+            let extended: Vec<String> =
+                kept[u].iter().take(room).map(|p| format!("{p} › {}", nodes[v].label())).collect();
+            kept[v].extend(extended);
+        }
+    }
+    nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.reported)
+        .map(|(i, n)| {
+            let mut p = Package::new(PackageKind::Cargo, n.name.clone(), n.version.clone());
+            // A root's only path is itself: no path, as for an application.
+            if !roots.contains(&i) {
+                p.dependency_paths_cut = u32::try_from(count[i] - kept[i].len() as u64).unwrap_or(u32::MAX);
+                p.dependency_paths = std::mem::take(&mut kept[i]);
+                p.dependency_paths.sort();
+            }
+            p
+        })
+        .collect()
+}
+
+/// Reverse post-order of an iterative depth-first search from the roots (reachable nodes only).
+fn topological_order(nodes: &[Node], roots: &[usize]) -> Vec<usize> {
+    let mut visited = vec![false; nodes.len()];
+    let mut post = Vec::with_capacity(nodes.len());
+    for &root in roots {
+        if visited[root] {
+            continue;
+        }
+        visited[root] = true;
+        let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
+        while let Some(top) = stack.last_mut() {
+            let (node, next) = *top;
+            if let Some(&child) = nodes[node].deps.get(next) {
+                top.1 += 1;
+                if !visited[child] {
+                    visited[child] = true;
+                    stack.push((child, 0));
+                }
+            } else {
+                post.push(node);
+                stack.pop();
+            }
+        }
+    }
+    post.reverse();
+    post
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str, deps: &[usize]) -> Node {
+        Node { name: name.into(), version: "1.0.0".into(), reported: name != "app", deps: deps.to_vec() }
+    }
+
+    #[test]
+    fn diamond_cycle_and_cap() {
+        // app → a → c, app → b → c, c → a (a cycle through a dev-dependency), d unreachable.
+        let nodes = vec![node("app", &[1, 2]), node("a", &[3]), node("b", &[3]), node("c", &[1]), node("d", &[])];
+        let got = packages(&nodes, &[0]);
+        let paths = |name: &str| got.iter().find(|p| p.name == name).unwrap().dependency_paths.clone();
+        assert!(got.iter().all(|p| p.name != "app"));
+        assert_eq!(paths("a"), ["app@1.0.0 › a@1.0.0"]);
+        assert_eq!(paths("c"), ["app@1.0.0 › a@1.0.0 › c@1.0.0", "app@1.0.0 › b@1.0.0 › c@1.0.0"]);
+        assert!(paths("d").is_empty());
+
+        // A ladder of 12 diamonds has 2^12 paths to its last rung: 10 kept, the rest counted.
+        let mut nodes = vec![node("app", &[1, 2])];
+        for i in 0..12 {
+            let next = if i == 11 { vec![25] } else { vec![2 * i + 3, 2 * i + 4] };
+            nodes.push(node(&format!("l{i}"), &next));
+            nodes.push(node(&format!("r{i}"), &next));
+        }
+        nodes.push(node("end", &[]));
+        let end = packages(&nodes, &[0]).into_iter().find(|p| p.name == "end").unwrap();
+        assert_eq!(end.dependency_paths.len(), MAX_PATHS);
+        assert_eq!(end.dependency_paths_cut, 4096 - MAX_PATHS as u32);
+    }
+}
