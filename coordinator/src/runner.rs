@@ -1,7 +1,7 @@
 //! Running scans: one task per scan, driven by its record in Redis so that any replica can resume it.
 //! Steps: resolve the manifest, fan the layers out (cache, single-flight, queue), merge, match, store.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -38,6 +38,8 @@ pub struct Runner {
     clients: Mutex<HashMap<String, Arc<RegistryClient>>>,
     owner: String,
     slots: Arc<Semaphore>,
+    /// Scans this replica is running now (so its resumer does not start them twice).
+    running: Mutex<HashSet<String>>,
 }
 
 pub fn now_ms() -> i64 {
@@ -70,6 +72,7 @@ impl Runner {
             clients: Mutex::default(),
             owner: uuid::Uuid::new_v4().to_string(),
             slots: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            running: Mutex::default(),
         })
     }
 
@@ -112,8 +115,10 @@ impl Runner {
     /// Resumes every unfinished scan that no live replica holds (after a restart or a replica's death).
     pub async fn resume(self: &Arc<Self>) -> Result<usize> {
         let ids = self.store.active_ids().await?;
-        let count = ids.len();
-        for id in ids {
+        let running = self.running.lock().map(|r| r.clone()).unwrap_or_default();
+        let orphans: Vec<String> = ids.into_iter().filter(|id| !running.contains(id)).collect();
+        let count = orphans.len();
+        for id in orphans {
             self.spawn(id);
         }
         if count > 0 {
@@ -122,10 +127,40 @@ impl Runner {
         Ok(count)
     }
 
+    /// Keeps resuming: a scan whose replica died is picked up once its lease has run out.
+    pub fn start_resumer(self: &Arc<Self>) {
+        let runner = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(LEASE / 2).await;
+                if let Err(e) = runner.resume().await {
+                    warn!(error = %e, "resuming scans");
+                }
+            }
+        });
+    }
+
     async fn run(&self, id: &str) -> Result<()> {
+        let Some(_running) = RunningGuard::enter(&self.running, id) else { return Ok(()) };
         if !self.store.lease(id, &self.owner, LEASE).await? {
             return Ok(()); // another replica runs it
         }
+        // Renew the lease while the scan waits on its layers, so no other replica takes it over.
+        let heartbeat = {
+            let (store, owner, id) = (self.store.clone(), self.owner.clone(), id.to_string());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(LEASE / 3).await;
+                    let _ = store.lease(&id, &owner, LEASE).await;
+                }
+            })
+        };
+        let result = self.run_leased(id).await;
+        heartbeat.abort();
+        result
+    }
+
+    async fn run_leased(&self, id: &str) -> Result<()> {
         let mut scan = self.store.get(id).await?;
         if is_terminal(scan.status) {
             self.store.release(id).await?;
@@ -276,6 +311,27 @@ impl Runner {
             self.finish(&mut scan, &report).await?;
         }
         Ok(out)
+    }
+}
+
+/// Marks a scan as running on this replica for as long as it lives.
+struct RunningGuard<'a> {
+    set: &'a Mutex<HashSet<String>>,
+    id: String,
+}
+
+impl<'a> RunningGuard<'a> {
+    fn enter(set: &'a Mutex<HashSet<String>>, id: &str) -> Option<Self> {
+        let inserted = set.lock().map(|mut s| s.insert(id.to_string())).unwrap_or(false);
+        inserted.then(|| RunningGuard { set, id: id.to_string() })
+    }
+}
+
+impl Drop for RunningGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.set.lock() {
+            s.remove(&self.id);
+        }
     }
 }
 

@@ -53,6 +53,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
     fanout.recheck = config.recheck;
     let runner = Runner::new(store, fanout, db, config.registry.clone(), config.max_concurrent_scans);
     runner.resume().await?;
+    runner.start_resumer();
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<ScanServiceServer<ScanApi>>().await;

@@ -5,8 +5,11 @@
 //! metadata), written as OCI layouts and pushed with `skopeo`, so every test exercises code that is not ours
 //! on the other side of the wire.
 
+pub mod debian;
 pub mod fixtures;
+pub mod fleet;
 pub mod image;
+pub mod proxy;
 pub mod registry;
 pub mod tarball;
 pub mod token;
