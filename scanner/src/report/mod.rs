@@ -16,7 +16,9 @@ pub use table::{TableStyle, to_table};
 use crate::analyze::OsInfo;
 use crate::image::ResolvedImage;
 use crate::merge::{ImageInventory, InstalledPackage, LayerOrigin};
+use crate::misconfig::Misconfiguration;
 use crate::package::PackageKind;
+use crate::secret::SecretFinding;
 use crate::severity::Severity;
 use crate::vulndb::VulnDb;
 
@@ -76,6 +78,12 @@ pub struct TargetResult {
     /// Every package of the target, when asked for (`--list-all-pkgs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub package_list: Option<Vec<PackageEntry>>,
+    /// Secrets found in this target (class `secret`: the target is the file).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretFinding>,
+    /// Failed misconfiguration checks (class `config`: the image config or a Dockerfile).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub misconfigurations: Vec<Misconfiguration>,
 }
 
 /// A package as listed with `--list-all-pkgs`.
@@ -226,6 +234,8 @@ fn os_target(
         ecosystem,
         packages: packages.len(),
         notice,
+        secrets: Vec::new(),
+        misconfigurations: Vec::new(),
     }
 }
 
@@ -254,6 +264,8 @@ fn language_target(
         ecosystem,
         packages: packages.len(),
         notice,
+        secrets: Vec::new(),
+        misconfigurations: Vec::new(),
     }
 }
 
