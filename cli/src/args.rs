@@ -18,6 +18,11 @@ pub enum Command {
     /// Exit codes: 0 when no finding at the selected severities remains, the value of --exit-code when
     /// some do (0 by default), 2 on usage errors and on scans that could not complete.
     Image(ImageArgs),
+    /// Check a Dockerfile against Docker's practices (rules DS001–DS016, see docs/misconfig.md).
+    ///
+    /// Exit codes: 0 when no misconfiguration at the selected severities remains, the value of --exit-code
+    /// when some do, 2 on usage errors and unreadable or unparsable Dockerfiles.
+    Dockerfile(DockerfileArgs),
     /// Build, inspect or download the vulnerability DB.
     Db(DbArgs),
     /// Submit images to a fleet coordinator (optionally waiting for them).
@@ -30,6 +35,15 @@ pub enum Command {
     Watch(StatusArgs),
     /// Re-match stored inventories against the coordinator's current DB (no pull, no layer work).
     Rescan(RescanArgs),
+    /// Cancel a scan that has not finished.
+    Cancel(CancelArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    #[command(flatten)]
+    pub coordinator: CoordinatorArgs,
+    pub id: String,
 }
 
 /// Where the coordinator is. The bearer token comes from STRATA_TOKEN or --token-file.
@@ -39,6 +53,14 @@ pub struct CoordinatorArgs {
     pub coordinator: String,
     #[arg(long, env = "STRATA_TOKEN_FILE", value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+    /// CA certificate (PEM) that the coordinator's TLS certificate chains to (`https://` URLs).
+    #[arg(long, env = "STRATA_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate and key (PEM) for coordinators that require mutual TLS.
+    #[arg(long, env = "STRATA_TLS_CLIENT_CERT", value_name = "FILE", requires = "tls_client_key")]
+    pub tls_client_cert: Option<PathBuf>,
+    #[arg(long, env = "STRATA_TLS_CLIENT_KEY", value_name = "FILE", requires = "tls_client_cert")]
+    pub tls_client_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -81,8 +103,8 @@ pub struct ResultsArgs {
     #[command(flatten)]
     pub coordinator: CoordinatorArgs,
     pub id: String,
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
@@ -119,8 +141,14 @@ pub struct ImageArgs {
     pub insecure: bool,
     #[command(flatten)]
     pub db: DbSource,
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    /// Share layer results through Redis (`redis://…`) with other local scans and the fleet, instead of
+    /// an in-memory cache that lives as long as this scan.
+    #[arg(long, env = "STRATA_CACHE", value_name = "URL")]
+    pub cache: Option<String>,
+    /// Report format: table, json, trivy-json (Trivy's SchemaVersion 2), sarif (2.1.0), cyclonedx (1.5
+    /// JSON SBOM with vulnerabilities), spdx (2.3 JSON SBOM). See docs/formats.md.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
     /// Write the report here instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -136,9 +164,41 @@ pub struct ImageArgs {
     /// Exit with this code when findings remain after the filters.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub exit_code: u8,
+    /// What to look for (comma-separated: vuln, secret, misconfig).
+    #[arg(long, value_delimiter = ',', default_value = "vuln,secret", value_name = "LIST")]
+    pub scanners: Vec<strata_scanner::report::policy::Scanner>,
+    /// Accepted findings (YAML, see docs/formats.md); default `.strataignore` in the current directory if
+    /// it exists. Suppressed findings move to `suppressed` with their reason and do not count.
+    #[arg(long, value_name = "PATH")]
+    pub ignorefile: Option<PathBuf>,
+    /// OpenVEX documents (repeatable or comma-separated): `not_affected` and `fixed` statements suppress.
+    #[arg(long, value_name = "FILE", value_delimiter = ',')]
+    pub vex: Vec<PathBuf>,
+    /// Also check this Dockerfile (the image's build recipe) and report it as a `config` target.
+    #[arg(long, value_name = "PATH")]
+    pub dockerfile: Option<PathBuf>,
     /// No progress bar and no log output below errors.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DockerfileArgs {
+    /// The Dockerfile.
+    pub path: PathBuf,
+    /// The build context, where `.dockerignore` is looked for (default: the Dockerfile's directory).
+    #[arg(long, value_name = "DIR")]
+    pub context: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Only report these severities (comma-separated: CRITICAL,HIGH,MEDIUM,LOW,UNKNOWN).
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub severity: Vec<String>,
+    /// Exit with this code when misconfigurations remain after the filters.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub exit_code: u8,
 }
 
 /// Where the vulnerability data comes from.
@@ -156,6 +216,18 @@ pub struct DbSource {
 pub enum Format {
     Table,
     Json,
+}
+
+/// The formats `strata image` writes. Separate from [`Format`], which other commands match exhaustively;
+/// `commands::image::render` turns a report into any of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Json,
+    TrivyJson,
+    Sarif,
+    Cyclonedx,
+    Spdx,
 }
 
 #[derive(Debug, Args)]

@@ -34,12 +34,14 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match cli.command {
             Command::Image(args) => commands::image::run(args).await,
+            Command::Dockerfile(args) => commands::dockerfile::run(args),
             Command::Db(args) => commands::db::run(args).await,
             Command::Submit(args) => commands::fleet::submit(args).await,
             Command::Status(args) => commands::fleet::status(args).await,
             Command::Results(args) => commands::fleet::results(args).await,
             Command::Watch(args) => commands::fleet::watch(args).await,
             Command::Rescan(args) => commands::fleet::rescan(args).await,
+            Command::Cancel(args) => commands::fleet::cancel(args).await,
         }
     });
     match outcome {

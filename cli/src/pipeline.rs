@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use strata_coordinator::assemble;
 use strata_coordinator::layers::LayerFanout;
 use strata_fleet::LayerJob;
-use strata_fleet::cache::{LayerCache, MemoryCache};
+use strata_fleet::cache::{LayerCache, MemoryCache, RedisCache};
 use strata_fleet::queue::MemoryQueue;
 use strata_registry::{RegistryClient, RegistryOptions};
 use strata_scanner::image::{LayerRef, Platform, ResolvedImage};
@@ -105,13 +105,25 @@ pub struct Scanned {
 }
 
 /// Resolves and analyses an image; every error names the image, and layer errors the layer and file.
-pub async fn scan(source: &ImageSource, platform: &Platform, show_progress: bool) -> Result<Scanned> {
+pub async fn scan(
+    source: &ImageSource,
+    platform: &Platform,
+    show_progress: bool,
+    cache_url: Option<&str>,
+) -> Result<Scanned> {
     let image = source.resolve(platform).await?;
     let total: u64 = image.layers.iter().map(|l| l.descriptor.size.max(0) as u64).sum();
     let progress = Progress::new(show_progress, image.layers.len(), total);
 
     let queue = Arc::new(MemoryQueue::default());
-    let cache: Arc<dyn LayerCache> = Arc::new(MemoryCache::default());
+    let cache: Arc<dyn LayerCache> = match cache_url {
+        Some(url) => {
+            let prefix = std::env::var("STRATA_KEY_PREFIX").unwrap_or_else(|_| "strata".into());
+            let ttl = std::time::Duration::from_secs(30 * 86_400);
+            Arc::new(RedisCache::connect(url, &prefix, ttl).await.context("connecting to the layer cache")?)
+        }
+        None => Arc::new(MemoryCache::default()),
+    };
     let blobs = LocalBlobs {
         source: source.clone(),
         layers: image.layers.iter().map(|l| (l.descriptor.digest.clone(), l.clone())).collect(),

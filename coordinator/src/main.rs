@@ -7,11 +7,15 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use strata_coordinator::runner::RegistrySettings;
-use strata_coordinator::server::{Config, run};
+use strata_coordinator::server::{Config, TlsFiles, run};
 
 #[derive(Debug, Parser)]
 #[command(name = "strata-coordinator", version, about = "Strata's fleet coordinator (gRPC ScanService)")]
 struct Args {
+    /// A TOML file of settings (keys as in docs/fleet.md, e.g. `redis_url`); flags and env win over it.
+    #[arg(long, env = "STRATA_CONFIG", value_name = "FILE")]
+    #[allow(dead_code)] // read by apply_config_file before parsing; declared for --help and validation
+    config: Option<std::path::PathBuf>,
     #[arg(long, env = "STRATA_LISTEN", default_value = "127.0.0.1:50051")]
     listen: String,
     #[arg(long, env = "STRATA_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
@@ -40,9 +44,20 @@ struct Args {
     layer_ttl_days: u64,
     #[arg(long, env = "STRATA_RECHECK_MS", default_value_t = 5000)]
     recheck_ms: u64,
+    /// Serve gRPC over TLS with this certificate chain (PEM)…
+    #[arg(long, env = "STRATA_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// …and this private key (PEM).
+    #[arg(long, env = "STRATA_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this CA (mutual TLS).
+    #[arg(long, env = "STRATA_TLS_CLIENT_CA", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
+    let argv: Vec<String> = std::env::args().collect();
+    strata_fleet::config::apply_config_file(&argv).map_err(anyhow::Error::msg)?;
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
@@ -71,6 +86,10 @@ fn main() -> anyhow::Result<()> {
         max_concurrent_scans: args.max_concurrent_scans,
         layer_ttl: Duration::from_secs(args.layer_ttl_days * 86_400),
         recheck: Duration::from_millis(args.recheck_ms),
+        tls: match (args.tls_cert, args.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key, client_ca: args.tls_client_ca }),
+            _ => None,
+        },
     };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {

@@ -287,30 +287,34 @@ impl Runner {
     /// Re-matches the stored inventories of finished scans against the current DB. No registry pull, no
     /// layer job. Returns, per scan, the findings that appeared and those that went away.
     pub async fn rescan(&self, selected: Vec<Scan>) -> Result<Vec<strata_proto::v1::RescanResult>> {
-        let mut out = Vec::new();
-        for mut scan in selected.into_iter().filter(|s| s.status == ScanStatus::Done as i32) {
-            let stored = self.store.get_image(&scan.image_digest).await?;
-            let old: Report = serde_json::from_slice(&self.store.get_report(&scan.id).await?)
-                .map_err(|e| CoordinatorError::Internal(e.to_string()))?;
-            let options = report_options(&scan.options.clone().unwrap_or_default())?;
-            let db = self.db.clone();
-            let report = tokio::task::spawn_blocking(move || -> Result<Report> {
-                let db = db.current()?;
-                Ok(assemble::report(&stored.image, &stored.inventory, &db, &options))
-            })
-            .await
-            .map_err(|e| CoordinatorError::Internal(e.to_string()))??;
-            let (before, after) = (finding_keys(&old), finding_keys(&report));
-            out.push(strata_proto::v1::RescanResult {
-                scan_id: scan.id.clone(),
-                reference: scan.reference.clone(),
-                new_findings: after.difference(&before).cloned().collect(),
-                fixed_findings: before.difference(&after).cloned().collect(),
-                db_digest: report.db.content_digest.clone(),
-            });
-            self.finish(&mut scan, &report).await?;
-        }
-        Ok(out)
+        use futures_util::{StreamExt, TryStreamExt};
+        let done: Vec<Scan> = selected.into_iter().filter(|s| s.status == ScanStatus::Done as i32).collect();
+        // Each rescan is a few Redis round trips and a match: overlap them, bounded.
+        futures_util::stream::iter(done).map(|scan| self.rescan_one(scan)).buffered(32).try_collect().await
+    }
+
+    async fn rescan_one(&self, mut scan: Scan) -> Result<strata_proto::v1::RescanResult> {
+        let stored = self.store.get_image(&scan.image_digest).await?;
+        let old: Report = serde_json::from_slice(&self.store.get_report(&scan.id).await?)
+            .map_err(|e| CoordinatorError::Internal(e.to_string()))?;
+        let options = report_options(&scan.options.clone().unwrap_or_default())?;
+        let db = self.db.clone();
+        let report = tokio::task::spawn_blocking(move || -> Result<Report> {
+            let db = db.current()?;
+            Ok(assemble::report(&stored.image, &stored.inventory, &db, &options))
+        })
+        .await
+        .map_err(|e| CoordinatorError::Internal(e.to_string()))??;
+        let (before, after) = (finding_keys(&old), finding_keys(&report));
+        let result = strata_proto::v1::RescanResult {
+            scan_id: scan.id.clone(),
+            reference: scan.reference.clone(),
+            new_findings: after.difference(&before).cloned().collect(),
+            fixed_findings: before.difference(&after).cloned().collect(),
+            db_digest: report.db.content_digest.clone(),
+        };
+        self.finish(&mut scan, &report).await?;
+        Ok(result)
     }
 }
 

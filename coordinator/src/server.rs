@@ -33,6 +33,28 @@ pub struct Config {
     pub max_concurrent_scans: usize,
     pub layer_ttl: Duration,
     pub recheck: Duration,
+    /// TLS for gRPC: server certificate chain and key (PEM), and optionally the CA that client
+    /// certificates must chain to (mutual TLS).
+    pub tls: Option<TlsFiles>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: Option<PathBuf>,
+}
+
+fn tls_config(files: &TlsFiles) -> Result<tonic::transport::ServerTlsConfig> {
+    let read = |p: &PathBuf| {
+        std::fs::read(p).map_err(|e| crate::error::CoordinatorError::Invalid(format!("reading {}: {e}", p.display())))
+    };
+    let identity = tonic::transport::Identity::from_pem(read(&files.cert)?, read(&files.key)?);
+    let mut config = tonic::transport::ServerTlsConfig::new().identity(identity);
+    if let Some(ca) = &files.client_ca {
+        config = config.client_ca_root(tonic::transport::Certificate::from_pem(read(ca)?));
+    }
+    Ok(config)
 }
 
 /// Connects to Redis and RabbitMQ, resumes unfinished scans, and serves until `shutdown` resolves.
@@ -64,7 +86,13 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
     let service = tonic::service::interceptor::InterceptedService::new(api, move |request: Request<()>| {
         check_token(token.as_deref(), request)
     });
-    tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(files) = &config.tls {
+        server = server
+            .tls_config(tls_config(files)?)
+            .map_err(|e| crate::error::CoordinatorError::Invalid(format!("TLS configuration: {e}")))?;
+    }
+    server
         .add_service(health)
         .add_service(service)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)

@@ -304,3 +304,147 @@ fn wait_for(fleet: &Fleet, id: &str, until: impl Fn(&Value) -> bool) -> Value {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
+
+#[test]
+fn registry_credentials_stay_out_of_logs_and_sigterm_finishes_the_job() {
+    let bins = bins();
+    let tmp = tempfile::tempdir().unwrap();
+    let password = format!("s3cret-{}", std::process::id());
+    let registry = TestRegistry::start_with_auth("fleet", &password);
+    let layout = tmp.path().join("layout");
+    let rootfs = Rootfs::bullseye();
+    ImageBuilder::new()
+        .layer(LayerContent::TarFile(rootfs.tar.clone()), Compression::Gzip, "ADD bullseye-minbase /")
+        .write_layout(&layout, "1");
+    registry.push(&layout, "1", "private/app:1", &["--dest-creds", &format!("fleet:{password}")]);
+    // Behind a slow link, so the worker is mid-layer when it is told to stop.
+    let proxy = strata_testkit::proxy::SlowProxy::start(registry.port, 8_000_000);
+    let reference = format!("127.0.0.1:{}/private/app:1", proxy.port);
+    let db = build_db(&bins, tmp.path(), &[minbase_osv()], "strata.db");
+    let env =
+        [("STRATA_REGISTRY_USERNAME", "fleet"), ("STRATA_REGISTRY_PASSWORD", password.as_str()), ("RUST_LOG", "debug")];
+    let mut fleet = Fleet::start(bins.clone(), &db, 1, &env);
+    let mut submit = fleet.strata();
+    submit.args(["submit", &reference]);
+    let (code, out, err) = run(submit);
+    assert_eq!(code, 0, "{err}");
+    let id = out.split('\t').next().unwrap().to_string();
+    wait_for(&fleet, &id, |scan| scan["status"] == "analyzing");
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    // SIGTERM: the worker stops taking jobs, finishes the one in flight, and exits cleanly.
+    let status = fleet.terminate_worker(0, std::time::Duration::from_secs(60));
+    assert_eq!(status.map(|s| s.success()), Some(true), "worker exit: {status:?}\n{}", fleet.logs());
+    fleet.add_worker();
+    let done = wait_for(&fleet, &id, |scan| scan["status"] == "done" || scan["status"] == "failed");
+    assert_eq!(done["status"], "done", "{done}\n{}", fleet.logs());
+    assert_eq!(fleet.analyses().values().sum::<u64>(), 1, "the job finished before the exit, so it ran once");
+    let logs = fleet.logs();
+    assert!(logs.contains("DEBUG") || logs.contains("INFO"), "debug logging was on");
+    assert!(!logs.contains(&password), "the registry password reached a log:\n{logs}");
+}
+
+#[test]
+fn cancelled_scans_stop_and_watch_streams_progress() {
+    let bins = bins();
+    let tmp = tempfile::tempdir().unwrap();
+    let registry = TestRegistry::start();
+    let references = push_images(&registry, 2, tmp.path());
+    let proxy = strata_testkit::proxy::SlowProxy::start(registry.port, 2_000_000);
+    let slow: Vec<String> =
+        references.iter().map(|r| r.replace(&registry.host(), &format!("127.0.0.1:{}", proxy.port))).collect();
+    let db = build_db(&bins, tmp.path(), &[minbase_osv()], "strata.db");
+    let fleet = Fleet::start(bins.clone(), &db, 1, &[]);
+    let mut watch = fleet.strata();
+    watch.arg("watch").stdout(std::process::Stdio::piped());
+    let mut watcher = watch.spawn().unwrap();
+    let mut submit = fleet.strata();
+    submit.arg("submit").args(&slow);
+    let (code, out, err) = run(submit);
+    assert_eq!(code, 0, "{err}");
+    let ids: Vec<String> = out.lines().map(|l| l.split('\t').next().unwrap().to_string()).collect();
+    wait_for(&fleet, &ids[0], |scan| scan["status"] == "analyzing");
+    let mut cancel_cmd = fleet.strata();
+    cancel_cmd.args(["cancel", &ids[0]]);
+    let (code, out, err) = run(cancel_cmd);
+    assert_eq!(code, 0, "{out}{err}");
+    let cancelled = wait_for(&fleet, &ids[0], |scan| scan["status"] == "cancelled");
+    assert_eq!(cancelled["status"], "cancelled");
+    // The other scan is unaffected (it waits on the same base layer, which keeps being analysed).
+    let other = wait_for(&fleet, &ids[1], |scan| scan["status"] == "done" || scan["status"] == "failed");
+    assert_eq!(other["status"], "done", "{other}\n{}", fleet.logs());
+    let still = wait_for(&fleet, &ids[0], |_| true);
+    assert_eq!(still["status"], "cancelled", "a cancelled scan stays cancelled");
+    let _ = watcher.kill();
+    let output = watcher.wait_with_output().unwrap();
+    let events = String::from_utf8_lossy(&output.stdout);
+    for id in &ids {
+        assert!(events.lines().any(|l| l.starts_with(id.as_str()) && l.contains("\tanalyzing\t")), "{events}");
+    }
+    assert!(events.lines().any(|l| l.starts_with(ids[1].as_str()) && l.contains("\tdone\t")), "{events}");
+    assert!(events.lines().any(|l| l.starts_with(ids[0].as_str()) && l.contains("\tcancelled\t")), "{events}");
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, made with the openssl CLI.
+fn make_pki(dir: &Path) {
+    let sh = |script: &str| {
+        let status = Command::new("sh").arg("-ec").arg(script).current_dir(dir).output().unwrap();
+        assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    };
+    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=strata-test-ca");
+    sh("openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 && \
+        printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext && \
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile san.ext");
+    sh("openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=strata-cli && \
+        openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2");
+}
+
+#[test]
+fn mutual_tls_and_the_bearer_token_guard_the_api() {
+    let bins = bins();
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = tmp.path().join("pki");
+    std::fs::create_dir_all(&pki).unwrap();
+    make_pki(&pki);
+    let token_file = tmp.path().join("token");
+    std::fs::write(&token_file, "t0ken-for-tests\n").unwrap();
+    let registry = TestRegistry::start();
+    let references = push_images(&registry, 1, tmp.path());
+    let db = build_db(&bins, tmp.path(), &[minbase_osv()], "strata.db");
+    let path = |f: &str| pki.join(f).to_string_lossy().into_owned();
+    let env = [
+        ("STRATA_TLS_CERT", path("server.pem")),
+        ("STRATA_TLS_KEY", path("server.key")),
+        ("STRATA_TLS_CLIENT_CA", path("ca.pem")),
+        ("STRATA_TOKEN_FILE", token_file.to_string_lossy().into_owned()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let fleet = Fleet::start(bins.clone(), &db, 1, &env);
+    assert!(fleet.url().starts_with("https://"));
+    let submit = |extra: &[(&str, String)]| {
+        let mut cmd = fleet.strata();
+        cmd.args(["submit", "--wait"]).args(&references);
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        run(cmd)
+    };
+    let ca = ("STRATA_TLS_CA", path("ca.pem"));
+    let cert = ("STRATA_TLS_CLIENT_CERT", path("client.pem"));
+    let key = ("STRATA_TLS_CLIENT_KEY", path("client.key"));
+    let token = ("STRATA_TOKEN", "t0ken-for-tests".to_string());
+
+    let (code, _, err) = submit(&[token.clone()]);
+    assert_ne!(code, 0, "no CA: the server certificate must not be trusted");
+    assert!(err.contains("coordinator"), "{err}");
+    let (code, _, _) = submit(&[ca.clone(), token.clone()]);
+    assert_ne!(code, 0, "no client certificate: mutual TLS must refuse");
+    let (code, _, err) = submit(&[ca.clone(), cert.clone(), key.clone()]);
+    assert_ne!(code, 0, "no token");
+    assert!(err.contains("missing bearer token"), "{err}");
+    let (code, _, err) = submit(&[ca.clone(), cert.clone(), key.clone(), ("STRATA_TOKEN", "wrong".into())]);
+    assert_ne!(code, 0);
+    assert!(err.contains("invalid bearer token") && !err.contains("t0ken-for-tests"), "{err}");
+    let (code, out, err) = submit(&[ca, cert, key, token]);
+    assert_eq!(code, 0, "{out}{err}\n{}", fleet.logs());
+    assert!(out.contains("\tdone\t"), "{out}");
+}

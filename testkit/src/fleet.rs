@@ -69,7 +69,8 @@ impl Fleet {
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let tls = self.env.iter().any(|(k, _)| k == "STRATA_TLS_CERT");
+        format!("{}://127.0.0.1:{}", if tls { "https" } else { "http" }, self.port)
     }
 
     fn common(&self, command: &mut Command) {
@@ -124,6 +125,20 @@ impl Fleet {
     pub fn kill_worker(&mut self, n: usize) {
         let _ = self.workers[n].kill();
         let _ = self.workers[n].wait();
+    }
+
+    /// SIGTERM, then waits (at most `grace`) for the worker to exit; returns its exit status.
+    pub fn terminate_worker(&mut self, n: usize, grace: Duration) -> Option<std::process::ExitStatus> {
+        let pid = self.workers[n].id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.workers[n].try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 
     /// `strata` with the coordinator preset.

@@ -14,6 +14,10 @@ use strata_worker::{RegistryBlobs, Worker, WorkerConfig};
 #[derive(Debug, Parser)]
 #[command(name = "strata-worker", version, about = "Strata's stateless layer worker")]
 struct Args {
+    /// A TOML file of settings (keys as in docs/fleet.md, e.g. `redis_url`); flags and env win over it.
+    #[arg(long, env = "STRATA_CONFIG", value_name = "FILE")]
+    #[allow(dead_code)] // read by apply_config_file before parsing; declared for --help and validation
+    config: Option<std::path::PathBuf>,
     #[arg(long, env = "STRATA_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     redis_url: String,
     #[arg(long, env = "STRATA_AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
@@ -40,6 +44,8 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
+    let argv: Vec<String> = std::env::args().collect();
+    strata_fleet::config::apply_config_file(&argv).map_err(anyhow::Error::msg)?;
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))

@@ -7,15 +7,15 @@ use std::io::IsTerminal;
 use anyhow::{Context, Result, bail};
 use strata_proto::v1::scan_service_client::ScanServiceClient;
 use strata_proto::v1::{
-    GetReportRequest, GetScanRequest, ListScansRequest, RescanRequest, Scan, ScanOptions, ScanStatus,
-    SubmitScanRequest, WatchScansRequest,
+    CancelScanRequest, GetReportRequest, GetScanRequest, ListScansRequest, RescanRequest, Scan, ScanOptions,
+    ScanStatus, SubmitScanRequest, WatchScansRequest,
 };
-use strata_scanner::report::{self, Report, TableStyle};
+use strata_scanner::report::Report;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic::{Request, Status};
 
-use crate::args::{CoordinatorArgs, Format, RescanArgs, ResultsArgs, StatusArgs, SubmitArgs};
+use crate::args::{CancelArgs, CoordinatorArgs, RescanArgs, ResultsArgs, StatusArgs, SubmitArgs};
 
 type Client =
     ScanServiceClient<InterceptedService<Channel, Box<dyn FnMut(Request<()>) -> Result<Request<()>, Status> + Send>>>;
@@ -28,11 +28,21 @@ async fn connect(args: &CoordinatorArgs) -> Result<Client> {
         ),
         (None, token) => token,
     };
-    let channel = Channel::from_shared(args.coordinator.clone())
-        .with_context(|| format!("coordinator URL {}", args.coordinator))?
-        .connect()
-        .await
-        .with_context(|| format!("connecting to the coordinator at {}", args.coordinator))?;
+    let mut endpoint = Channel::from_shared(args.coordinator.clone())
+        .with_context(|| format!("coordinator URL {}", args.coordinator))?;
+    if args.coordinator.starts_with("https://") {
+        let read = |p: &std::path::PathBuf| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+        let mut tls = tonic::transport::ClientTlsConfig::new();
+        if let Some(ca) = &args.tls_ca {
+            tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(read(ca)?));
+        }
+        if let (Some(cert), Some(key)) = (&args.tls_client_cert, &args.tls_client_key) {
+            tls = tls.identity(tonic::transport::Identity::from_pem(read(cert)?, read(key)?));
+        }
+        endpoint = endpoint.tls_config(tls).context("TLS configuration")?;
+    }
+    let channel =
+        endpoint.connect().await.with_context(|| format!("connecting to the coordinator at {}", args.coordinator))?;
     let header = match token {
         Some(t) => Some(
             format!("Bearer {t}")
@@ -204,10 +214,7 @@ pub async fn results(args: ResultsArgs) -> Result<u8> {
     let mut client = connect(&args.coordinator).await?;
     let json = client.get_report(GetReportRequest { id: args.id.clone() }).await?.into_inner().json;
     let report: Report = serde_json::from_slice(&json).context("the coordinator's report is not a Strata report")?;
-    let rendered = match args.format {
-        Format::Json => report::to_json(&report) + "\n",
-        Format::Table => report::to_table(&report, TableStyle { color: false, width: None }),
-    };
+    let rendered = crate::commands::image::render(&report, args.format, false);
     match &args.output {
         Some(path) => std::fs::write(path, rendered).with_context(|| format!("writing {}", path.display()))?,
         None => print!("{rendered}"),
@@ -252,5 +259,12 @@ pub async fn rescan(args: RescanArgs) -> Result<u8> {
             }
         }
     }
+    Ok(0)
+}
+
+pub async fn cancel(args: CancelArgs) -> Result<u8> {
+    let mut client = connect(&args.coordinator).await?;
+    let scan = client.cancel_scan(CancelScanRequest { id: args.id.clone() }).await?.into_inner();
+    println!("{}", status_line(&scan));
     Ok(0)
 }

@@ -5,16 +5,23 @@ use std::io::{IsTerminal, Write};
 
 use anyhow::{Context, Result};
 use strata_scanner::image::Platform;
-use strata_scanner::report::{self, ReportOptions, TableStyle};
+use strata_scanner::report::policy::{self, Policy};
+use strata_scanner::report::{self, Report, ReportOptions, TableStyle};
 use strata_scanner::severity::Severity;
 
-use crate::args::{Format, ImageArgs};
+use crate::args::{ImageArgs, ReportFormat};
 use crate::commands::db;
 use crate::pipeline::{self, ImageSource};
 
-pub async fn run(args: ImageArgs) -> Result<u8> {
+pub async fn run(mut args: ImageArgs) -> Result<u8> {
+    // Asking for a Dockerfile's checks is asking for the misconfiguration scanner.
+    if args.dockerfile.is_some() && !args.scanners.contains(&policy::Scanner::Misconfig) {
+        args.scanners.push(policy::Scanner::Misconfig);
+    }
     let platform: Platform = args.platform.parse()?;
     let options = report_options(&args)?;
+    // Read before the scan: a typo in an ignore file or a VEX document should not cost a whole scan.
+    let policy = load_policy(&args)?;
     let source = match (&args.reference, &args.input) {
         (Some(reference), _) => ImageSource::registry(reference, args.insecure, &platform)?,
         (None, Some(input)) => ImageSource::input(input)?,
@@ -25,18 +32,20 @@ pub async fn run(args: ImageArgs) -> Result<u8> {
         let (file, osv) = (args.db.db.clone(), args.db.osv.clone());
         move || db::open(file.as_deref(), &osv)
     });
-    let scanned = pipeline::scan(&source, &platform, !args.quiet).await?;
+    let scanned = pipeline::scan(&source, &platform, !args.quiet, args.cache.as_deref()).await?;
     let vulndb = db_task.await.context("loading the vulnerability DB")??;
-    let report = report::build(&scanned.image, &scanned.inventory, &vulndb, &options);
+    let mut report = report::build(&scanned.image, &scanned.inventory, &vulndb, &options);
+    crate::commands::dockerfile::add_to_image_report(
+        &mut report,
+        &scanned,
+        args.scanners.contains(&policy::Scanner::Misconfig).then_some(args.dockerfile.as_deref()),
+        &options.severities,
+    )?;
+
+    policy::apply(&mut report, &policy);
 
     let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
-    let rendered = match args.format {
-        Format::Json => report::to_json(&report) + "\n",
-        Format::Table => {
-            let width = to_terminal.then(terminal_width).flatten();
-            report::to_table(&report, TableStyle { color: to_terminal, width })
-        }
-    };
+    let rendered = render(&report, args.format, to_terminal);
     match &args.output {
         Some(path) => std::fs::write(path, rendered).with_context(|| format!("writing {}", path.display()))?,
         None => std::io::stdout().lock().write_all(rendered.as_bytes()).context("writing the report")?,
@@ -50,7 +59,44 @@ fn report_options(args: &ImageArgs) -> Result<ReportOptions> {
     } else {
         args.severity.iter().map(|s| s.parse::<Severity>().map_err(anyhow::Error::msg)).collect::<Result<_>>()?
     };
-    Ok(ReportOptions { severities, ignore_unfixed: args.ignore_unfixed, list_packages: args.list_all_pkgs })
+    // An SBOM lists every package, not only the vulnerable ones.
+    let sbom = matches!(args.format, ReportFormat::Cyclonedx | ReportFormat::Spdx);
+    Ok(ReportOptions { severities, ignore_unfixed: args.ignore_unfixed, list_packages: args.list_all_pkgs || sbom })
+}
+
+/// The report in `format`; `to_terminal` colours and wraps the table.
+pub fn render(report: &Report, format: ReportFormat, to_terminal: bool) -> String {
+    match format {
+        ReportFormat::Json => report::to_json(report) + "\n",
+        ReportFormat::Table => {
+            let width = to_terminal.then(terminal_width).flatten();
+            report::to_table(report, TableStyle { color: to_terminal, width })
+        }
+        ReportFormat::TrivyJson => report::trivy::to_trivy_json(report) + "\n",
+        ReportFormat::Sarif => report::sarif::to_sarif(report) + "\n",
+        ReportFormat::Cyclonedx => report::cyclonedx::to_cyclonedx(report) + "\n",
+        ReportFormat::Spdx => {
+            let created = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+            report::spdx::to_spdx(report, &created) + "\n"
+        }
+    }
+}
+
+/// `--scanners`, the ignore file (`--ignorefile`, else `./.strataignore` when present) and `--vex`.
+fn load_policy(args: &ImageArgs) -> Result<Policy> {
+    let mut policy = Policy::new(chrono::Local::now().date_naive());
+    policy.scanners = args.scanners.iter().copied().collect();
+    let default = std::path::Path::new(".strataignore");
+    let ignorefile = args.ignorefile.as_deref().or(default.is_file().then_some(default));
+    if let Some(path) = ignorefile {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        policy.ignore = policy::ignore::parse(&text, &path.display().to_string())?;
+    }
+    for path in &args.vex {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        policy.vex.extend(policy::vex::parse(&text, &path.display().to_string())?);
+    }
+    Ok(policy)
 }
 
 fn terminal_width() -> Option<u16> {

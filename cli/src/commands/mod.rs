@@ -1,3 +1,4 @@
 pub mod db;
+pub mod dockerfile;
 pub mod fleet;
 pub mod image;

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::analyze::FileContent;
+use crate::secret::FileSecret;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayerInventory {
@@ -20,6 +21,12 @@ pub struct LayerInventory {
     /// Files that were skipped, with why. Never fatal.
     pub warnings: Vec<LayerWarning>,
     pub stats: LayerStats,
+    /// Secrets in this layer's files, masked (see [`crate::secret`]).
+    #[serde(default)]
+    pub secrets: Vec<FileSecret>,
+    /// File modes and caches the misconfiguration rules need (see [`crate::misconfig::LayerFacts`]).
+    #[serde(default)]
+    pub facts: crate::misconfig::LayerFacts,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +52,8 @@ impl LayerInventory {
             opaque_dirs: BTreeSet::new(),
             warnings: Vec::new(),
             stats: LayerStats::default(),
+            secrets: Vec::new(),
+            facts: crate::misconfig::LayerFacts::default(),
         }
     }
 

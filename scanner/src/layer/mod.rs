@@ -17,6 +17,7 @@ pub use inventory::{LayerInventory, LayerStats, LayerWarning};
 
 use crate::analyze;
 use crate::error::{Error, ErrorKind, Result};
+use crate::secret::{self, Scanner};
 use path::EntryPath;
 
 /// Large enough that the decompressor is fed in big gulps; small next to any layer.
@@ -40,6 +41,12 @@ fn sniff(head: &[u8]) -> Compression {
 /// Analyses one layer blob read from `reader`, verifying it against `expected_digest` (the digest the blob
 /// was fetched by). Errors name the layer and, where there is one, the tar entry; the caller adds the image.
 pub fn analyze_layer(reader: impl Read, expected_digest: &str) -> Result<LayerInventory> {
+    analyze_layer_with(reader, expected_digest, Scanner::builtin())
+}
+
+/// [`analyze_layer`] with the secret rules of a user's config: the result then depends on the config too,
+/// so a cache must key it by the config as well.
+pub fn analyze_layer_with(reader: impl Read, expected_digest: &str, secrets: &Scanner) -> Result<LayerInventory> {
     let fail = |kind, what: String| Error::new(kind, format!("layer {expected_digest}: {what}"));
     let mut hashing = HashingReader::new(reader);
     let mut inventory = LayerInventory::new(expected_digest);
@@ -54,7 +61,7 @@ pub fn analyze_layer(reader: impl Read, expected_digest: &str) -> Result<LayerIn
             Compression::None => Box::new(buffered),
         };
         let mut counting = CountingReader { inner: decoder, bytes: 0 };
-        walk_tar(&mut counting, &mut inventory).map_err(|e| e.context(format!("layer {expected_digest}")))?;
+        walk_tar(&mut counting, &mut inventory, secrets).map_err(|e| e.context(format!("layer {expected_digest}")))?;
         // Whatever follows the tar's end-of-archive blocks (padding, gzip trailer) belongs to the blob too.
         io::copy(&mut counting, &mut io::sink()).map_err(|e| io_error(expected_digest, None, e))?;
         inventory.stats.uncompressed_bytes = counting.bytes;
@@ -66,8 +73,10 @@ pub fn analyze_layer(reader: impl Read, expected_digest: &str) -> Result<LayerIn
     Ok(inventory)
 }
 
-fn walk_tar(reader: &mut impl Read, inventory: &mut LayerInventory) -> Result<()> {
+fn walk_tar(reader: &mut impl Read, inventory: &mut LayerInventory, secrets: &Scanner) -> Result<()> {
     let mut archive = tar::Archive::new(reader);
+    // One buffer for every file read for the secret scan, so small files cost no allocation.
+    let mut text = Vec::with_capacity(64 * 1024);
     let entries = archive.entries().map_err(|e| io_error_plain(None, e))?;
     let mut last_path: Option<String> = None;
     for entry in entries {
@@ -91,6 +100,7 @@ fn walk_tar(reader: &mut impl Read, inventory: &mut LayerInventory) -> Result<()
             EntryPath::Normal(p) => p,
         };
         let header = entry.header();
+        inventory.facts.observe(&path, header);
         let is_file = header.entry_type().is_file();
         let size = entry.size();
         let kind = match analyze::classify(&path) {
@@ -99,7 +109,10 @@ fn walk_tar(reader: &mut impl Read, inventory: &mut LayerInventory) -> Result<()
                 let mode = header.mode().unwrap_or(0);
                 match analyze::classify_executable(&path, mode, size) {
                     Some(kind) => kind,
-                    None => continue,
+                    None => {
+                        scan_secrets(&mut entry, &path, size, secrets, &mut text, inventory)?;
+                        continue;
+                    }
                 }
             }
             None => continue,
@@ -116,11 +129,20 @@ fn walk_tar(reader: &mut impl Read, inventory: &mut LayerInventory) -> Result<()
             );
             continue;
         }
-        let analysed = if kind.is_streamed() {
+        let analysed = if kind.is_streamed() && size > secret::SIZE_CAP {
             analyze::analyze_stream(kind, &path, &mut entry, size)
+        } else if kind.is_streamed() {
+            // A small "executable" may be a script with credentials in it: read it once for both.
+            text.clear();
+            entry.read_to_end(&mut text).map_err(|e| io_error_plain(Some(&path), e))?;
+            inventory.secrets.extend(secrets.scan(&path, &text));
+            analyze::analyze_stream(kind, &path, &mut &text[..], size)
         } else {
             let mut bytes = Vec::with_capacity(size as usize);
             entry.read_to_end(&mut bytes).map_err(|e| io_error_plain(Some(&path), e))?;
+            if size <= secret::SIZE_CAP {
+                inventory.secrets.extend(secrets.scan(&path, &bytes));
+            }
             analyze::analyze(kind, &path, &bytes).map(Some)
         };
         match analysed {
@@ -134,6 +156,30 @@ fn walk_tar(reader: &mut impl Read, inventory: &mut LayerInventory) -> Result<()
             Err(why) => inventory.warn(&path, why),
         }
     }
+    Ok(())
+}
+
+/// Reads a regular file no analyser wanted into `buf` and scans it for secrets, unless it is over the size
+/// cap, on an allowed path, or binary (judged from its head, so the rest of a binary is never copied).
+fn scan_secrets(
+    entry: &mut impl Read,
+    path: &str,
+    size: u64,
+    secrets: &Scanner,
+    buf: &mut Vec<u8>,
+    inventory: &mut LayerInventory,
+) -> Result<()> {
+    if size == 0 || size > secret::SIZE_CAP || secrets.skips(path) {
+        return Ok(());
+    }
+    buf.clear();
+    let read = |r: &mut dyn Read, buf: &mut Vec<u8>| r.read_to_end(buf).map_err(|e| io_error_plain(Some(path), e));
+    read(&mut entry.take(secret::BINARY_SNIFF as u64), buf)?;
+    if secret::looks_binary(buf) {
+        return Ok(());
+    }
+    read(entry, buf)?;
+    inventory.secrets.extend(secrets.scan(path, buf));
     Ok(())
 }
 

@@ -10,6 +10,7 @@ use crate::analyze::{FileContent, OsInfo};
 use crate::image::LayerRef;
 use crate::layer::{LayerInventory, path::is_within};
 use crate::package::Package;
+use crate::secret::SecretFinding;
 
 /// Which layer something came from, as reports show it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -52,6 +53,10 @@ pub struct ImageInventory {
     pub os: Option<OsInfo>,
     pub packages: Vec<InstalledPackage>,
     pub warnings: Vec<ImageWarning>,
+    /// Secrets in every layer, deleted files included: a later layer's whiteout hides a file from the
+    /// container, not from anyone who pulls the image's blobs.
+    #[serde(default)]
+    pub secrets: Vec<SecretFinding>,
 }
 
 /// Merges `inventories[i]` (the analysis of `layers[i]`) bottom to top.
@@ -110,10 +115,30 @@ pub fn merge(layers: &[LayerRef], inventories: &[LayerInventory]) -> ImageInvent
     }
     packages
         .sort_by(|a, b| (&a.package.name, &a.package.arch, &a.path).cmp(&(&b.package.name, &b.package.arch, &b.path)));
-    let mut inventory = ImageInventory { os, packages, warnings };
+    let secrets = secrets(layers, inventories);
+    let mut inventory = ImageInventory { os, packages, warnings, secrets };
     // What no single file can tell (npm trees through nested node_modules, Python Requires-Dist graphs).
     crate::analyze::post_merge(&mut inventory);
     inventory
+}
+
+/// Every layer's secrets with their layer, each marked with the first later layer that deletes its file
+/// (a whiteout of the file or a directory above it, or an opaque directory above it).
+fn secrets(layers: &[LayerRef], inventories: &[LayerInventory]) -> Vec<SecretFinding> {
+    let mut out = Vec::new();
+    for (i, inventory) in inventories.iter().enumerate() {
+        for found in &inventory.secrets {
+            let path = found.path.trim_start_matches('/');
+            let deleted_in = inventories.iter().enumerate().skip(i + 1).find_map(|(j, later)| {
+                let gone = later.whiteouts.iter().any(|w| is_within(path, w))
+                    || later.opaque_dirs.iter().any(|d| is_within(path, d));
+                gone.then(|| LayerOrigin::from(&layers[j]))
+            });
+            out.push(SecretFinding::new(found, LayerOrigin::from(&layers[i]), deleted_in));
+        }
+    }
+    out.sort_by(|a, b| (&a.path, a.layer.index, a.line, &a.rule_id).cmp(&(&b.path, b.layer.index, b.line, &b.rule_id)));
+    out
 }
 
 /// The lowest layer of the unbroken run of copies, from the top down, that list the package at this

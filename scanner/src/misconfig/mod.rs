@@ -1,4 +1,13 @@
-//! Misconfiguration checks (being written): the image config and history, and Dockerfiles.
+//! Misconfiguration checks: Dockerfiles ([`dockerfile`]), the image config, history and layer facts
+//! ([`image`]), and the base-image advice ([`advice`]).
+
+pub mod advice;
+pub mod dockerfile;
+mod facts;
+pub mod image;
+mod sensitive;
+
+pub use facts::LayerFacts;
 
 use serde::{Deserialize, Serialize};
 

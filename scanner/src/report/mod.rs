@@ -1,14 +1,21 @@
 //! The scan report: what was found, where, and how bad. Built from a merged image inventory and the DB;
 //! rendered as a table for people and as JSON for tools (see `docs/report-json.md` for the contract).
 
+mod artifact;
+pub mod cyclonedx;
 mod json;
+pub mod policy;
 mod purl;
+pub mod sarif;
+pub mod spdx;
 mod table;
+pub mod trivy;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+pub use artifact::{image_purl, repository};
 pub use json::to_json;
 pub use purl::purl;
 pub use table::{TableStyle, to_table};
@@ -34,6 +41,10 @@ pub struct Report {
     pub summary: Summary,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// What to do about the base image (see [`crate::misconfig::advice`]); set by the caller, which knows
+    /// today's date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advice: Option<crate::misconfig::advice::BaseImageAdvice>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,6 +95,9 @@ pub struct TargetResult {
     /// Failed misconfiguration checks (class `config`: the image config or a Dockerfile).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub misconfigurations: Vec<Misconfiguration>,
+    /// Findings that an ignore entry or a VEX statement suppressed, with the reason (see `policy`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suppressed: Vec<policy::Suppressed>,
 }
 
 /// A package as listed with `--list-all-pkgs`.
@@ -126,6 +140,11 @@ pub struct Finding {
     pub title: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_url: Option<String>,
+    /// The advisory's CVSS vector, when it has one (the score above is computed from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cvss_vector: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<String>,
     pub purl: String,
     /// The file that lists the package (`/var/lib/dpkg/status`, `/app/package-lock.json`).
     pub path: String,
@@ -181,11 +200,8 @@ pub fn build(image: &ResolvedImage, inventory: &ImageInventory, db: &VulnDb, opt
     for (target, packages) in by_target {
         results.push(language_target(target, &packages, inventory.os.as_ref(), db, options));
     }
-    let mut summary = Summary { total: 0, by_severity: Severity::ALL.iter().map(|s| (*s, 0)).collect() };
-    for finding in results.iter().flat_map(|r| &r.findings) {
-        summary.total += 1;
-        *summary.by_severity.entry(finding.severity).or_default() += 1;
-    }
+    results.extend(secret_targets(inventory, options));
+    let summary = summarize(&results);
     let warnings =
         inventory.warnings.iter().map(|w| format!("layer {} {}: {}", w.layer.diff_id, w.path, w.message)).collect();
     Report {
@@ -205,7 +221,42 @@ pub fn build(image: &ResolvedImage, inventory: &ImageInventory, db: &VulnDb, opt
         results,
         summary,
         warnings,
+        advice: None,
     }
+}
+
+/// One `secret` target per file with secrets at the selected severities, deleted files included.
+fn secret_targets(inventory: &ImageInventory, options: &ReportOptions) -> Vec<TargetResult> {
+    let mut by_path: BTreeMap<&str, Vec<SecretFinding>> = BTreeMap::new();
+    for s in inventory.secrets.iter().filter(|s| options.severities.contains(&s.severity)) {
+        by_path.entry(s.path.as_str()).or_default().push(s.clone());
+    }
+    by_path
+        .into_iter()
+        .map(|(path, secrets)| TargetResult {
+            target: path.to_string(),
+            class: "secret".to_string(),
+            kind: "secret".to_string(),
+            ecosystem: None,
+            packages: 0,
+            notice: None,
+            findings: Vec::new(),
+            package_list: None,
+            secrets,
+            misconfigurations: Vec::new(),
+            suppressed: Vec::new(),
+        })
+        .collect()
+}
+
+/// Counts the findings that remain in `results` (suppressed ones are not in `findings`).
+pub fn summarize(results: &[TargetResult]) -> Summary {
+    let mut summary = Summary { total: 0, by_severity: Severity::ALL.iter().map(|s| (*s, 0)).collect() };
+    for finding in results.iter().flat_map(|r| &r.findings) {
+        summary.total += 1;
+        *summary.by_severity.entry(finding.severity).or_default() += 1;
+    }
+    summary
 }
 
 fn os_target(
@@ -236,6 +287,7 @@ fn os_target(
         notice,
         secrets: Vec::new(),
         misconfigurations: Vec::new(),
+        suppressed: Vec::new(),
     }
 }
 
@@ -266,6 +318,7 @@ fn language_target(
         notice,
         secrets: Vec::new(),
         misconfigurations: Vec::new(),
+        suppressed: Vec::new(),
     }
 }
 
@@ -310,6 +363,8 @@ fn findings(
                 score: advisory.cvss_score,
                 title: advisory.summary.clone(),
                 primary_url: advisory.primary_url.clone(),
+                cvss_vector: advisory.cvss_vector.clone(),
+                references: advisory.references.clone(),
                 purl: purl(package, os),
                 path: installed.path.clone(),
                 dependency_paths: package.dependency_paths.clone(),

@@ -27,7 +27,19 @@ pub fn purl(package: &Package, os: Option<&OsInfo>) -> String {
     if let Some(ns) = &namespace {
         let _ = url.with_namespace(ns.as_str());
     }
-    let _ = url.with_version(package.version.as_str());
+    // purl-spec (and Syft, Trivy): a deb/rpm epoch is the `epoch` qualifier, not part of the version.
+    let (epoch, version) = match (kind, package.version.split_once(':')) {
+        (PackageKind::Deb | PackageKind::Rpm, Some((e, v)))
+            if !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            (Some(e), v)
+        }
+        _ => (None, package.version.as_str()),
+    };
+    let _ = url.with_version(version);
+    if let Some(epoch) = epoch {
+        let _ = url.add_qualifier("epoch", epoch);
+    }
     if let Some(arch) = &package.arch {
         let _ = url.add_qualifier("arch", arch.as_str());
     }
@@ -78,5 +90,8 @@ mod tests {
         for (kind, name, version, want) in cases {
             assert_eq!(purl(&Package::new(kind, name, version), None), want);
         }
+        let login = Package { arch: Some("amd64".into()), ..Package::new(PackageKind::Deb, "login", "1:4.8.1-1") };
+        let os = OsInfo { family: "debian".into(), version: "11.11".into(), pretty_name: None };
+        assert_eq!(purl(&login, Some(&os)), "pkg:deb/debian/login@4.8.1-1?arch=amd64&distro=debian-11.11&epoch=1");
     }
 }

@@ -31,6 +31,9 @@ pub fn to_table(report: &Report, style: TableStyle) -> String {
         if let Some(notice) = &result.notice {
             let _ = writeln!(out, "note: {notice}");
         }
+        if !result.secrets.is_empty() {
+            out.push_str(&crate::secret::render::table(&result.secrets, style.width));
+        }
         if result.findings.is_empty() {
             continue;
         }
@@ -58,6 +61,9 @@ pub fn to_table(report: &Report, style: TableStyle) -> String {
         .map(|s| format!("{s}: {}", report.summary.by_severity.get(s).copied().unwrap_or(0)))
         .collect();
     let _ = writeln!(out, "\nTotal: {} ({})", report.summary.total, counts.join(", "));
+    if let Some(advice) = &report.advice {
+        let _ = write!(out, "\n{}", crate::misconfig::advice::render(advice));
+    }
     for warning in &report.warnings {
         let _ = writeln!(out, "warning: {warning}");
     }

@@ -1,0 +1,480 @@
+//! The scan of one file: a single Aho-Corasick pass over the bytes finds the lines that hold any rule's
+//! keyword; only those lines meet a regex. Matches pass their rule's gate, and the line is masked before it
+//! leaves this module, so nothing downstream ever holds the secret.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::bytes::{Regex, RegexSet};
+
+use super::FileSecret;
+use super::rules::{Gate, Spec};
+use crate::severity::Severity;
+
+/// Larger files are skipped: configuration and credential files are small, and this bounds the memory
+/// and time one entry can take.
+pub const SIZE_CAP: u64 = 1024 * 1024;
+/// A NUL byte in this much of the head marks a binary file (the heuristic `git` and `grep` use).
+pub const BINARY_SNIFF: usize = 8 * 1024;
+/// How much of a long line (minified JS, one-line JSON) is shown around a match.
+const CONTEXT: usize = 60;
+
+pub struct Rule {
+    pub id: String,
+    pub category: String,
+    pub title: String,
+    pub severity: Severity,
+    pub keywords: Vec<String>,
+    pub regex: Regex,
+    pub path: Option<Regex>,
+    pub requires: Option<Regex>,
+    pub near: Option<(String, usize)>,
+    pub gate: Gate,
+    pub marker: bool,
+}
+
+impl Rule {
+    pub fn compile(spec: &Spec) -> Result<Rule, String> {
+        let re = |what: &str, s: &str| Regex::new(s).map_err(|e| format!("rule {}: {what}: {e}", spec.id));
+        Ok(Rule {
+            id: spec.id.to_string(),
+            category: spec.category.to_string(),
+            title: spec.title.to_string(),
+            severity: spec.severity,
+            keywords: spec.keywords.iter().map(|k| k.to_string()).collect(),
+            regex: re("regex", spec.regex)?,
+            path: spec.path.map(|p| re("path", p)).transpose()?,
+            requires: spec.requires.map(|p| re("requires", p)).transpose()?,
+            near: spec.near.map(|(id, n)| (id.to_string(), n)),
+            gate: spec.gate,
+            marker: spec.marker,
+        })
+    }
+}
+
+/// Paths or rules a finding is dropped for.
+pub struct Allow {
+    /// Any of these paths; `None`: every path.
+    pub paths: Option<RegexSet>,
+    /// Any of these rules; empty: every rule.
+    pub rules: BTreeSet<String>,
+}
+
+/// Compiled rules and the prefilter over all their keywords. Built once and shared by every layer.
+pub struct Scanner {
+    rules: Vec<Rule>,
+    prefilter: AhoCorasick,
+    /// Rules per keyword pattern index.
+    by_keyword: Vec<Vec<usize>>,
+    /// Rules with no keyword that are not pair halves: they see the whole file (custom rules only).
+    whole_file: Vec<usize>,
+    /// `(anchor rule index, rule index, lines)` for pair halves.
+    near: Vec<(usize, usize, usize)>,
+    /// Files not read at all.
+    skip_paths: Option<RegexSet>,
+    allow: Vec<Allow>,
+}
+
+impl Scanner {
+    pub fn new(rules: Vec<Rule>, skip_globs: &[String], allow: Vec<Allow>) -> Result<Scanner, String> {
+        let mut keywords: Vec<String> = Vec::new();
+        let mut by_keyword: Vec<Vec<usize>> = Vec::new();
+        let mut whole_file = Vec::new();
+        let mut near = Vec::new();
+        for (i, rule) in rules.iter().enumerate() {
+            if let Some((anchor, lines)) = &rule.near {
+                let a = rules
+                    .iter()
+                    .position(|r| &r.id == anchor)
+                    .ok_or_else(|| format!("rule {}: no rule {anchor} to pair with", rule.id))?;
+                near.push((a, i, *lines));
+                continue;
+            }
+            if rule.keywords.is_empty() {
+                whole_file.push(i);
+            }
+            for k in &rule.keywords {
+                let k = k.to_ascii_lowercase();
+                match keywords.iter().position(|have| *have == k) {
+                    Some(p) => by_keyword[p].push(i),
+                    None => {
+                        keywords.push(k);
+                        by_keyword.push(vec![i]);
+                    }
+                }
+            }
+        }
+        let prefilter = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .build(&keywords)
+            .map_err(|e| format!("keyword prefilter: {e}"))?;
+        let skip_paths = if skip_globs.is_empty() {
+            None
+        } else {
+            Some(glob_set(skip_globs).map_err(|e| format!("allowed paths: {e}"))?)
+        };
+        Ok(Scanner { rules, prefilter, by_keyword, whole_file, near, skip_paths, allow })
+    }
+
+    /// Whether `path` (normalised, no leading slash) is never scanned: the walk need not even read it.
+    pub fn skips(&self, path: &str) -> bool {
+        self.skip_paths.as_ref().is_some_and(|s| s.is_match(path.as_bytes()))
+    }
+
+    /// Scans one file's bytes. `path` is normalised (no leading slash). Binary content yields nothing.
+    pub fn scan(&self, path: &str, bytes: &[u8]) -> Vec<FileSecret> {
+        if self.skips(path) || looks_binary(bytes) {
+            return Vec::new();
+        }
+        let mut lines = Lines::new(bytes);
+        // Candidate (line start, rule) pairs, in file order.
+        let mut todo: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
+        let mut current: Option<Range<usize>> = None;
+        for m in self.prefilter.find_overlapping_iter(bytes) {
+            let line = match &current {
+                Some(r) if r.contains(&m.start()) => r.clone(),
+                _ => lines.around(m.start()),
+            };
+            todo.entry(line.start).or_default().extend(&self.by_keyword[m.pattern().as_usize()]);
+            current = Some(line);
+        }
+        for &i in &self.whole_file {
+            let mut at = 0;
+            while let Some(m) = self.rules[i].regex.find_at(bytes, at) {
+                todo.entry(lines.around(m.start()).start).or_default().insert(i);
+                at = m.end().max(at + 1);
+            }
+        }
+
+        let mut file = FileScan { path, bytes, requires: BTreeMap::new(), hits: BTreeMap::new() };
+        for (start, rules) in &todo {
+            let line = lines.around(*start);
+            for &i in rules {
+                file.try_rule(&self.rules[i], i, line.clone());
+            }
+        }
+        for &(anchor, i, n) in &self.near {
+            let anchored: Vec<usize> = file
+                .hits
+                .iter()
+                .filter(|(_, hits)| hits.iter().any(|h| h.rule == anchor))
+                .map(|(start, _)| *start)
+                .collect();
+            for start in anchored {
+                for line in lines.window(start, n) {
+                    file.try_rule(&self.rules[i], i, line);
+                }
+            }
+        }
+        self.findings(file, &mut lines)
+    }
+
+    fn findings(&self, file: FileScan<'_>, lines: &mut Lines<'_>) -> Vec<FileSecret> {
+        let mut out = Vec::new();
+        for (start, hits) in &file.hits {
+            let line = lines.around(*start);
+            let text = &file.bytes[line.clone()];
+            let spans: Vec<Range<usize>> = hits.iter().map(|h| h.secret.clone()).collect();
+            for hit in hits {
+                let rule = &self.rules[hit.rule];
+                let allowed = self.allow.iter().any(|a| {
+                    (a.rules.is_empty() || a.rules.contains(&rule.id))
+                        && a.paths.as_ref().is_none_or(|p| p.is_match(file.path.as_bytes()))
+                });
+                if allowed {
+                    continue;
+                }
+                out.push(FileSecret {
+                    rule_id: rule.id.clone(),
+                    category: rule.category.clone(),
+                    title: rule.title.clone(),
+                    severity: rule.severity,
+                    path: format!("/{}", file.path),
+                    line: u32::try_from(lines.number(*start)).unwrap_or(u32::MAX),
+                    masked: mask(text, &spans, hit.secret.clone()),
+                });
+            }
+        }
+        out
+    }
+}
+
+struct Hit {
+    rule: usize,
+    /// The secret's byte range within its line.
+    secret: Range<usize>,
+}
+
+struct FileScan<'a> {
+    path: &'a str,
+    bytes: &'a [u8],
+    requires: BTreeMap<usize, bool>,
+    /// Accepted matches per line start.
+    hits: BTreeMap<usize, Vec<Hit>>,
+}
+
+impl FileScan<'_> {
+    fn try_rule(&mut self, rule: &Rule, index: usize, line: Range<usize>) {
+        if rule.path.as_ref().is_some_and(|p| !p.is_match(self.path.as_bytes())) {
+            return;
+        }
+        if let Some(req) = &rule.requires {
+            let bytes = self.bytes;
+            if !*self.requires.entry(index).or_insert_with(|| req.is_match(bytes)) {
+                return;
+            }
+        }
+        let text = &self.bytes[line.clone()];
+        for caps in rule.regex.captures_iter(text) {
+            let Some(whole) = caps.get(0) else { continue };
+            let secret = caps.name("secret").unwrap_or(whole);
+            let range = if rule.marker { whole.start()..whole.start() } else { secret.range() };
+            let passes = match rule.gate {
+                Gate::Format => true,
+                Gate::NotPlaceholder => !is_placeholder(secret.as_bytes()),
+                Gate::Entropy { min_len, min_entropy } => {
+                    let v = secret.as_bytes();
+                    v.len() >= min_len && !is_placeholder(v) && !is_identifier(v) && entropy(v) >= min_entropy
+                }
+                Gate::KeyBody => has_key_body(&self.bytes[line.start + secret.start()..]),
+            };
+            let hits = self.hits.entry(line.start).or_default();
+            let overlaps = hits.iter().any(|h| {
+                h.secret.start < range.end.max(range.start + 1) && range.start < h.secret.end.max(h.secret.start + 1)
+            });
+            if passes && !overlaps {
+                hits.push(Hit { rule: index, secret: range });
+            }
+        }
+        if self.hits.get(&line.start).is_some_and(Vec::is_empty) {
+            self.hits.remove(&line.start);
+        }
+    }
+}
+
+/// Line boundaries and numbers, computed forward only as far as asked.
+struct Lines<'a> {
+    bytes: &'a [u8],
+    /// Starts of the lines counted so far (1-based number = index + 1).
+    starts: Vec<usize>,
+}
+
+impl<'a> Lines<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Lines { bytes, starts: vec![0] }
+    }
+
+    fn extend_to(&mut self, offset: usize) {
+        let mut from = match self.starts.last() {
+            Some(&s) if s > offset || s > self.bytes.len() => return,
+            Some(&s) => s,
+            None => 0,
+        };
+        while from <= offset {
+            match self.bytes[from..].iter().position(|b| *b == b'\n') {
+                Some(p) => {
+                    from += p + 1;
+                    self.starts.push(from);
+                }
+                None => {
+                    self.starts.push(self.bytes.len() + 1);
+                    break;
+                }
+            }
+        }
+    }
+
+    fn index_of(&mut self, offset: usize) -> usize {
+        self.extend_to(offset);
+        match self.starts.binary_search(&offset) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        }
+    }
+
+    /// The line holding `offset`, without its `\r\n`.
+    fn around(&mut self, offset: usize) -> Range<usize> {
+        let i = self.index_of(offset);
+        self.range(i)
+    }
+
+    fn range(&mut self, i: usize) -> Range<usize> {
+        let start = self.starts[i];
+        let end = self.bytes[start..].iter().position(|b| *b == b'\n').map_or(self.bytes.len(), |p| start + p);
+        let end = if end > start && self.bytes[end - 1] == b'\r' { end - 1 } else { end };
+        start..end
+    }
+
+    fn number(&mut self, start: usize) -> usize {
+        self.index_of(start) + 1
+    }
+
+    /// The lines within `n` of the line starting at `start`.
+    fn window(&mut self, start: usize, n: usize) -> Vec<Range<usize>> {
+        let i = self.index_of(start);
+        let mut out = Vec::new();
+        for j in i.saturating_sub(n)..=i + n {
+            if j >= self.starts.len() {
+                let last = self.starts[self.starts.len() - 1];
+                self.extend_to(last);
+            }
+            match self.starts.get(j) {
+                Some(&s) if s <= self.bytes.len() => out.push(self.range(j)),
+                _ => break,
+            }
+        }
+        out
+    }
+}
+
+pub fn looks_binary(bytes: &[u8]) -> bool {
+    bytes[..bytes.len().min(BINARY_SNIFF)].contains(&0)
+}
+
+/// Shannon entropy in bits per byte.
+pub fn entropy(bytes: &[u8]) -> f64 {
+    if bytes.is_empty() {
+        return 0.0;
+    }
+    let mut counts = [0u32; 256];
+    for b in bytes {
+        counts[*b as usize] += 1;
+    }
+    let n = bytes.len() as f64;
+    counts.iter().filter(|c| **c > 0).map(|c| f64::from(*c) / n).map(|p| -p * p.log2()).sum()
+}
+
+/// Values people write where the real secret goes later: `changeme`, `${DB_PASSWORD}`, `<password>`,
+/// `xxxxxxxx`, `%(password)s`, or the key's own name.
+pub fn is_placeholder(value: &[u8]) -> bool {
+    let v = String::from_utf8_lossy(value).to_ascii_lowercase();
+    const MARKERS: &[&str] = &[
+        "${",
+        "{{",
+        "$(",
+        "%(",
+        "%s",
+        "<",
+        ">",
+        "***",
+        "xxx",
+        "...",
+        "changeme",
+        "change_me",
+        "change-me",
+        "example",
+        "placeholder",
+        "dummy",
+        "redacted",
+        "your_",
+        "your-",
+        "yourpass",
+        "insert",
+        "replace",
+        "password",
+        "passwd",
+        "secret",
+        "12345678",
+        "abcdefgh",
+    ];
+    let first = v.chars().next();
+    v.starts_with('$')
+        || v.starts_with('@') && v.ends_with('@')
+        || first.is_some_and(|f| v.chars().all(|c| c == f))
+        || MARKERS.iter().any(|m| v.contains(m))
+}
+
+/// A dotted or plain identifier (`self.db_password`, `os.environ.get`, `get_password`): code, not a
+/// value. Real generated secrets mix in digits or symbols.
+fn is_identifier(value: &[u8]) -> bool {
+    let has_digit = value.iter().any(u8::is_ascii_digit);
+    let has_symbol = value.iter().any(|b| !b.is_ascii_alphanumeric() && !matches!(b, b'_' | b'.' | b'-'));
+    let has_upper = value.iter().any(u8::is_ascii_uppercase);
+    let has_lower = value.iter().any(u8::is_ascii_lowercase);
+    !(has_digit || has_symbol || (has_upper && has_lower && !value.contains(&b'_') && !value.contains(&b'.')))
+}
+
+/// Key material after a BEGIN marker: 64+ base64 characters before the END marker (or within 16 KiB).
+fn has_key_body(after: &[u8]) -> bool {
+    let window = &after[..after.len().min(16 * 1024)];
+    let end = find(window, b"-----END").unwrap_or(window.len());
+    let body = &window[..end];
+    // `\n` escapes of a key inside JSON are not key material.
+    let escapes = body.windows(2).filter(|w| w == b"\\n").count();
+    let base64 = body.iter().filter(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/')).count();
+    base64.saturating_sub(escapes) >= 64
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// How many leading characters of a secret stay visible: enough to recognise the kind (`AKIA`, `ghp_`),
+/// never a meaningful share of a short password.
+fn kept(len: usize) -> usize {
+    match len {
+        0..=9 => 0,
+        10..=15 => 2,
+        _ => 4,
+    }
+}
+
+/// The line with every secret span on it starred (keeping a short prefix), cut to a window around
+/// `focus` when the line is long.
+pub fn mask(line: &[u8], spans: &[Range<usize>], focus: Range<usize>) -> String {
+    let mut masked = line.to_vec();
+    for span in spans {
+        let keep = kept(span.len());
+        for b in &mut masked[span.start + keep..span.end] {
+            *b = b'*';
+        }
+    }
+    let (from, to) = if masked.len() > 2 * CONTEXT + focus.len().min(120) {
+        let from = focus.start.saturating_sub(CONTEXT);
+        (from, (focus.end.min(focus.start + 120) + CONTEXT).min(masked.len()))
+    } else {
+        (0, masked.len())
+    };
+    let mut shown = String::from_utf8_lossy(&masked[from..to]).trim().to_string();
+    if from > 0 {
+        shown.insert_str(0, "…");
+    }
+    if to < masked.len() {
+        shown.push('…');
+    }
+    shown
+}
+
+/// One anchored regex set over glob patterns (`**` any depth, `*` within a name, `?` one character).
+pub fn glob_set(globs: &[String]) -> Result<RegexSet, regex::Error> {
+    RegexSet::new(globs.iter().map(|g| glob_regex(g)))
+}
+
+fn glob_regex(glob: &str) -> String {
+    let glob = glob.trim_start_matches('/');
+    let mut out = String::from("^");
+    let mut rest = glob;
+    while let Some(c) = rest.chars().next() {
+        if let Some(r) = rest.strip_prefix("**/") {
+            out.push_str("(?:.*/)?");
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("/**") {
+            out.push_str("(?:/.*)?");
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("**") {
+            out.push_str(".*");
+            rest = r;
+        } else {
+            match c {
+                '*' => out.push_str("[^/]*"),
+                '?' => out.push_str("[^/]"),
+                c => out.push_str(&regex::escape(&c.to_string())),
+            }
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out.push('$');
+    out
+}
