@@ -395,7 +395,8 @@ fn make_pki(dir: &Path) {
         printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext && \
         openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile san.ext");
     sh("openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=strata-cli && \
-        openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2");
+        printf 'extendedKeyUsage=clientAuth\n' > client.ext && \
+        openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2 -extfile client.ext");
 }
 
 #[test]
