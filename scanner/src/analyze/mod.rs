@@ -11,6 +11,7 @@
 pub mod apk;
 pub mod binary;
 pub mod dpkg;
+pub mod graph;
 pub mod java;
 pub mod npm;
 pub mod os;

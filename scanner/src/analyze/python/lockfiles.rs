@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
-use super::graph::dependency_paths;
 use super::normalize;
+use crate::analyze::graph::dependency_paths;
 use crate::package::{Package, PackageKind};
 
 #[derive(Deserialize)]

@@ -4,7 +4,6 @@
 //! `requirements*.txt`), each its own target. Names keep their published spelling; matching compares them
 //! in PEP 503 form (the DB normalises both sides).
 
-pub(crate) mod graph;
 mod installed;
 mod lockfiles;
 mod site;

@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use super::graph::dependency_paths;
 use super::installed::REQUIRES_MARK;
 use super::lockfiles::roots_without_parents;
 use super::normalize;
+use crate::analyze::graph::dependency_paths;
 use crate::merge::ImageInventory;
 use crate::package::PackageKind;
 

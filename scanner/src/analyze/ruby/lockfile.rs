@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::analyze::graph::dependency_paths;
 use crate::analyze::numbered_lines;
-use crate::analyze::python::graph::dependency_paths;
 use crate::package::{Package, PackageKind};
 
 struct Spec {

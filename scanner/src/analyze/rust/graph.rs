@@ -1,9 +1,10 @@
 //! From a crate graph to `npm ls`-style dependency paths, shared by `Cargo.lock` and `cargo auditable`.
 
+use crate::analyze::graph;
 use crate::package::{Package, PackageKind};
 
 /// Distinct paths kept per package; the rest are counted.
-pub const MAX_PATHS: usize = 10;
+pub use graph::MAX_PATHS;
 
 /// One crate of a graph.
 pub struct Node {
@@ -24,75 +25,22 @@ impl Node {
 /// A package per reported node, with up to [`MAX_PATHS`] paths from `roots`, counted in full (saturating).
 /// Edges that close a cycle (possible in `Cargo.lock` through dev-dependencies) are ignored.
 pub fn packages(nodes: &[Node], roots: &[usize]) -> Vec<Package> {
-    let order = topological_order(nodes, roots);
-    let mut kept: Vec<Vec<String>> = vec![Vec::new(); nodes.len()];
-    let mut count: Vec<u64> = vec![0; nodes.len()];
-    let mut position = vec![usize::MAX; nodes.len()];
-    for (i, &n) in order.iter().enumerate() {
-        position[n] = i;
-    }
-    for &r in roots {
-        if count[r] == 0 {
-            kept[r].push(nodes[r].label());
-            count[r] = 1;
-        }
-    }
-    for &u in &order {
-        for &v in &nodes[u].deps {
-            // Only edges forward in the order: the others close cycles.
-            if position[v] <= position[u] || count[u] == 0 {
-                continue;
-            }
-            count[v] = count[v].saturating_add(count[u]);
-            let room = MAX_PATHS - kept[v].len();
-            let extended: Vec<String> =
-                kept[u].iter().take(room).map(|p| format!("{p} › {}", nodes[v].label())).collect();
-            kept[v].extend(extended);
-        }
-    }
+    let labels: Vec<String> = nodes.iter().map(Node::label).collect();
+    let edges: Vec<Vec<usize>> = nodes.iter().map(|n| n.deps.clone()).collect();
+    let mut paths = graph::dependency_paths(&labels, &edges, roots);
     nodes
         .iter()
         .enumerate()
         .filter(|(_, n)| n.reported)
         .map(|(i, n)| {
-            let mut p = Package::new(PackageKind::Cargo, n.name.clone(), n.version.clone());
-            // A root's only path is itself: no path, as for an application.
-            if !roots.contains(&i) {
-                p.dependency_paths_cut = u32::try_from(count[i] - kept[i].len() as u64).unwrap_or(u32::MAX);
-                p.dependency_paths = std::mem::take(&mut kept[i]);
-                p.dependency_paths.sort();
+            let found = std::mem::take(&mut paths[i]);
+            Package {
+                dependency_paths: found.paths,
+                dependency_paths_cut: found.cut,
+                ..Package::new(PackageKind::Cargo, n.name.clone(), n.version.clone())
             }
-            p
         })
         .collect()
-}
-
-/// Reverse post-order of an iterative depth-first search from the roots (reachable nodes only).
-fn topological_order(nodes: &[Node], roots: &[usize]) -> Vec<usize> {
-    let mut visited = vec![false; nodes.len()];
-    let mut post = Vec::with_capacity(nodes.len());
-    for &root in roots {
-        if visited[root] {
-            continue;
-        }
-        visited[root] = true;
-        let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
-        while let Some(top) = stack.last_mut() {
-            let (node, next) = *top;
-            if let Some(&child) = nodes[node].deps.get(next) {
-                top.1 += 1;
-                if !visited[child] {
-                    visited[child] = true;
-                    stack.push((child, 0));
-                }
-            } else {
-                post.push(node);
-                stack.pop();
-            }
-        }
-    }
-    post.reverse();
-    post
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Dependency paths through a package graph (used by the Ruby analyser too), `npm ls` style (`acme@1.0.0 › requests@2.19.1 › urllib3@1.23`).
+//! Dependency paths through a package graph, `npm ls` style (`acme@1.0.0 › requests@2.19.1 › urllib3@1.23`),
+//! shared by the Python, Ruby and Rust analysers.
 //!
 //! The number of distinct paths grows exponentially with the graph's depth, so paths are never enumerated:
 //! each node keeps at most [`MAX_PATHS`] of them and a saturating count of all of them, both computed in one
