@@ -5,7 +5,8 @@ set -euo pipefail
 
 need_pkgs=()
 for pair in docker-registry:docker-registry skopeo:skopeo debootstrap:debootstrap htpasswd:apache2-utils \
-            zstd:zstd jq:jq umoci:umoci dpkg-deb:dpkg; do
+            zstd:zstd jq:jq umoci:umoci dpkg-deb:dpkg openssl:openssl redis-cli:redis-tools \
+            redis-server:redis-server rabbitmq-server:rabbitmq-server rsync:rsync; do
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done
@@ -15,6 +16,20 @@ if ((${#need_pkgs[@]})); then
   apt-get update -q >/dev/null
   apt-get install -y -q --no-install-recommends "${need_pkgs[@]}" >/dev/null
 fi
+
+# RabbitMQ and Redis on 127.0.0.1, started the way this project's machines start them, if they are down.
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  echo "setup: starting Redis" >&2
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+fi
+if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
+  echo "setup: starting RabbitMQ" >&2
+  rabbitmq-server -detached
+  for _ in $(seq 120); do (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null && break; sleep 0.5; done
+fi
+for _ in $(seq 60); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 0.5; done
 
 # The Debian package enables a system registry on all interfaces with htpasswd; tests start their own
 # on 127.0.0.1 with their own config, so the packaged service is not needed.
