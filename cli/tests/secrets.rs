@@ -138,11 +138,10 @@ fn planted_secrets_are_found_masked_and_deleted_ones_still_reported() {
             assert_eq!(s["deleted_in"]["index"].as_u64(), deleted.then_some(2), "{s}");
         }
     }
-    assert!(
-        table.stdout.contains("/app/.env") && table.stdout.contains("/app/keys/server.key"),
-        "the table lists the files with secrets:\n{}",
-        table.stdout
-    );
+    for shown in ["/app/.env", "/app/keys/server.key", "aws-access-key-id", "deleted in layer 2, still in the image"] {
+        assert!(table.stdout.contains(shown), "the table shows {shown:?}:\n{}", table.stdout);
+    }
+    assert!(table.stdout.contains(&format!("AWS_ACCESS_KEY_ID={}****************", &key_id[..4])), "{}", table.stdout);
 
     for out in [&json, &table] {
         for p in &planted {

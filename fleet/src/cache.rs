@@ -30,6 +30,8 @@ pub trait LayerCache: Send + Sync + 'static {
     async fn record_analysis(&self, digest: &str) -> Result<u64>;
     /// How many times `digest` was analysed.
     async fn analyses(&self, digest: &str) -> Result<u64>;
+    /// Whether the backend answers (readiness).
+    async fn ping(&self) -> Result<()>;
 }
 
 /// Removes the password from a `redis://user:password@host` URL in a message.
@@ -141,6 +143,11 @@ impl LayerCache for RedisCache {
         let n: Option<u64> = self.conn.clone().get(self.keys.analyses(digest)).await?;
         Ok(n.unwrap_or(0))
     }
+
+    async fn ping(&self) -> Result<()> {
+        let _: String = redis::cmd("PING").query_async(&mut self.conn.clone()).await?;
+        Ok(())
+    }
 }
 
 /// The cache for local mode: one process, nothing shared, nothing kept.
@@ -205,5 +212,9 @@ impl LayerCache for MemoryCache {
 
     async fn analyses(&self, digest: &str) -> Result<u64> {
         Ok(lock(&self.analyses).get(digest).copied().unwrap_or(0))
+    }
+
+    async fn ping(&self) -> Result<()> {
+        Ok(())
     }
 }

@@ -11,6 +11,7 @@
 pub mod cache;
 pub mod codec;
 pub mod config;
+pub mod ops;
 pub mod queue;
 
 pub use strata_proto::v1::{LayerJob, LayerResult};

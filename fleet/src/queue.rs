@@ -28,6 +28,10 @@ pub trait JobQueue: Send + Sync + 'static {
     async fn dead_letter(&self, job: &LayerJob, attempts: u32, reason: &str) -> Result<()>;
     /// Jobs waiting (not counting those delivered and unacknowledged).
     async fn depth(&self) -> Result<u32>;
+    /// Whether the broker connection is up (readiness).
+    async fn ping(&self) -> Result<()> {
+        self.depth().await.map(|_| ())
+    }
 }
 
 #[async_trait]

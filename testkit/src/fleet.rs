@@ -44,6 +44,8 @@ pub struct Fleet {
     workers: Vec<Child>,
     /// Extra environment for every process (registry credentials, retry settings).
     pub env: Vec<(String, String)>,
+    /// Each process's `/metrics`/`/healthz`/`/readyz` port (`coordinator`, `worker-N`).
+    pub ops_ports: BTreeMap<String, u16>,
 }
 
 impl Fleet {
@@ -60,6 +62,7 @@ impl Fleet {
             coordinator: None,
             workers: Vec::new(),
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ops_ports: BTreeMap::new(),
         };
         fleet.start_coordinator();
         for _ in 0..workers {
@@ -87,9 +90,25 @@ impl Fleet {
         std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join(name)).expect("log file")
     }
 
+    /// A free port for a process's ops endpoint.
+    fn ops(&mut self, name: &str, command: &mut Command) {
+        let port = *self.ops_ports.entry(name.to_string()).or_insert_with(free_port);
+        command.env("STRATA_OPS_LISTEN", format!("127.0.0.1:{port}"));
+    }
+
+    /// GET `path` on a process's ops endpoint: (status, body).
+    pub fn ops_get(&self, name: &str, path: &str) -> (u16, String) {
+        let port = self.ops_ports[name];
+        match crate::registry::http_get(port, path) {
+            Ok((status, body)) => (status, body),
+            Err(e) => (0, e.to_string()),
+        }
+    }
+
     pub fn start_coordinator(&mut self) {
         let mut command = Command::new(&self.bins.coordinator);
         self.common(&mut command);
+        self.ops("coordinator", &mut command);
         command.arg("--listen").arg(format!("127.0.0.1:{}", self.port)).arg("--db").arg(&self.db);
         command.stdout(self.log("coordinator.log")).stderr(self.log("coordinator.log"));
         self.coordinator = Some(command.spawn().expect("spawn coordinator"));
@@ -117,6 +136,7 @@ impl Fleet {
         let mut command = Command::new(&self.bins.worker);
         self.common(&mut command);
         let n = self.workers.len();
+        self.ops(&format!("worker-{n}"), &mut command);
         command.stdout(self.log(&format!("worker-{n}.log"))).stderr(self.log(&format!("worker-{n}.log")));
         self.workers.push(command.spawn().expect("spawn worker"));
         n

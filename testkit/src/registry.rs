@@ -209,3 +209,9 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// A plain `GET` on 127.0.0.1:`port` (ops endpoints): (status, body).
+pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    let response = http(port, "GET", path, &[], &[])?;
+    Ok((response.status, response.text()))
+}

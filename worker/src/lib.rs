@@ -93,11 +93,15 @@ impl Worker {
                 return;
             }
         }
+        let started = std::time::Instant::now();
         let outcome = self.analyze(&job).await;
+        metrics::histogram!("strata_layer_analysis_seconds").record(started.elapsed().as_secs_f64());
         let attempts = delivery.attempts + 1;
         let stored = match outcome {
             Ok(inventory) => match codec::ok_result(&inventory, attempts) {
                 Ok(result) => {
+                    metrics::counter!("strata_layers_analysed_total").increment(1);
+                    metrics::histogram!("strata_layer_blob_bytes").record(inventory.stats.blob_bytes as f64);
                     let _ = self.cache.record_analysis(&job.digest).await;
                     self.cache.put(&result).await
                 }
@@ -105,6 +109,7 @@ impl Worker {
             },
             Err(message) if attempts >= self.config.max_attempts => {
                 warn!(layer = %job.digest, attempts, error = %message, "layer failed for good; dead-lettering");
+                metrics::counter!("strata_jobs_dead_lettered_total").increment(1);
                 let dead = self.queue.dead_letter(&job, attempts, &message).await;
                 match dead {
                     Ok(()) => self.cache.put(&codec::failed_result(&job.digest, &message, attempts)).await,
@@ -114,6 +119,7 @@ impl Worker {
             Err(message) => {
                 let delay = self.config.retry_backoff * 2u32.saturating_pow(attempts - 1);
                 warn!(layer = %job.digest, attempts, ?delay, error = %message, "layer failed; retrying");
+                metrics::counter!("strata_job_retries_total").increment(1);
                 tokio::time::sleep(delay).await;
                 self.queue.publish(&job, attempts).await
             }

@@ -35,6 +35,9 @@ struct Args {
     retry_backoff_ms: u64,
     #[arg(long, env = "STRATA_LAYER_TTL_DAYS", default_value_t = 30)]
     layer_ttl_days: u64,
+    /// Serve `/metrics`, `/healthz`, `/readyz` over HTTP here (e.g. `0.0.0.0:9090` in a pod).
+    #[arg(long, env = "STRATA_OPS_LISTEN")]
+    ops_listen: Option<String>,
     #[arg(long, env = "STRATA_REGISTRY_INSECURE")]
     registry_insecure: bool,
     #[arg(long, env = "STRATA_REGISTRY_USERNAME", hide_env_values = true)]
@@ -74,7 +77,26 @@ fn main() -> anyhow::Result<()> {
             config.prefetch = p;
         }
         tracing::info!(queue = %args.queue, prefetch = config.prefetch, "worker consuming");
-        let worker = Worker::new(Arc::new(queue), Arc::new(cache), Arc::new(RegistryBlobs::new(client)), config);
+        let (queue, cache) = (Arc::new(queue), Arc::new(cache));
+        if let Some(addr) = &args.ops_listen {
+            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+            let (q, c) = (queue.clone(), cache.clone());
+            let ready: strata_fleet::ops::ReadyCheck = Arc::new(move || {
+                let (q, c) = (q.clone(), c.clone());
+                Box::pin(async move {
+                    use strata_fleet::{cache::LayerCache, queue::JobQueue};
+                    c.ping().await.map_err(|e| e.to_string())?;
+                    q.ping().await.map_err(|e| e.to_string())
+                })
+            });
+            tokio::spawn(strata_fleet::ops::serve(
+                listener,
+                strata_fleet::ops::install_metrics(),
+                ready,
+                std::future::pending(),
+            ));
+        }
+        let worker = Worker::new(queue, cache, Arc::new(RegistryBlobs::new(client)), config);
         worker.run(shutdown_signal()).await.context("worker")
     })
 }

@@ -131,8 +131,7 @@ pub fn add_to_image_report(
     let checks = image::ImageChecks {
         image: &scanned.image,
         inventory: &scanned.inventory,
-        // Layer facts are not carried into the merged inventory yet; the rules needing them are skipped.
-        facts: &[],
+        facts: &scanned.inventory.layer_facts,
         base_layers,
         size_limit: image::DEFAULT_SIZE_LIMIT,
     };

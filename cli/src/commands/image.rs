@@ -50,7 +50,7 @@ pub async fn run(mut args: ImageArgs) -> Result<u8> {
         Some(path) => std::fs::write(path, rendered).with_context(|| format!("writing {}", path.display()))?,
         None => std::io::stdout().lock().write_all(rendered.as_bytes()).context("writing the report")?,
     }
-    Ok(if report.summary.total > 0 { args.exit_code } else { 0 })
+    Ok(if report.summary.any() { args.exit_code } else { 0 })
 }
 
 fn report_options(args: &ImageArgs) -> Result<ReportOptions> {

@@ -24,7 +24,9 @@ pub struct LayerOrigin {
 
 impl From<&LayerRef> for LayerOrigin {
     fn from(layer: &LayerRef) -> Self {
-        LayerOrigin { index: layer.index, diff_id: layer.diff_id.clone(), created_by: layer.created_by.clone() }
+        // Build arguments land in history verbatim (`|1 NPM_TOKEN=…`); a report must not repeat them.
+        let created_by = layer.created_by.as_deref().map(crate::misconfig::sensitive::mask_assignments);
+        LayerOrigin { index: layer.index, diff_id: layer.diff_id.clone(), created_by }
     }
 }
 
@@ -57,6 +59,9 @@ pub struct ImageInventory {
     /// container, not from anyone who pulls the image's blobs.
     #[serde(default)]
     pub secrets: Vec<SecretFinding>,
+    /// Per-layer facts (setuid files, caches left behind, …) for the image-config checks, in layer order.
+    #[serde(default)]
+    pub layer_facts: Vec<crate::misconfig::LayerFacts>,
 }
 
 /// Merges `inventories[i]` (the analysis of `layers[i]`) bottom to top.
@@ -116,7 +121,8 @@ pub fn merge(layers: &[LayerRef], inventories: &[LayerInventory]) -> ImageInvent
     packages
         .sort_by(|a, b| (&a.package.name, &a.package.arch, &a.path).cmp(&(&b.package.name, &b.package.arch, &b.path)));
     let secrets = secrets(layers, inventories);
-    let mut inventory = ImageInventory { os, packages, warnings, secrets };
+    let layer_facts = inventories.iter().map(|i| i.facts.clone()).collect();
+    let mut inventory = ImageInventory { os, packages, warnings, secrets, layer_facts };
     // What no single file can tell (npm trees through nested node_modules, Python Requires-Dist graphs).
     crate::analyze::post_merge(&mut inventory);
     inventory

@@ -5,7 +5,7 @@ pub mod advice;
 pub mod dockerfile;
 mod facts;
 pub mod image;
-mod sensitive;
+pub mod sensitive;
 
 pub use facts::LayerFacts;
 

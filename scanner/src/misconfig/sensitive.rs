@@ -21,9 +21,36 @@ pub fn is_literal(value: &str) -> bool {
 /// What reports show instead of a value: fixed, so not even the length leaks.
 pub const MASK: &str = "********";
 
+/// A history step (`|1 NPM_TOKEN=abc /bin/sh -c npm ci`, `export API_KEY=… && …`) with the value of every
+/// secret-named assignment masked, for everywhere a step is shown (reports, layer attribution).
+pub fn mask_assignments(step: &str) -> String {
+    step.split(' ')
+        .map(|token| match token.split_once('=') {
+            Some((name, value)) if is_secret_name(name.trim_start_matches("--build-arg")) && is_literal(value) => {
+                format!("{name}={MASK}")
+            }
+            _ => token.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn history_steps_are_masked() {
+        for (step, shown) in [
+            ("|1 NPM_TOKEN=npm_abcdef /bin/sh -c npm ci", "|1 NPM_TOKEN=******** /bin/sh -c npm ci"),
+            ("/bin/sh -c export API_KEY=sk_live_x && run", "/bin/sh -c export API_KEY=******** && run"),
+            ("/bin/sh -c apt-get install -y curl", "/bin/sh -c apt-get install -y curl"),
+            ("|1 PASSWORD_FILE=/run/secrets/p /bin/sh -c x", "|1 PASSWORD_FILE=/run/secrets/p /bin/sh -c x"),
+            ("/bin/sh -c export TOKEN=$CI_TOKEN", "/bin/sh -c export TOKEN=$CI_TOKEN"),
+        ] {
+            assert_eq!(mask_assignments(step), shown);
+        }
+    }
 
     #[test]
     fn secret_names() {

@@ -169,6 +169,18 @@ pub struct Summary {
     pub total: usize,
     /// Counts per severity, every level present (zero included) so consumers need no defaults.
     pub by_severity: BTreeMap<Severity, usize>,
+    /// Secrets and failed misconfiguration checks (not in `total`, which counts vulnerabilities).
+    #[serde(default)]
+    pub secrets: usize,
+    #[serde(default)]
+    pub misconfigurations: usize,
+}
+
+impl Summary {
+    /// Whether anything at all remains after the filters: what `--exit-code` acts on, as in Trivy.
+    pub fn any(&self) -> bool {
+        self.total + self.secrets + self.misconfigurations > 0
+    }
 }
 
 /// What the user asked to see: filters change the findings and therefore the exit code.
@@ -251,7 +263,12 @@ fn secret_targets(inventory: &ImageInventory, options: &ReportOptions) -> Vec<Ta
 
 /// Counts the findings that remain in `results` (suppressed ones are not in `findings`).
 pub fn summarize(results: &[TargetResult]) -> Summary {
-    let mut summary = Summary { total: 0, by_severity: Severity::ALL.iter().map(|s| (*s, 0)).collect() };
+    let mut summary = Summary {
+        total: 0,
+        by_severity: Severity::ALL.iter().map(|s| (*s, 0)).collect(),
+        secrets: results.iter().map(|r| r.secrets.len()).sum(),
+        misconfigurations: results.iter().map(|r| r.misconfigurations.len()).sum(),
+    };
     for finding in results.iter().flat_map(|r| &r.findings) {
         summary.total += 1;
         *summary.by_severity.entry(finding.severity).or_default() += 1;

@@ -20,19 +20,36 @@ pub fn to_table(report: &Report, style: TableStyle) -> String {
     let _ = writeln!(out, "{} ({})", report.artifact.name, report.artifact.image_id);
     for result in &report.results {
         let ecosystem = result.ecosystem.as_deref().map(|e| format!(", {e}")).unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "\n{} ({}{ecosystem}): {} packages, {} findings",
-            result.target,
-            result.class,
-            result.packages,
-            result.findings.len()
-        );
+        let counts = match result.class.as_str() {
+            "secret" => format!("{} secrets", result.secrets.len()),
+            "config" => format!("{} misconfigurations", result.misconfigurations.len()),
+            _ => format!("{} packages, {} findings", result.packages, result.findings.len()),
+        };
+        let _ = writeln!(out, "\n{} ({}{ecosystem}): {counts}", result.target, result.class);
         if let Some(notice) = &result.notice {
             let _ = writeln!(out, "note: {notice}");
         }
         if !result.secrets.is_empty() {
             out.push_str(&crate::secret::render::table(&result.secrets, style.width));
+        }
+        if !result.misconfigurations.is_empty() {
+            let mut table = Table::new();
+            table.load_style(UTF8_FULL_CONDENSED);
+            if !style.color {
+                table.force_no_tty();
+            }
+            table.set_header(["ID", "Severity", "Where", "Problem", "Fix"]);
+            for m in &result.misconfigurations {
+                let place = m.line.map_or_else(|| m.source.clone(), |l| format!("{}:{l}", m.source));
+                table.add_row([
+                    m.id.as_str(),
+                    m.severity.as_str(),
+                    place.as_str(),
+                    m.message.as_str(),
+                    m.resolution.as_str(),
+                ]);
+            }
+            let _ = writeln!(out, "{table}");
         }
         if result.findings.is_empty() {
             continue;
@@ -61,6 +78,13 @@ pub fn to_table(report: &Report, style: TableStyle) -> String {
         .map(|s| format!("{s}: {}", report.summary.by_severity.get(s).copied().unwrap_or(0)))
         .collect();
     let _ = writeln!(out, "\nTotal: {} ({})", report.summary.total, counts.join(", "));
+    if report.summary.secrets + report.summary.misconfigurations > 0 {
+        let _ = writeln!(
+            out,
+            "Secrets: {}, misconfigurations: {}",
+            report.summary.secrets, report.summary.misconfigurations
+        );
+    }
     if let Some(advice) = &report.advice {
         let _ = write!(out, "\n{}", crate::misconfig::advice::render(advice));
     }

@@ -108,6 +108,9 @@ impl SecretConfig {
 
 impl CustomRule {
     fn compile(&self) -> std::result::Result<Rule, String> {
+        if self.keywords.iter().any(|k| k.trim().is_empty()) {
+            return Err(format!("rule {}: an empty keyword would match every line", self.id));
+        }
         let re =
             |what: &str, s: &str| regex::bytes::Regex::new(s).map_err(|e| format!("rule {}: {what}: {e}", self.id));
         let path = if self.paths.is_empty() {

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
 use regex::bytes::{Regex, RegexSet};
 
 use super::FileSecret;
@@ -64,7 +64,10 @@ pub struct Allow {
 /// Compiled rules and the prefilter over all their keywords. Built once and shared by every layer.
 pub struct Scanner {
     rules: Vec<Rule>,
+    /// Leftmost search, which can use a SIMD prefilter: finds the lines worth a closer look.
     prefilter: AhoCorasick,
+    /// Overlapping search over one such line: every keyword on it, nested ones included.
+    exact: AhoCorasick,
     /// Rules per keyword pattern index.
     by_keyword: Vec<Vec<usize>>,
     /// Rules with no keyword that are not pair halves: they see the whole file (custom rules only).
@@ -105,17 +108,20 @@ impl Scanner {
                 }
             }
         }
-        let prefilter = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .build(&keywords)
-            .map_err(|e| format!("keyword prefilter: {e}"))?;
+        let build = |kind| {
+            AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(kind)
+                .build(&keywords)
+                .map_err(|e| format!("keyword prefilter: {e}"))
+        };
+        let (prefilter, exact) = (build(MatchKind::LeftmostFirst)?, build(MatchKind::Standard)?);
         let skip_paths = if skip_globs.is_empty() {
             None
         } else {
             Some(glob_set(skip_globs).map_err(|e| format!("allowed paths: {e}"))?)
         };
-        Ok(Scanner { rules, prefilter, by_keyword, whole_file, near, skip_paths, allow })
+        Ok(Scanner { rules, prefilter, exact, by_keyword, whole_file, near, skip_paths, allow })
     }
 
     /// Whether `path` (normalised, no leading slash) is never scanned: the walk need not even read it.
@@ -128,29 +134,32 @@ impl Scanner {
         if self.skips(path) || looks_binary(bytes) {
             return Vec::new();
         }
-        let mut lines = Lines::new(bytes);
         // Candidate (line start, rule) pairs, in file order.
         let mut todo: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
-        let mut current: Option<Range<usize>> = None;
-        for m in self.prefilter.find_overlapping_iter(bytes) {
-            let line = match &current {
-                Some(r) if r.contains(&m.start()) => r.clone(),
-                _ => lines.around(m.start()),
-            };
-            todo.entry(line.start).or_default().extend(&self.by_keyword[m.pattern().as_usize()]);
-            current = Some(line);
+        let mut at = 0;
+        while let Some(m) = self.prefilter.find(Input::new(bytes).span(at..bytes.len())) {
+            let line = line_at(bytes, m.start());
+            let rules = todo.entry(line.start).or_default();
+            for k in self.exact.find_overlapping_iter(&bytes[line.clone()]) {
+                rules.extend(&self.by_keyword[k.pattern().as_usize()]);
+            }
+            // The whole line is covered: go on after it.
+            at = line.end + 1;
+            if at >= bytes.len() {
+                break;
+            }
         }
         for &i in &self.whole_file {
             let mut at = 0;
             while let Some(m) = self.rules[i].regex.find_at(bytes, at) {
-                todo.entry(lines.around(m.start()).start).or_default().insert(i);
+                todo.entry(line_at(bytes, m.start()).start).or_default().insert(i);
                 at = m.end().max(at + 1);
             }
         }
 
         let mut file = FileScan { path, bytes, requires: BTreeMap::new(), hits: BTreeMap::new() };
         for (start, rules) in &todo {
-            let line = lines.around(*start);
+            let line = line_at(bytes, *start);
             for &i in rules {
                 file.try_rule(&self.rules[i], i, line.clone());
             }
@@ -163,18 +172,22 @@ impl Scanner {
                 .map(|(start, _)| *start)
                 .collect();
             for start in anchored {
-                for line in lines.window(start, n) {
+                for line in window(bytes, start, n) {
                     file.try_rule(&self.rules[i], i, line);
                 }
             }
         }
-        self.findings(file, &mut lines)
+        self.findings(file)
     }
 
-    fn findings(&self, file: FileScan<'_>, lines: &mut Lines<'_>) -> Vec<FileSecret> {
+    fn findings(&self, file: FileScan<'_>) -> Vec<FileSecret> {
         let mut out = Vec::new();
+        // Line numbers by one sweep over the sorted line starts.
+        let (mut counted_to, mut number) = (0, 1);
         for (start, hits) in &file.hits {
-            let line = lines.around(*start);
+            number += memchr::memchr_iter(b'\n', &file.bytes[counted_to..*start]).count();
+            counted_to = *start;
+            let line = line_at(file.bytes, *start);
             let text = &file.bytes[line.clone()];
             let spans: Vec<Range<usize>> = hits.iter().map(|h| h.secret.clone()).collect();
             for hit in hits {
@@ -192,7 +205,7 @@ impl Scanner {
                     title: rule.title.clone(),
                     severity: rule.severity,
                     path: format!("/{}", file.path),
-                    line: u32::try_from(lines.number(*start)).unwrap_or(u32::MAX),
+                    line: u32::try_from(number).unwrap_or(u32::MAX),
                     masked: mask(text, &spans, hit.secret.clone()),
                 });
             }
@@ -254,79 +267,31 @@ impl FileScan<'_> {
     }
 }
 
-/// Line boundaries and numbers, computed forward only as far as asked.
-struct Lines<'a> {
-    bytes: &'a [u8],
-    /// Starts of the lines counted so far (1-based number = index + 1).
-    starts: Vec<usize>,
+/// The line holding `offset`, without its `\n` or `\r\n`.
+fn line_at(bytes: &[u8], offset: usize) -> Range<usize> {
+    let start = memchr::memrchr(b'\n', &bytes[..offset]).map_or(0, |p| p + 1);
+    let end = memchr::memchr(b'\n', &bytes[offset..]).map_or(bytes.len(), |p| offset + p);
+    let end = if end > start && bytes[end - 1] == b'\r' { end - 1 } else { end };
+    start..end
 }
 
-impl<'a> Lines<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        Lines { bytes, starts: vec![0] }
+/// The lines within `n` lines of the line starting at `start`.
+fn window(bytes: &[u8], start: usize, n: usize) -> Vec<Range<usize>> {
+    let (mut first, mut before) = (start, 0);
+    while before < n && first > 0 {
+        first = memchr::memrchr(b'\n', &bytes[..first - 1]).map_or(0, |p| p + 1);
+        before += 1;
     }
-
-    fn extend_to(&mut self, offset: usize) {
-        let mut from = match self.starts.last() {
-            Some(&s) if s > offset || s > self.bytes.len() => return,
-            Some(&s) => s,
-            None => 0,
-        };
-        while from <= offset {
-            match self.bytes[from..].iter().position(|b| *b == b'\n') {
-                Some(p) => {
-                    from += p + 1;
-                    self.starts.push(from);
-                }
-                None => {
-                    self.starts.push(self.bytes.len() + 1);
-                    break;
-                }
-            }
+    let mut out = Vec::new();
+    let mut at = first;
+    while out.len() <= before + n {
+        out.push(line_at(bytes, at));
+        match memchr::memchr(b'\n', &bytes[at..]) {
+            Some(p) if at + p + 1 < bytes.len() => at += p + 1,
+            _ => break,
         }
     }
-
-    fn index_of(&mut self, offset: usize) -> usize {
-        self.extend_to(offset);
-        match self.starts.binary_search(&offset) {
-            Ok(i) => i,
-            Err(i) => i - 1,
-        }
-    }
-
-    /// The line holding `offset`, without its `\r\n`.
-    fn around(&mut self, offset: usize) -> Range<usize> {
-        let i = self.index_of(offset);
-        self.range(i)
-    }
-
-    fn range(&mut self, i: usize) -> Range<usize> {
-        let start = self.starts[i];
-        let end = self.bytes[start..].iter().position(|b| *b == b'\n').map_or(self.bytes.len(), |p| start + p);
-        let end = if end > start && self.bytes[end - 1] == b'\r' { end - 1 } else { end };
-        start..end
-    }
-
-    fn number(&mut self, start: usize) -> usize {
-        self.index_of(start) + 1
-    }
-
-    /// The lines within `n` of the line starting at `start`.
-    fn window(&mut self, start: usize, n: usize) -> Vec<Range<usize>> {
-        let i = self.index_of(start);
-        let mut out = Vec::new();
-        for j in i.saturating_sub(n)..=i + n {
-            if j >= self.starts.len() {
-                let last = self.starts[self.starts.len() - 1];
-                self.extend_to(last);
-            }
-            match self.starts.get(j) {
-                Some(&s) if s <= self.bytes.len() => out.push(self.range(j)),
-                _ => break,
-            }
-        }
-        out
-    }
+    out
 }
 
 pub fn looks_binary(bytes: &[u8]) -> bool {
@@ -439,7 +404,7 @@ pub fn mask(line: &[u8], spans: &[Range<usize>], focus: Range<usize>) -> String 
     };
     let mut shown = String::from_utf8_lossy(&masked[from..to]).trim().to_string();
     if from > 0 {
-        shown.insert_str(0, "…");
+        shown.insert(0, '…');
     }
     if to < masked.len() {
         shown.push('…');

@@ -325,6 +325,7 @@ no-default-allow: true
         "allow:\n  - description: nothing\n",
         "rules:\n  - {id: x, title: x, severity: HIGH, regex: '('}\n",
         "unknown-key: 1\n",
+        "rules:\n  - {id: x, title: x, severity: HIGH, regex: 'x', keywords: ['']}\n",
     ] {
         let err = SecretConfig::from_yaml(bad).and_then(|c| c.scanner().map(|_| ()));
         assert!(err.is_err(), "{bad}");

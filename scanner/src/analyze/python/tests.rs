@@ -183,6 +183,7 @@ fn post_merge_paths_from_requires_dist() {
         ],
         warnings: vec![],
         secrets: vec![],
+        layer_facts: vec![],
     };
     post_merge(&mut inventory);
     let paths = |i: usize| inventory.packages[i].package.dependency_paths.clone();

@@ -225,7 +225,15 @@ fn scanners_drop_what_was_not_asked_for() {
     let mut policy = Policy::new("2024-06-01".parse().unwrap());
     policy.scanners = [Scanner::Secret].into_iter().collect();
     apply(&mut r, &policy);
-    assert_eq!(r.summary, Summary { total: 0, by_severity: Severity::ALL.iter().map(|s| (*s, 0)).collect() });
+    assert_eq!(
+        r.summary,
+        Summary {
+            total: 0,
+            by_severity: Severity::ALL.iter().map(|s| (*s, 0)).collect(),
+            secrets: 0,
+            misconfigurations: 0
+        }
+    );
     assert_eq!(
         "vuln,secret,config".split(',').map(|s| s.parse::<Scanner>().unwrap()).collect::<Vec<_>>(),
         [Scanner::Vuln, Scanner::Secret, Scanner::Misconfig]
