@@ -34,6 +34,18 @@ for _ in $(seq 60); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sle
 # The Debian package enables a system registry on all interfaces with htpasswd; tests start their own
 # on 127.0.0.1 with their own config, so the packaged service is not needed.
 
+# Python tools of cli/tests/deploy.rs (kubernetes-validate, pinned): a venv outside the work tree,
+# reinstalled only when deploy/tests/requirements.txt changes.
+kv=/var/tmp/strata-tools/kv
+req="$(dirname "$0")/../deploy/tests/requirements.txt"
+if [[ -f $req ]] && ! cmp -s "$req" "$kv/.requirements.txt" 2>/dev/null; then
+  echo "setup: installing deploy test tools into $kv" >&2
+  mkdir -p "$(dirname "$kv")"
+  python3 -m venv "$kv"
+  "$kv/bin/pip" install -q -r "$req"
+  cp "$req" "$kv/.requirements.txt"
+fi
+
 if ! command -v cargo-nextest >/dev/null 2>&1 && ! cargo nextest --version >/dev/null 2>&1; then
   echo "setup: cargo-nextest missing; tests will run with cargo test" >&2
 fi

@@ -37,6 +37,25 @@ pub enum Command {
     Rescan(RescanArgs),
     /// Cancel a scan that has not finished.
     Cancel(CancelArgs),
+    /// DefectDojo: check that a URL and API key work (docs/defectdojo.md).
+    Defectdojo(DefectDojoArgs),
+}
+
+/// The API key comes from STRATA_DEFECTDOJO_TOKEN_FILE or STRATA_DEFECTDOJO_TOKEN, never from a flag.
+#[derive(Debug, Args)]
+pub struct DefectDojoArgs {
+    #[command(subcommand)]
+    pub command: DefectDojoCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DefectDojoCommand {
+    /// Reachability, the API key and read permission (GET /api/v2/products/?limit=1).
+    Check {
+        /// DefectDojo's base URL (without /api/v2).
+        #[arg(long, env = "STRATA_DEFECTDOJO_URL")]
+        url: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -180,6 +199,19 @@ pub struct ImageArgs {
     /// No progress bar and no log output below errors.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Also upload the report to this DefectDojo (base URL) as a Trivy Scan reimport; the API key and
+    /// other settings come from STRATA_DEFECTDOJO_* (docs/defectdojo.md).
+    #[arg(long, value_name = "URL")]
+    pub defectdojo: Option<String>,
+    /// DefectDojo product name (template; default: the repository without tag or digest).
+    #[arg(long, value_name = "NAME", requires = "defectdojo")]
+    pub dd_product: Option<String>,
+    #[arg(long, value_name = "NAME", requires = "defectdojo")]
+    pub dd_product_type: Option<String>,
+    #[arg(long, value_name = "NAME", requires = "defectdojo")]
+    pub dd_engagement: Option<String>,
+    #[arg(long, value_name = "TITLE", requires = "defectdojo")]
+    pub dd_test_title: Option<String>,
 }
 
 #[derive(Debug, Args)]

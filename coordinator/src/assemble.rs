@@ -25,6 +25,10 @@ pub fn inventory(image: &ResolvedImage, results: &[LayerResult]) -> Result<Image
     Ok(merge(&image.layers, &inventories))
 }
 
+/// The report, with the base-image advice as of today: the same in the fleet and in `strata image`.
 pub fn report(image: &ResolvedImage, inventory: &ImageInventory, db: &VulnDb, options: &ReportOptions) -> Report {
-    report::build(image, inventory, db, options)
+    let mut report = report::build(image, inventory, db, options);
+    report.advice =
+        strata_scanner::misconfig::advice::advise(image, &report, strata_scanner::misconfig::advice::today());
+    report
 }

@@ -86,8 +86,10 @@ impl LayerFanout {
             }
             let source = if self.cache.claim(&digest, self.claim_ttl).await? {
                 self.queue.publish(&make_job(layer), 0).await?;
+                metrics::counter!("strata_layer_jobs_queued_total").increment(1);
                 LayerSource::Queued
             } else {
+                metrics::counter!("strata_single_flight_waits_total").increment(1);
                 LayerSource::Waited
             };
             progress(LayerProgress { digest: digest.clone(), source, result_ok: None });

@@ -8,6 +8,7 @@
 
 pub mod assemble;
 pub mod db;
+pub mod defectdojo;
 pub mod error;
 pub mod layers;
 pub mod runner;

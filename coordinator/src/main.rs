@@ -44,6 +44,9 @@ struct Args {
     layer_ttl_days: u64,
     #[arg(long, env = "STRATA_RECHECK_MS", default_value_t = 5000)]
     recheck_ms: u64,
+    /// Serve `/metrics`, `/healthz`, `/readyz` over HTTP here (e.g. `0.0.0.0:9090` in a pod).
+    #[arg(long, env = "STRATA_OPS_LISTEN")]
+    ops_listen: Option<String>,
     /// Serve gRPC over TLS with this certificate chain (PEM)…
     #[arg(long, env = "STRATA_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -86,6 +89,10 @@ fn main() -> anyhow::Result<()> {
         max_concurrent_scans: args.max_concurrent_scans,
         layer_ttl: Duration::from_secs(args.layer_ttl_days * 86_400),
         recheck: Duration::from_millis(args.recheck_ms),
+        ops_listen: args.ops_listen,
+        defectdojo: strata_coordinator::defectdojo::Settings::from_env()
+            .context("DefectDojo settings (STRATA_DEFECTDOJO_*)")?
+            .map(std::sync::Arc::new),
         tls: match (args.tls_cert, args.tls_key) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key, client_ca: args.tls_client_ca }),
             _ => None,

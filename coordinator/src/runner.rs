@@ -40,6 +40,8 @@ pub struct Runner {
     slots: Arc<Semaphore>,
     /// Scans this replica is running now (so its resumer does not start them twice).
     running: Mutex<HashSet<String>>,
+    /// Where finished scans are queued for DefectDojo, when it is configured.
+    pub outbox: std::sync::OnceLock<crate::defectdojo::outbox::Outbox>,
 }
 
 pub fn now_ms() -> i64 {
@@ -73,6 +75,7 @@ impl Runner {
             owner: uuid::Uuid::new_v4().to_string(),
             slots: Arc::new(Semaphore::new(max_concurrent.max(1))),
             running: Mutex::default(),
+            outbox: std::sync::OnceLock::new(),
         })
     }
 
@@ -98,6 +101,7 @@ impl Runner {
             ..Scan::default()
         };
         self.store.save(&scan).await?;
+        metrics::counter!("strata_scans_submitted_total").increment(1);
         self.spawn(scan.id.clone());
         Ok(scan.id)
     }
@@ -173,6 +177,7 @@ impl Runner {
                 let mut failed = latest;
                 failed.status = ScanStatus::Failed as i32;
                 failed.error = e.to_string();
+                metrics::counter!("strata_scans_completed_total", "status" => "failed").increment(1);
                 failed.updated_unix_ms = now_ms();
                 self.store.save(&failed).await?;
             }
@@ -198,6 +203,16 @@ impl Runner {
     }
 
     async fn update(&self, scan: &mut Scan, change: impl FnOnce(&mut Scan)) -> Result<()> {
+        self.update_with(scan, change, |_| Vec::new()).await
+    }
+
+    /// As `update`, running the commands `extra` makes (from the changed record) in the same MULTI.
+    async fn update_with(
+        &self,
+        scan: &mut Scan,
+        change: impl FnOnce(&mut Scan),
+        extra: impl FnOnce(&Scan) -> Vec<redis::Cmd>,
+    ) -> Result<()> {
         // A cancel from any replica wins over this task's progress.
         let current = self.store.get(&scan.id).await?;
         if current.status == ScanStatus::Cancelled as i32 {
@@ -205,7 +220,7 @@ impl Runner {
         }
         change(scan);
         scan.updated_unix_ms = now_ms();
-        self.store.save(scan).await?;
+        self.store.save_with(scan, extra(scan)).await?;
         self.store.lease(&scan.id, &self.owner, LEASE).await?;
         Ok(())
     }
@@ -266,11 +281,18 @@ impl Runner {
     async fn finish(&self, scan: &mut Scan, report: &Report) -> Result<()> {
         let json = serde_json::to_vec(report).map_err(|e| CoordinatorError::Internal(e.to_string()))?;
         self.store.put_report(&scan.id, &json).await?;
-        self.update(scan, |s| {
-            s.status = ScanStatus::Done as i32;
-            s.summary = Some(summary(report));
-            s.db_digest = report.db.content_digest.clone();
-        })
+        metrics::counter!("strata_scans_completed_total", "status" => "done").increment(1);
+        // Queued for DefectDojo in the MULTI that marks the scan done: never done but unsent, never twice.
+        let outbox = self.outbox.get();
+        self.update_with(
+            scan,
+            |s| {
+                s.status = ScanStatus::Done as i32;
+                s.summary = Some(summary(report));
+                s.db_digest = report.db.content_digest.clone();
+            },
+            |s| outbox.map(|o| o.prepare(s, report)).unwrap_or_default(),
+        )
         .await
     }
 

@@ -33,9 +33,13 @@ pub struct Config {
     pub max_concurrent_scans: usize,
     pub layer_ttl: Duration,
     pub recheck: Duration,
+    /// Where to serve `/metrics`, `/healthz` and `/readyz` (HTTP); `None` serves none.
+    pub ops_listen: Option<String>,
     /// TLS for gRPC: server certificate chain and key (PEM), and optionally the CA that client
     /// certificates must chain to (mutual TLS).
     pub tls: Option<TlsFiles>,
+    /// Forward every finished scan to DefectDojo (`STRATA_DEFECTDOJO_*`, docs/defectdojo.md).
+    pub defectdojo: Option<Arc<crate::defectdojo::Settings>>,
 }
 
 #[derive(Clone, Debug)]
@@ -71,9 +75,38 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
         .await
         .map_err(|e| crate::error::CoordinatorError::Internal(e.to_string()))??,
     );
+    if let Some(addr) = &config.ops_listen {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| crate::error::CoordinatorError::Invalid(format!("binding the ops endpoint {addr}: {e}")))?;
+        let (queue, cache, store) = (queue.clone(), cache.clone(), store.clone());
+        let ready: strata_fleet::ops::ReadyCheck = Arc::new(move || {
+            let (queue, cache, store) = (queue.clone(), cache.clone(), store.clone());
+            Box::pin(async move {
+                cache.ping().await.map_err(|e| e.to_string())?;
+                store.ping().await.map_err(|e| e.to_string())?;
+                let depth = queue.depth().await.map_err(|e| e.to_string())?;
+                metrics::gauge!("strata_queue_depth").set(f64::from(depth));
+                Ok(())
+            })
+        });
+        tokio::spawn(strata_fleet::ops::serve(
+            listener,
+            strata_fleet::ops::install_metrics(),
+            ready,
+            std::future::pending(),
+        ));
+    }
     let mut fanout = LayerFanout::new(queue, cache);
     fanout.recheck = config.recheck;
     let runner = Runner::new(store, fanout, db, config.registry.clone(), config.max_concurrent_scans);
+    // Before resuming scans, so that those that finish now are queued for DefectDojo too.
+    if let Some(settings) = &config.defectdojo {
+        let outbox =
+            crate::defectdojo::outbox::Outbox::connect(&config.redis_url, &config.prefix, settings.clone()).await?;
+        let _ = runner.outbox.set(outbox.clone());
+        crate::defectdojo::delivery::start(outbox)?;
+    }
     runner.resume().await?;
     runner.start_resumer();
 

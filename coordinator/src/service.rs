@@ -112,6 +112,21 @@ impl ScanService for ScanApi {
         let json = self.runner.store.get_report(&request.into_inner().id).await?;
         Ok(Response::new(ReportResponse { json }))
     }
+
+    async fn get_deliveries(
+        &self,
+        request: Request<strata_proto::v1::GetDeliveriesRequest>,
+    ) -> Result<Response<strata_proto::v1::GetDeliveriesResponse>, Status> {
+        let Some(outbox) = self.runner.outbox.get() else {
+            return Ok(Response::new(strata_proto::v1::GetDeliveriesResponse::default()));
+        };
+        let entries = outbox.for_scans(&request.into_inner().scan_ids).await?;
+        Ok(Response::new(strata_proto::v1::GetDeliveriesResponse {
+            deliveries: entries.iter().map(|e| e.to_proto()).collect(),
+            totals: Some(outbox.totals().await?),
+            enabled: true,
+        }))
+    }
 }
 
 /// A nightly run scans the same reference every night; a rescan re-matches each reference's latest scan.

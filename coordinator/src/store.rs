@@ -67,8 +67,20 @@ impl ScanStore {
 
     /// Stores a record and announces it to every replica's watchers.
     pub async fn save(&self, scan: &Scan) -> Result<()> {
+        self.save_with(scan, Vec::new()).await
+    }
+
+    /// As [`save`](Self::save), running `extra` in the same MULTI (the DefectDojo outbox entries of a
+    /// scan that becomes done: both happen, or neither).
+    pub async fn save_with(&self, scan: &Scan, extra: Vec<redis::Cmd>) -> Result<()> {
         let bytes = scan.encode_to_vec();
         let mut pipe = redis::pipe();
+        if !extra.is_empty() {
+            pipe.atomic();
+        }
+        for cmd in extra {
+            pipe.add_command(cmd).ignore();
+        }
         pipe.set(self.key(&format!("scan:{}", scan.id)), &bytes).zadd(
             self.key("scans"),
             &scan.id,
@@ -159,6 +171,11 @@ impl ScanStore {
         let packed = packed.ok_or_else(|| CoordinatorError::NotFound(format!("stored inventory of {digest}")))?;
         let json = zstd::decode_all(&packed[..]).map_err(|e| CoordinatorError::Internal(e.to_string()))?;
         serde_json::from_slice(&json).map_err(|e| CoordinatorError::Internal(e.to_string()))
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        let _: String = redis::cmd("PING").query_async(&mut self.conn.clone()).await?;
+        Ok(())
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Scan> {

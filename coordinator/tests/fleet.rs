@@ -449,3 +449,43 @@ fn mutual_tls_and_the_bearer_token_guard_the_api() {
     assert_eq!(code, 0, "{out}{err}\n{}", fleet.logs());
     assert!(out.contains("\tdone\t"), "{out}");
 }
+
+/// Prometheus text format: the value of a counter or gauge line (0 when absent).
+fn metric(body: &str, name: &str) -> f64 {
+    body.lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn metrics_move_with_a_scan_and_readiness_follows_the_backends() {
+    let bins = bins();
+    let tmp = tempfile::tempdir().unwrap();
+    let registry = TestRegistry::start();
+    let references = push_images(&registry, 2, tmp.path());
+    let db = build_db(&bins, tmp.path(), &[minbase_osv()], "strata.db");
+    let fleet = Fleet::start(bins.clone(), &db, 1, &[]);
+    for process in ["coordinator", "worker-0"] {
+        let (status, body) = fleet.ops_get(process, "/healthz");
+        assert_eq!(status, 200, "{process}: {body}");
+        let (status, body) = fleet.ops_get(process, "/readyz");
+        assert_eq!(status, 200, "{process}: {body}");
+    }
+    let before_c = fleet.ops_get("coordinator", "/metrics").1;
+    let before_w = fleet.ops_get("worker-0", "/metrics").1;
+    submit_and_wait(&fleet, &references);
+    let after_c = fleet.ops_get("coordinator", "/metrics").1;
+    let after_w = fleet.ops_get("worker-0", "/metrics").1;
+    let moved = |before: &str, after: &str, name: &str| metric(after, name) - metric(before, name);
+    assert_eq!(moved(&before_c, &after_c, "strata_scans_submitted_total"), 2.0, "{after_c}");
+    assert_eq!(moved(&before_c, &after_c, "strata_scans_completed_total"), 2.0, "{after_c}");
+    // Two images share the base layer: one of them queued it, the other waited or hit the cache.
+    let queued = moved(&before_c, &after_c, "strata_layer_jobs_queued_total");
+    let saved = moved(&before_c, &after_c, "strata_single_flight_waits_total")
+        + moved(&before_c, &after_c, "strata_layer_cache_hits_total");
+    assert_eq!(queued + saved, 5.0, "3 + 2 layers: {after_c}");
+    assert!(saved >= 1.0, "the shared base was not queued twice: {after_c}");
+    assert_eq!(moved(&before_w, &after_w, "strata_layers_analysed_total"), queued, "{after_w}");
+    assert!(after_w.contains("strata_layer_analysis_seconds"), "{after_w}");
+}

@@ -139,6 +139,14 @@ impl Fleet {
         self.ops(&format!("worker-{n}"), &mut command);
         command.stdout(self.log(&format!("worker-{n}.log"))).stderr(self.log(&format!("worker-{n}.log")));
         self.workers.push(command.spawn().expect("spawn worker"));
+        // The worker serves its ops endpoint once connected to RabbitMQ and Redis: wait for it, so tests
+        // start with workers that consume.
+        let port = self.ops_ports[&format!("worker-{n}")];
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "worker {n} did not start: {}", self.logs());
+            std::thread::sleep(Duration::from_millis(50));
+        }
         n
     }
 

@@ -6,6 +6,7 @@
 //! on the other side of the wire.
 
 pub mod debian;
+pub mod defectdojo;
 pub mod fixtures;
 pub mod fleet;
 pub mod image;

@@ -17,7 +17,7 @@ use tonic::{Request, Status};
 
 use crate::args::{CancelArgs, CoordinatorArgs, RescanArgs, ResultsArgs, StatusArgs, SubmitArgs};
 
-type Client =
+pub(crate) type Client =
     ScanServiceClient<InterceptedService<Channel, Box<dyn FnMut(Request<()>) -> Result<Request<()>, Status> + Send>>>;
 
 /// Connects; the bearer token comes from `STRATA_TOKEN` or `--token-file`, never from a flag value.
@@ -190,12 +190,21 @@ pub async fn status(args: StatusArgs) -> Result<u8> {
                 .scans
         }
     };
+    let deliveries = crate::commands::defectdojo::deliveries(&mut client, &scans).await;
+    let of = |scan: &Scan| deliveries.get(&scan.id).map(Vec::as_slice).unwrap_or_default();
     if args.json {
-        let rows: Vec<serde_json::Value> = scans.iter().map(scan_json).collect();
+        let rows: Vec<serde_json::Value> = scans
+            .iter()
+            .map(|s| {
+                let mut row = scan_json(s);
+                row["defectdojo"] = crate::commands::defectdojo::json(of(s));
+                row
+            })
+            .collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
         for scan in &scans {
-            println!("{}", status_line(scan));
+            println!("{}{}", status_line(scan), crate::commands::defectdojo::text(of(scan)));
         }
     }
     Ok(0)

@@ -43,6 +43,9 @@ pub async fn run(mut args: ImageArgs) -> Result<u8> {
     )?;
 
     policy::apply(&mut report, &policy);
+    // Before the report is printed: a CI job must fail when the upload did.
+    let uploaded_as = args.reference.clone().unwrap_or_else(|| report.artifact.name.clone());
+    crate::commands::defectdojo::upload(&report, &args, &uploaded_as).await?;
 
     let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
     let rendered = render(&report, args.format, to_terminal);

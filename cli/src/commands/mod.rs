@@ -1,4 +1,5 @@
 pub mod db;
+pub mod defectdojo;
 pub mod dockerfile;
 pub mod fleet;
 pub mod image;

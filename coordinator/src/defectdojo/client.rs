@@ -1,0 +1,447 @@
+//! DefectDojo API v2: `POST /api/v2/reimport-scan/` (multipart, `Authorization: Token …`) and a
+//! reachability/permission check. Errors say whether a retry can help; the token never appears in one.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use strata_proto::v1::{DeliveryDelta, SeverityCounts};
+
+/// DefectDojo's answer bodies can be whole HTML error pages; keep enough to diagnose, not megabytes.
+const BODY_LIMIT: usize = 4000;
+
+/// The API key. `Debug` and `Display` never print it.
+#[derive(Clone)]
+pub struct Token(String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+impl Token {
+    pub fn new(token: String) -> Token {
+        Token(token.trim().to_string())
+    }
+
+    /// From `STRATA_DEFECTDOJO_TOKEN_FILE` (preferred) or `STRATA_DEFECTDOJO_TOKEN`.
+    pub fn from_env() -> Result<Token, DefectDojoError> {
+        if let Some(path) = std::env::var_os("STRATA_DEFECTDOJO_TOKEN_FILE").filter(|p| !p.is_empty()) {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                DefectDojoError::Config(format!("reading STRATA_DEFECTDOJO_TOKEN_FILE {}: {e}", path.to_string_lossy()))
+            })?;
+            return Ok(Token::new(text));
+        }
+        match std::env::var("STRATA_DEFECTDOJO_TOKEN") {
+            Ok(t) if !t.trim().is_empty() => Ok(Token::new(t)),
+            _ => Err(DefectDojoError::Config(
+                "no DefectDojo API key: set STRATA_DEFECTDOJO_TOKEN_FILE or STRATA_DEFECTDOJO_TOKEN".into(),
+            )),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DefectDojoError {
+    /// Connection refused or reset, DNS, TLS, timeout: retryable.
+    #[error("DefectDojo at {url} is unreachable: {reason}")]
+    Unreachable { url: String, reason: String },
+    /// 5xx or 429: retryable, after `retry_after` when DefectDojo said so.
+    #[error("DefectDojo answered {status}: {body}")]
+    Unavailable { status: u16, body: String, retry_after: Option<Duration> },
+    /// Any other non-2xx: retrying the same upload cannot help. `body` is DefectDojo's explanation.
+    #[error("DefectDojo refused the upload ({status}): {body}")]
+    Rejected { status: u16, body: String },
+    /// Strata refused to send: DefectDojo would silently drop findings or fail the import.
+    #[error("the report is not importable into DefectDojo: {0}")]
+    InvalidReport(String),
+    #[error("DefectDojo configuration: {0}")]
+    Config(String),
+}
+
+impl DefectDojoError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, DefectDojoError::Unreachable { .. } | DefectDojoError::Unavailable { .. })
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            DefectDojoError::Unavailable { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// One `reimport-scan` request: the form fields besides `file`, which travels separately (the outbox
+/// stores it apart from the metadata).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Upload {
+    pub names: super::Names,
+    /// `YYYY-MM-DD`, the day the scan finished.
+    pub scan_date: String,
+    pub minimum_severity: String,
+    /// `version` and `build_id`: the image's manifest digest.
+    pub image_digest: String,
+    pub tags: Vec<String>,
+    pub dedup_sync: bool,
+}
+
+impl Upload {
+    /// The form fields, in a fixed order (also what the "unchanged upload" hash covers, minus `scan_date`).
+    pub fn fields(&self) -> Vec<(&'static str, String)> {
+        let mut fields = vec![
+            ("scan_type", "Trivy Scan".to_string()),
+            ("auto_create_context", "true".to_string()),
+            ("product_type_name", self.names.product_type.clone()),
+            ("product_name", self.names.product.clone()),
+            ("engagement_name", self.names.engagement.clone()),
+            ("test_title", self.names.test_title.clone()),
+            ("close_old_findings", "true".to_string()),
+            ("scan_date", self.scan_date.clone()),
+            ("minimum_severity", self.minimum_severity.clone()),
+            ("version", self.image_digest.clone()),
+            ("build_id", self.image_digest.clone()),
+        ];
+        // DefectDojo reads `tags` as a list: one field per tag.
+        fields.extend(self.tags.iter().map(|t| ("tags", t.clone())));
+        if let Some(service) = &self.names.service {
+            fields.push(("service", service.clone()));
+        }
+        if self.dedup_sync {
+            fields.push(("deduplication_execution_mode", "sync".to_string()));
+        }
+        fields
+    }
+}
+
+/// What a 201 says.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImportResult {
+    pub test_id: i64,
+    pub engagement_id: i64,
+    pub product_id: i64,
+    pub product_type_id: i64,
+    pub delta: Delta,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Delta {
+    pub created: Counts,
+    pub closed: Counts,
+    pub reactivated: Counts,
+    pub untouched: Counts,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Counts {
+    pub critical: u32,
+    pub high: u32,
+    pub medium: u32,
+    pub low: u32,
+    pub info: u32,
+    pub total: u32,
+}
+
+impl Counts {
+    /// DefectDojo gives, per severity, either a number or an object of counts with a `total`.
+    fn parse(v: Option<&Value>) -> Counts {
+        let get = |key: &str| -> u32 {
+            let Some(x) = v.and_then(|v| v.get(key)) else { return 0 };
+            x.as_u64().or_else(|| x.get("total").and_then(Value::as_u64)).unwrap_or(0) as u32
+        };
+        Counts {
+            critical: get("critical"),
+            high: get("high"),
+            medium: get("medium"),
+            low: get("low"),
+            info: get("info"),
+            total: get("total"),
+        }
+    }
+
+    pub fn to_proto(self) -> SeverityCounts {
+        SeverityCounts {
+            critical: self.critical,
+            high: self.high,
+            medium: self.medium,
+            low: self.low,
+            info: self.info,
+            total: self.total,
+        }
+    }
+}
+
+impl Delta {
+    pub fn to_proto(&self) -> DeliveryDelta {
+        DeliveryDelta {
+            created: Some(self.created.to_proto()),
+            closed: Some(self.closed.to_proto()),
+            reactivated: Some(self.reactivated.to_proto()),
+            untouched: Some(self.untouched.to_proto()),
+        }
+    }
+}
+
+impl ImportResult {
+    /// Lenient: the import happened once DefectDojo said 201, whatever the body holds.
+    pub fn parse(body: &Value) -> ImportResult {
+        let id = |k: &str| body.get(k).and_then(Value::as_i64).unwrap_or(0);
+        let statistics = body.get("statistics");
+        let delta = statistics.and_then(|s| s.get("delta"));
+        // The first upload of a test is an import: no delta, and everything in `after` was created.
+        let created = match delta {
+            Some(d) => d.get("created"),
+            None => statistics.and_then(|s| s.get("after")),
+        };
+        ImportResult {
+            test_id: id("test_id").max(id("test")),
+            engagement_id: id("engagement_id"),
+            product_id: id("product_id"),
+            product_type_id: id("product_type_id"),
+            delta: Delta {
+                created: Counts::parse(created),
+                closed: Counts::parse(delta.and_then(|d| d.get("closed"))),
+                reactivated: Counts::parse(delta.and_then(|d| d.get("reactivated"))),
+                untouched: Counts::parse(delta.and_then(|d| d.get("untouched"))),
+            },
+        }
+    }
+}
+
+/// What `check` found.
+#[derive(Debug)]
+pub struct CheckOutcome {
+    pub products_visible: u64,
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Token,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("base", &self.base).field("token", &self.token).finish()
+    }
+}
+
+impl Client {
+    pub fn new(base: &str, token: Token, timeout: Duration) -> Result<Client, DefectDojoError> {
+        // reqwest is built without a default crypto provider so that only ring is linked.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| DefectDojoError::Config(format!("HTTP client: {e}")))?;
+        Ok(Client { http, base: base.trim_end_matches('/').to_string(), token })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn auth(&self) -> String {
+        format!("Token {}", self.token.0)
+    }
+
+    /// Belt and braces: no error text may carry the key, whatever a lower layer put in it.
+    fn redact(&self, text: &str) -> String {
+        if self.token.0.is_empty() { text.to_string() } else { text.replace(&self.token.0, "<redacted>") }
+    }
+
+    /// Validates `file` as DefectDojo's Trivy importer reads it, then uploads it.
+    pub async fn reimport(&self, upload: &Upload, file: &[u8]) -> Result<ImportResult, DefectDojoError> {
+        validate(file)?;
+        let url = format!("{}/api/v2/reimport-scan/", self.base);
+        let mut form = reqwest::multipart::Form::new();
+        for (name, value) in upload.fields() {
+            form = form.text(name, value);
+        }
+        let part = reqwest::multipart::Part::bytes(file.to_vec())
+            .file_name("strata-trivy.json")
+            .mime_str("application/json")
+            .map_err(|e| DefectDojoError::Config(e.to_string()))?;
+        form = form.part("file", part);
+        let response = self
+            .http
+            .post(&url)
+            .header("Authorization", self.auth())
+            .header("Accept", "application/json")
+            .multipart(form)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&url, &e))?;
+        let (_, body) = self.read(response, &url).await?;
+        let json: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        Ok(ImportResult::parse(&json))
+    }
+
+    /// Reachability, the key and read permission: `GET /api/v2/products/?limit=1`.
+    pub async fn check(&self) -> Result<CheckOutcome, DefectDojoError> {
+        let url = format!("{}/api/v2/products/?limit=1", self.base);
+        let response = self
+            .http
+            .get(&url)
+            .header("Authorization", self.auth())
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&url, &e))?;
+        let (_, body) = self.read(response, &url).await?;
+        let json: Value = serde_json::from_str(&body).map_err(|_| DefectDojoError::Rejected {
+            status: 200,
+            body: format!("{url} did not answer JSON: is this DefectDojo's API v2? {}", truncate(&body)),
+        })?;
+        Ok(CheckOutcome { products_visible: json.get("count").and_then(Value::as_u64).unwrap_or(0) })
+    }
+
+    fn unreachable(&self, url: &str, e: &reqwest::Error) -> DefectDojoError {
+        let mut reason = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            reason.push_str(": ");
+            reason.push_str(&s.to_string());
+            source = s.source();
+        }
+        if e.is_timeout() {
+            reason = format!("timed out ({reason})");
+        }
+        DefectDojoError::Unreachable { url: url.to_string(), reason: self.redact(&reason) }
+    }
+
+    /// The body of a 2xx, else the classified error.
+    async fn read(
+        &self,
+        response: reqwest::Response,
+        url: &str,
+    ) -> Result<(reqwest::StatusCode, String), DefectDojoError> {
+        let status = response.status();
+        let retry_after =
+            response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+        let body = response.text().await.map_err(|e| self.unreachable(url, &e))?;
+        let body = self.redact(&body);
+        if status.is_success() {
+            return Ok((status, body));
+        }
+        let code = status.as_u16();
+        if status.is_server_error() || code == 429 {
+            return Err(DefectDojoError::Unavailable { status: code, body: truncate(&body), retry_after });
+        }
+        Err(DefectDojoError::Rejected { status: code, body: truncate(&body) })
+    }
+}
+
+fn truncate(body: &str) -> String {
+    let body = body.trim();
+    if body.len() <= BODY_LIMIT {
+        return body.to_string();
+    }
+    let mut end = BODY_LIMIT;
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &body[..end], body.len())
+}
+
+/// `Retry-After: <seconds>` or an HTTP date.
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    if let Ok(secs) = value.trim().parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value.trim()).ok()?;
+    let wait = at.timestamp_millis() - chrono::Utc::now().timestamp_millis();
+    Some(Duration::from_millis(wait.max(0) as u64))
+}
+
+/// The rules DefectDojo's Trivy importer applies silently, checked on the exact bytes that are sent.
+pub fn validate(file: &[u8]) -> Result<(), DefectDojoError> {
+    let value: Value =
+        serde_json::from_slice(file).map_err(|e| DefectDojoError::InvalidReport(format!("not JSON: {e}")))?;
+    strata_scanner::report::trivy::validate(&value).map_err(|errors| {
+        let shown: Vec<&str> = errors.iter().take(20).map(String::as_str).collect();
+        DefectDojoError::InvalidReport(format!("{} problem(s): {}", errors.len(), shown.join("; ")))
+    })
+}
+
+/// One upload's file, and the target it holds when the report was split.
+pub type Part = (Option<String>, Vec<u8>);
+
+/// Splits a Trivy report over `limit` bytes into one document per `Target` (sorted by target, so the
+/// split is the same every night), each keeping the report's other top-level fields. Returns
+/// `(None, file)` when no split is needed. A single target over the limit is refused: DefectDojo would
+/// reject it anyway, and a partial upload with `close_old_findings` would close what was left out.
+pub fn split_by_target(file: Vec<u8>, limit: usize) -> Result<Vec<Part>, DefectDojoError> {
+    if file.len() <= limit {
+        return Ok(vec![(None, file)]);
+    }
+    let value: Value =
+        serde_json::from_slice(&file).map_err(|e| DefectDojoError::InvalidReport(format!("not JSON: {e}")))?;
+    let mut results: Vec<Value> = value.get("Results").and_then(Value::as_array).cloned().unwrap_or_default();
+    let target = |r: &Value| r.get("Target").and_then(Value::as_str).unwrap_or_default().to_string();
+    results.sort_by_key(|r| target(r));
+    // Results sharing a target (a path two analysers report) travel together: one target, one part.
+    let mut grouped: Vec<(String, Vec<Value>)> = Vec::new();
+    for r in results {
+        let name = target(&r);
+        match grouped.last_mut() {
+            Some((last, rs)) if *last == name => rs.push(r),
+            _ => grouped.push((name, vec![r])),
+        }
+    }
+    let mut parts = Vec::with_capacity(grouped.len());
+    for (name, rs) in grouped {
+        let mut doc = value.clone();
+        doc["Results"] = Value::Array(rs);
+        let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| DefectDojoError::InvalidReport(e.to_string()))?;
+        if bytes.len() > limit {
+            return Err(DefectDojoError::InvalidReport(format!(
+                "target {name:?} alone is {} bytes, over DefectDojo's upload limit of {limit}",
+                bytes.len()
+            )));
+        }
+        parts.push((Some(name), bytes));
+    }
+    Ok(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_token() {
+        let client =
+            Client::new("http://127.0.0.1:1", Token::new("s3cr3t-key".into()), Duration::from_secs(1)).unwrap();
+        assert!(!format!("{client:?}").contains("s3cr3t-key"));
+        assert_eq!(client.redact("Token s3cr3t-key"), "Token <redacted>");
+    }
+
+    #[test]
+    fn split_is_by_target_and_deterministic() {
+        let doc = serde_json::json!({"SchemaVersion": 2, "ArtifactName": "a", "Results": [
+            {"Target": "b", "Vulnerabilities": [{"VulnerabilityID": "X", "PkgName": "p", "Severity": "LOW"}]},
+            {"Target": "a", "Vulnerabilities": [{"VulnerabilityID": "Y", "PkgName": "q", "Severity": "LOW"}]},
+        ]});
+        let bytes = serde_json::to_vec_pretty(&doc).unwrap();
+        assert_eq!(split_by_target(bytes.clone(), bytes.len()).unwrap().len(), 1);
+        let parts = split_by_target(bytes.clone(), bytes.len() - 1).unwrap();
+        let targets: Vec<_> = parts.iter().map(|(t, _)| t.clone().unwrap()).collect();
+        assert_eq!(targets, ["a", "b"]);
+        assert_eq!(parts, split_by_target(bytes.clone(), bytes.len() - 1).unwrap());
+        assert!(matches!(split_by_target(bytes, 10), Err(DefectDojoError::InvalidReport(_))));
+    }
+
+    #[test]
+    fn statistics_and_retry_after() {
+        let body = serde_json::json!({"test_id": 7, "engagement_id": 3, "statistics": {"delta": {
+            "created": {"high": {"active": 2, "total": 2}, "total": {"total": 2}},
+            "closed": {"low": 1, "total": 1}}}});
+        let r = ImportResult::parse(&body);
+        assert_eq!((r.test_id, r.delta.created.high, r.delta.created.total, r.delta.closed.low), (7, 2, 2, 1));
+        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+}

@@ -1,0 +1,202 @@
+//! The delivery loop: sends what the outbox holds. Concurrent across engagements (bounded), one upload at
+//! a time per engagement and in queue order, on every replica at once (a Redis lock per engagement keeps
+//! them apart). Retryable failures back off exponentially with jitter (or as `Retry-After` says) and keep
+//! their place; permanent ones, and retryable ones out of attempts, are parked with DefectDojo's answer.
+//!
+//! Exactly once: a delivery leaves its queue only in the MULTI that records its outcome. A replica that
+//! dies mid-upload leaves it at the head of the queue, and the next holder of the lock sends it again.
+//! If DefectDojo had already applied that upload, the repeat is an identical reimport: it changes nothing.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tracing::{info, warn};
+
+use super::Client;
+use super::outbox::{Entry, Outbox, State};
+use crate::error::Result;
+use crate::runner::now_ms;
+
+const POLL: Duration = Duration::from_millis(250);
+/// Long enough to outlive a slow upload between renewals; short enough that a dead replica's engagements
+/// are picked up soon after a restart.
+const LOCK_TTL: Duration = Duration::from_secs(15);
+
+pub struct Deliverer {
+    outbox: Outbox,
+    client: Client,
+    owner: String,
+    slots: Arc<Semaphore>,
+    /// Engagements this process is delivering to now.
+    busy: Mutex<HashSet<String>>,
+}
+
+/// Starts the loop; it runs until the process ends.
+pub fn start(outbox: Outbox) -> Result<Arc<Deliverer>> {
+    let settings = outbox.settings.clone();
+    let client = Client::new(&settings.url, settings.token.clone(), settings.timeout)?;
+    let deliverer = Arc::new(Deliverer {
+        outbox,
+        client,
+        owner: uuid::Uuid::new_v4().to_string(),
+        slots: Arc::new(Semaphore::new(settings.concurrency)),
+        busy: Mutex::default(),
+    });
+    info!(url = %settings.url, concurrency = settings.concurrency, "delivering findings to DefectDojo");
+    let looping = deliverer.clone();
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = looping.tick().await {
+                warn!(error = %e, "DefectDojo delivery loop");
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    });
+    Ok(deliverer)
+}
+
+impl Deliverer {
+    fn is_busy(&self, engagement: &str) -> bool {
+        self.busy.lock().map(|b| b.contains(engagement)).unwrap_or(true)
+    }
+
+    fn set_busy(&self, engagement: &str, busy: bool) {
+        if let Ok(mut b) = self.busy.lock() {
+            if busy {
+                b.insert(engagement.to_string());
+            } else {
+                b.remove(engagement);
+            }
+        }
+    }
+
+    /// Starts a delivery for every engagement whose head is due, while slots last.
+    async fn tick(self: &Arc<Self>) -> Result<()> {
+        for engagement in self.outbox.engagements().await? {
+            if self.slots.available_permits() == 0 {
+                break;
+            }
+            if self.is_busy(&engagement) {
+                continue;
+            }
+            let Some(head) = self.outbox.head(&engagement).await? else { continue };
+            if head.next_attempt_ms > now_ms() || !self.outbox.lock(&engagement, &self.owner, LOCK_TTL).await? {
+                continue;
+            }
+            // Re-read under the lock: another replica may have finished that head a moment ago.
+            let head = match self.outbox.head(&engagement).await? {
+                Some(h) if h.next_attempt_ms <= now_ms() => h,
+                _ => {
+                    self.outbox.unlock(&engagement, &self.owner).await?;
+                    continue;
+                }
+            };
+            let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+                self.outbox.unlock(&engagement, &self.owner).await?;
+                break;
+            };
+            self.set_busy(&engagement, true);
+            let this = self.clone();
+            tokio::spawn(async move {
+                let renew = {
+                    let (outbox, owner, engagement) = (this.outbox.clone(), this.owner.clone(), engagement.clone());
+                    tokio::spawn(async move {
+                        loop {
+                            tokio::time::sleep(LOCK_TTL / 3).await;
+                            let _ = outbox.lock(&engagement, &owner, LOCK_TTL).await;
+                        }
+                    })
+                };
+                if let Err(e) = this.deliver(head).await {
+                    warn!(error = %e, "DefectDojo delivery");
+                }
+                renew.abort();
+                let _ = this.outbox.unlock(&engagement, &this.owner).await;
+                this.set_busy(&engagement, false);
+                drop(permit);
+            });
+        }
+        Ok(())
+    }
+
+    async fn deliver(&self, mut entry: Entry) -> Result<()> {
+        let settings = &self.outbox.settings;
+        let Some(file) = self.outbox.file(&entry.id).await? else {
+            return self.finish(entry, State::Parked, "the report file is missing from the outbox".into(), None).await;
+        };
+        if settings.skip_unchanged && self.outbox.last_delivered(&entry).await?.as_deref() == Some(&entry.upload_hash) {
+            info!(scan = %entry.scan_id, test = %entry.upload.names.test_title, "DefectDojo: unchanged, not sent");
+            return self.finish(entry, State::Skipped, String::new(), None).await;
+        }
+        entry.attempts += 1;
+        match self.client.reimport(&entry.upload, &file).await {
+            Ok(result) => {
+                let d = &result.delta;
+                info!(
+                    scan = %entry.scan_id, test_id = result.test_id, created = d.created.total,
+                    closed = d.closed.total, reactivated = d.reactivated.total, "delivered to DefectDojo"
+                );
+                self.finish(entry, State::Delivered, String::new(), Some(result)).await
+            }
+            Err(e) if e.is_retryable() && entry.attempts < settings.max_attempts => {
+                let wait = backoff(settings.backoff, settings.max_backoff, entry.attempts, e.retry_after());
+                warn!(scan = %entry.scan_id, attempt = entry.attempts, retry_in_ms = wait.as_millis() as u64,
+                      error = %e, "DefectDojo delivery failed; will retry");
+                entry.error = e.to_string();
+                entry.next_attempt_ms = now_ms() + wait.as_millis() as i64;
+                entry.updated_ms = now_ms();
+                self.outbox.retry_later(&entry).await
+            }
+            Err(e) => {
+                warn!(scan = %entry.scan_id, attempts = entry.attempts, error = %e, "DefectDojo delivery parked");
+                self.finish(entry, State::Parked, e.to_string(), None).await
+            }
+        }
+    }
+
+    async fn finish(
+        &self,
+        mut entry: Entry,
+        state: State,
+        error: String,
+        result: Option<super::ImportResult>,
+    ) -> Result<()> {
+        entry.state = state;
+        entry.error = error;
+        entry.result = result;
+        entry.updated_ms = now_ms();
+        self.outbox.complete(&entry).await
+    }
+}
+
+/// `base · 2^(attempt-1)`, capped, times a random factor in [0.5, 1) so that replicas and engagements
+/// that failed together do not retry together. `Retry-After` wins when DefectDojo gave one (capped at an
+/// hour, so a bogus header cannot stall an engagement for days).
+pub fn backoff(base: Duration, max: Duration, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    if let Some(after) = retry_after {
+        return after.min(Duration::from_secs(3600));
+    }
+    let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(20)).min(max);
+    let random = (uuid::Uuid::new_v4().as_u128() >> 64) as f64 / u64::MAX as f64;
+    exp.mul_f64(0.5 + random / 2.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_caps_and_honours_retry_after() {
+        let (base, max) = (Duration::from_millis(100), Duration::from_secs(1));
+        for _ in 0..50 {
+            let first = backoff(base, max, 1, None);
+            assert!(first >= Duration::from_millis(50) && first < Duration::from_millis(100), "{first:?}");
+            let third = backoff(base, max, 3, None);
+            assert!(third >= Duration::from_millis(200) && third < Duration::from_millis(400), "{third:?}");
+            assert!(backoff(base, max, 30, None) < max);
+        }
+        assert_eq!(backoff(base, max, 1, Some(Duration::from_secs(7))), Duration::from_secs(7));
+    }
+}

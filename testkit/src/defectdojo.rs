@@ -1,0 +1,621 @@
+//! A strict stand-in for DefectDojo's API v2, as observed on a real DefectDojo 3.2.0 (issue 6): the
+//! `reimport-scan` endpoint with `auto_create_context`, Trivy parsing as DefectDojo does it (dropping what
+//! it cannot read), test selection by product / engagement / test title, `close_old_findings`, and the
+//! finding hash that decides what is created, closed, reactivated or untouched. It records every accepted
+//! import, and can misbehave on request: error statuses, 429 with `Retry-After`, being down, being slow.
+//!
+//! Plain `std::net` and threads: one thread per connection, `Connection: close` on every answer.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sha2::Digest as _;
+
+/// Which fields make a finding's hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashMode {
+    /// DefectDojo's default for `Trivy Scan`: title, severity, vulnerability ids, cwe, description.
+    Default,
+    /// `DD_HASHCODE_FIELDS_PER_SCANNER` = vulnerability_ids, component_name, component_version, file_path.
+    Recommended,
+}
+
+/// What the next reimport requests get instead of being processed (in order, one each).
+#[derive(Debug, Clone)]
+pub enum Fault {
+    Status(u16),
+    TooManyRequests { retry_after_secs: u64 },
+}
+
+/// One accepted upload.
+#[derive(Debug, Clone)]
+pub struct Import {
+    pub at: Instant,
+    pub fields: BTreeMap<String, Vec<String>>,
+    pub file: Vec<u8>,
+    pub test_id: i64,
+    /// `false` for the first upload of a test (DefectDojo runs it as an import).
+    pub reimport: bool,
+    /// `statistics.delta` as answered (`Null` for an import).
+    pub delta: Value,
+}
+
+impl Import {
+    pub fn field(&self, name: &str) -> &str {
+        self.fields.get(name).and_then(|v| v.first()).map_or("", String::as_str)
+    }
+}
+
+/// Every request to `reimport-scan`, accepted or not.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub at: Instant,
+    pub status: u16,
+    pub product: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub title: String,
+    pub severity: String,
+    pub active: bool,
+}
+
+#[derive(Debug, Default)]
+struct Test {
+    id: i64,
+    engagement_id: i64,
+    product_id: i64,
+    product_type_id: i64,
+    findings: BTreeMap<String, Finding>,
+}
+
+struct State {
+    token: String,
+    mode: HashMode,
+    /// By product name (`""`: any request).
+    faults: BTreeMap<String, VecDeque<Fault>>,
+    delay: Duration,
+    down: bool,
+    next_id: i64,
+    product_types: BTreeMap<String, i64>,
+    products: BTreeMap<String, i64>,
+    engagements: BTreeMap<(String, String), i64>,
+    tests: BTreeMap<(String, String, String), Test>,
+    imports: Vec<Import>,
+    attempts: Vec<Attempt>,
+    in_flight: usize,
+}
+
+pub struct MockDefectDojo {
+    pub port: u16,
+    state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl MockDefectDojo {
+    pub fn start(token: &str, mode: HashMode) -> MockDefectDojo {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind mock DefectDojo");
+        let port = listener.local_addr().expect("addr").port();
+        let state = Arc::new(Mutex::new(State {
+            token: token.to_string(),
+            mode,
+            faults: BTreeMap::new(),
+            delay: Duration::ZERO,
+            down: false,
+            next_id: 1,
+            product_types: BTreeMap::new(),
+            products: BTreeMap::new(),
+            engagements: BTreeMap::new(),
+            tests: BTreeMap::new(),
+            imports: Vec::new(),
+            attempts: Vec::new(),
+            in_flight: 0,
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, st) = (state.clone(), stop.clone());
+        std::thread::spawn(move || accept_loop(Some(listener), port, s, st));
+        MockDefectDojo { port, state, stop }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Faults for uploads to `product` (`""`: to any product).
+    pub fn push_faults(&self, product: &str, faults: impl IntoIterator<Item = Fault>) {
+        self.lock().faults.entry(product.to_string()).or_default().extend(faults);
+    }
+
+    /// Every request waits this long before it is processed; one whose client hung up in the meantime is
+    /// dropped unprocessed (a request still queued in front of the application when the client leaves).
+    pub fn set_delay(&self, delay: Duration) {
+        self.lock().delay = delay;
+    }
+
+    /// Down: the port refuses connections. Up again: it listens on the same port.
+    pub fn set_down(&self, down: bool) {
+        self.lock().down = down;
+    }
+
+    pub fn imports(&self) -> Vec<Import> {
+        self.lock().imports.clone()
+    }
+
+    pub fn attempts(&self) -> Vec<Attempt> {
+        self.lock().attempts.clone()
+    }
+
+    /// Reimport requests being processed now (in the delay).
+    pub fn in_flight(&self) -> usize {
+        self.lock().in_flight
+    }
+
+    /// The findings of a test, by hash.
+    pub fn findings(&self, product: &str, engagement: &str, title: &str) -> BTreeMap<String, Finding> {
+        let key = (product.to_string(), engagement.to_string(), title.to_string());
+        self.lock().tests.get(&key).map(|t| t.findings.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for MockDefectDojo {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn accept_loop(mut listener: Option<TcpListener>, port: u16, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::SeqCst) {
+        let down = state.lock().map(|s| s.down).unwrap_or(false);
+        match (&listener, down) {
+            (Some(_), true) => listener = None,
+            (None, false) => {
+                listener = TcpListener::bind(("127.0.0.1", port)).ok();
+                if let Some(l) = &listener {
+                    let _ = l.set_nonblocking(true);
+                }
+            }
+            _ => {}
+        }
+        if let Some(l) = &listener {
+            let _ = l.set_nonblocking(true);
+            if let Ok((stream, _)) = l.accept() {
+                let state = state.clone();
+                std::thread::spawn(move || {
+                    let _ = stream.set_nonblocking(false);
+                    handle(stream, &state);
+                });
+                continue;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+struct Request {
+    method: String,
+    path: String,
+    headers: BTreeMap<String, String>,
+    body: Vec<u8>,
+}
+
+fn read_request(stream: &mut TcpStream) -> Option<Request> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 65536];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next()?.split(' ');
+    let (method, path) = (first.next()?.to_string(), first.next()?.to_string());
+    let headers: BTreeMap<String, String> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = buf[head_end + 4..].to_vec();
+    if let Some(len) = headers.get("content-length").and_then(|l| l.parse::<usize>().ok()) {
+        while body.len() < len {
+            let n = stream.read(&mut chunk).ok()?;
+            if n == 0 {
+                return None;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+        body.truncate(len);
+    } else if headers.get("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
+        body = read_chunked(stream, body)?;
+    }
+    Some(Request { method, path, headers, body })
+}
+
+fn read_chunked(stream: &mut TcpStream, mut raw: Vec<u8>) -> Option<Vec<u8>> {
+    let mut chunk = [0u8; 65536];
+    loop {
+        if let Some(body) = dechunk(&raw) {
+            return Some(body);
+        }
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        raw.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// The body when `raw` holds every chunk up to the terminating zero-length one.
+fn dechunk(raw: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    loop {
+        let line_end = raw[at..].windows(2).position(|w| w == b"\r\n")? + at;
+        let size = usize::from_str_radix(String::from_utf8_lossy(&raw[at..line_end]).trim(), 16).ok()?;
+        let start = line_end + 2;
+        if size == 0 {
+            return Some(out);
+        }
+        if raw.len() < start + size + 2 {
+            return None;
+        }
+        out.extend_from_slice(&raw[start..start + size]);
+        at = start + size + 2;
+    }
+}
+
+fn respond(stream: &mut TcpStream, status: u16, extra: &[(&str, String)], body: &Value) {
+    let text = body.to_string();
+    let reason = match status {
+        200 => "OK",
+        201 => "Created",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        415 => "Unsupported Media Type",
+        429 => "Too Many Requests",
+        _ => "Error",
+    };
+    let mut head = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+        text.len()
+    );
+    for (k, v) in extra {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(text.as_bytes());
+    let _ = stream.flush();
+}
+
+fn handle(mut stream: TcpStream, state: &Arc<Mutex<State>>) {
+    let Some(request) = read_request(&mut stream) else { return };
+    let lock = || state.lock().unwrap_or_else(|p| p.into_inner());
+    let token = lock().token.clone();
+    // DefectDojo answers 403, not 401, for a missing or wrong key.
+    match request.headers.get("authorization").map(String::as_str) {
+        None => {
+            return respond(&mut stream, 403, &[], &json!({"detail": "Authentication credentials were not provided."}));
+        }
+        Some(h) if h != format!("Token {token}") => {
+            return respond(&mut stream, 403, &[], &json!({"detail": "Invalid token."}));
+        }
+        _ => {}
+    }
+    match (request.method.as_str(), request.path.split('?').next().unwrap_or_default()) {
+        ("GET", "/api/v2/products/") => {
+            let count = lock().products.len();
+            respond(&mut stream, 200, &[], &json!({"count": count, "results": []}))
+        }
+        ("POST", "/api/v2/reimport-scan/") => reimport(stream, state, request),
+        _ => respond(&mut stream, 404, &[], &json!({"detail": "Not found."})),
+    }
+}
+
+fn reimport(mut stream: TcpStream, state: &Arc<Mutex<State>>, request: Request) {
+    let lock = || state.lock().unwrap_or_else(|p| p.into_inner());
+    let delay = {
+        let mut s = lock();
+        s.in_flight += 1;
+        s.delay
+    };
+    if !delay.is_zero() {
+        std::thread::sleep(delay);
+        if client_gone(&stream) {
+            lock().in_flight -= 1;
+            return;
+        }
+    }
+    let (status, extra, body, product) = {
+        let mut s = lock();
+        let (product, fault) = fault_for(&mut s, &request);
+        let (status, extra, body) = match fault {
+            Some(fault) => fault_answer(fault),
+            None => process(&mut s, &request),
+        };
+        (status, extra, body, product)
+    };
+    {
+        let mut s = lock();
+        s.in_flight -= 1;
+        s.attempts.push(Attempt { at: Instant::now(), status, product });
+    }
+    respond(&mut stream, status, &extra, &body);
+}
+
+fn client_gone(stream: &TcpStream) -> bool {
+    let _ = stream.set_nonblocking(true);
+    let mut byte = [0u8; 1];
+    let gone = matches!(stream.peek(&mut byte), Ok(0))
+        || matches!(stream.peek(&mut byte), Err(e) if e.kind() != std::io::ErrorKind::WouldBlock);
+    let _ = stream.set_nonblocking(false);
+    gone
+}
+
+type Answer = (u16, Vec<(&'static str, String)>, Value);
+
+/// The product the request names (best effort) and the fault queued for it, if any.
+fn fault_for(s: &mut State, request: &Request) -> (String, Option<Fault>) {
+    let boundary = request
+        .headers
+        .get("content-type")
+        .and_then(|c| c.split(';').find_map(|p| p.trim().strip_prefix("boundary=")))
+        .map(|b| b.trim_matches('"').to_string())
+        .unwrap_or_default();
+    let (fields, _) = parse_multipart(&request.body, &boundary);
+    let product = fields.get("product_name").and_then(|v| v.first()).cloned().unwrap_or_default();
+    let fault = [product.as_str(), ""].iter().find_map(|k| s.faults.get_mut(*k).and_then(VecDeque::pop_front));
+    (product, fault)
+}
+
+fn fault_answer(fault: Fault) -> Answer {
+    match fault {
+        Fault::Status(code) => (code, vec![], json!({"detail": "Server Error (500)"})),
+        Fault::TooManyRequests { retry_after_secs } => (
+            429,
+            vec![("Retry-After", retry_after_secs.to_string())],
+            json!({"detail": format!("Request was throttled. Expected available in {retry_after_secs} seconds.")}),
+        ),
+    }
+}
+
+fn process(s: &mut State, request: &Request) -> Answer {
+    let content_type = request.headers.get("content-type").cloned().unwrap_or_default();
+    let Some(boundary) = content_type
+        .strip_prefix("multipart/form-data")
+        .and_then(|rest| rest.split(';').find_map(|p| p.trim().strip_prefix("boundary=")))
+        .map(|b| b.trim_matches('"').to_string())
+    else {
+        return (415, vec![], json!({"detail": format!("Unsupported media type \"{content_type}\" in request.")}));
+    };
+    let (fields, file) = parse_multipart(&request.body, &boundary);
+    let field = |k: &str| fields.get(k).and_then(|v| v.first()).cloned().unwrap_or_default();
+    let bad = |key: &str, msg: &str| (400, vec![], json!({key: [msg]}));
+    match fields.get("scan_type").and_then(|v| v.first()) {
+        None => return bad("scan_type", "This field is required."),
+        Some(t) if t != "Trivy Scan" => return bad("scan_type", &format!("\"{t}\" is not a valid choice.")),
+        _ => {}
+    }
+    let Some(file) = file else { return bad("file", "No file was submitted.") };
+    let Ok(report) = serde_json::from_slice::<Value>(&file) else {
+        return bad("file", "Invalid JSON: the report cannot be parsed.");
+    };
+    if report.get("SchemaVersion").and_then(Value::as_u64) != Some(2) {
+        return bad("file", "Schema version 2 is the only supported version.");
+    }
+    for required in ["product_name", "engagement_name", "product_type_name"] {
+        if field(required).is_empty() {
+            return bad(required, "This field is required when auto_create_context is true.");
+        }
+    }
+    if field("auto_create_context") != "true" {
+        return bad("non_field_errors", "auto_create_context is required by this mock");
+    }
+    let (product_type, product, engagement) =
+        (field("product_type_name"), field("product_name"), field("engagement_name"));
+    let title = match field("test_title") {
+        t if t.is_empty() => "Trivy Scan".to_string(),
+        t => t,
+    };
+    let min = severity_rank(&field("minimum_severity"));
+    let found: BTreeMap<String, Finding> =
+        parse_trivy(&report, s.mode).into_iter().filter(|(_, f)| severity_rank(&f.severity) >= min).collect();
+
+    let pt_id = get_or_create(s, |s| &mut s.product_types, product_type.clone());
+    let product_id = get_or_create(s, |s| &mut s.products, product.clone());
+    let engagement_id = get_or_create(s, |s| &mut s.engagements, (product.clone(), engagement.clone()));
+    let key = (product.clone(), engagement.clone(), title.clone());
+    let reimport = s.tests.contains_key(&key);
+    if !reimport {
+        let id = new_id(s);
+        s.tests.insert(
+            key.clone(),
+            Test { id, engagement_id, product_id, product_type_id: pt_id, findings: BTreeMap::new() },
+        );
+    }
+    let Some(test) = s.tests.get_mut(&key) else { return (500, vec![], json!({"detail": "lost test"})) };
+    let before = counts(test.findings.values().filter(|f| f.active));
+    let close_old = field("close_old_findings") == "true";
+    let mut delta: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
+    let mut updated = test.findings.clone();
+    for (hash, f) in &found {
+        match test.findings.get(hash) {
+            Some(old) if old.active => delta.entry("untouched").or_default().push(f),
+            Some(_) => delta.entry("reactivated").or_default().push(f),
+            None => delta.entry("created").or_default().push(f),
+        }
+        updated.insert(hash.clone(), Finding { active: true, ..f.clone() });
+    }
+    for (hash, old) in &test.findings {
+        if old.active && !found.contains_key(hash) {
+            if close_old {
+                delta.entry("closed").or_default().push(old);
+                if let Some(f) = updated.get_mut(hash) {
+                    f.active = false;
+                }
+            } else {
+                delta.entry("untouched").or_default().push(old);
+            }
+        }
+    }
+    let delta_json: Value = ["created", "closed", "reactivated", "untouched"]
+        .iter()
+        .map(|k| (k.to_string(), counts(delta.get(k).into_iter().flatten().copied())))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    test.findings = updated;
+    let after = counts(test.findings.values().filter(|f| f.active));
+    let (test_id, engagement_id, product_id, product_type_id) =
+        (test.id, test.engagement_id, test.product_id, test.product_type_id);
+    let statistics =
+        if reimport { json!({"before": before, "after": after, "delta": delta_json}) } else { json!({"after": after}) };
+    let _ = test;
+    s.imports.push(Import {
+        at: Instant::now(),
+        fields: fields.clone(),
+        file,
+        test_id,
+        reimport,
+        delta: if reimport { delta_json } else { Value::Null },
+    });
+    (
+        201,
+        vec![],
+        json!({"test_id": test_id, "test": test_id, "engagement_id": engagement_id, "product_id": product_id,
+               "product_type_id": product_type_id, "scan_type": "Trivy Scan", "statistics": statistics}),
+    )
+}
+
+fn new_id(s: &mut State) -> i64 {
+    s.next_id += 1;
+    s.next_id
+}
+
+fn get_or_create<K: Ord>(s: &mut State, map: impl Fn(&mut State) -> &mut BTreeMap<K, i64>, key: K) -> i64 {
+    if let Some(id) = map(s).get(&key) {
+        return *id;
+    }
+    let id = new_id(s);
+    map(s).insert(key, id);
+    id
+}
+
+fn severity_rank(s: &str) -> u8 {
+    match s {
+        "Critical" => 4,
+        "High" => 3,
+        "Medium" => 2,
+        "Low" => 1,
+        _ => 0,
+    }
+}
+
+/// Per severity `{active, total}` and a `total`, as DefectDojo's statistics give them.
+fn counts<'a>(findings: impl Iterator<Item = &'a Finding>) -> Value {
+    let mut by: BTreeMap<&str, u64> = ["critical", "high", "medium", "low", "info"].iter().map(|k| (*k, 0)).collect();
+    let mut total = 0;
+    for f in findings {
+        *by.entry(match f.severity.as_str() {
+            "Critical" => "critical",
+            "High" => "high",
+            "Medium" => "medium",
+            "Low" => "low",
+            _ => "info",
+        })
+        .or_default() += 1;
+        total += 1;
+    }
+    let mut out = serde_json::Map::new();
+    for (k, n) in by {
+        out.insert(k.to_string(), json!({"active": n, "total": n}));
+    }
+    out.insert("total".into(), json!({"active": total, "total": total}));
+    out.into()
+}
+
+fn parse_multipart(body: &[u8], boundary: &str) -> (BTreeMap<String, Vec<String>>, Option<Vec<u8>>) {
+    let delimiter = format!("--{boundary}");
+    let mut fields: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut file = None;
+    let positions: Vec<usize> =
+        body.windows(delimiter.len()).enumerate().filter(|(_, w)| *w == delimiter.as_bytes()).map(|(i, _)| i).collect();
+    for pair in positions.windows(2) {
+        let part = &body[pair[0] + delimiter.len()..pair[1]];
+        let part = part.strip_prefix(b"\r\n").unwrap_or(part);
+        let part = part.strip_suffix(b"\r\n").unwrap_or(part);
+        let Some(split) = part.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+        let head = String::from_utf8_lossy(&part[..split]).to_ascii_lowercase();
+        let content = &part[split + 4..];
+        let name = head
+            .split(';')
+            .find_map(|p| p.trim().strip_prefix("name=").map(|n| n.trim_matches('"').to_string()))
+            .unwrap_or_default();
+        if head.contains("filename=") && name == "file" {
+            file = Some(content.to_vec());
+        } else {
+            fields.entry(name).or_default().push(String::from_utf8_lossy(content).into_owned());
+        }
+    }
+    (fields, file)
+}
+
+/// The findings DefectDojo's Trivy parser makes of a report, by hash. What it cannot read it drops
+/// silently: a vulnerability without `PkgName`, a `Severity` outside the five, a result without `Target`.
+pub fn parse_trivy(report: &Value, mode: HashMode) -> BTreeMap<String, Finding> {
+    let mut out = BTreeMap::new();
+    for result in report.get("Results").and_then(Value::as_array).into_iter().flatten() {
+        let Some(target) = result.get("Target").and_then(Value::as_str) else { continue };
+        let kind = result.get("Type").and_then(Value::as_str).unwrap_or_default();
+        for v in result.get("Vulnerabilities").and_then(Value::as_array).into_iter().flatten() {
+            let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+            let Some(pkg) = v.get("PkgName").and_then(Value::as_str) else { continue };
+            let severity = match text("Severity").as_str() {
+                "CRITICAL" => "Critical",
+                "HIGH" => "High",
+                "MEDIUM" => "Medium",
+                "LOW" => "Low",
+                "UNKNOWN" => "Info",
+                _ => continue,
+            };
+            let (id, version) = (text("VulnerabilityID"), text("InstalledVersion"));
+            let title = format!("{id} {pkg} {version}");
+            let description = format!(
+                "{}\nTarget: {target}\nType: {kind}\nFixed version: {}\n\n{}\n",
+                text("Title"),
+                text("FixedVersion"),
+                text("Description")
+            );
+            let parts: Vec<String> = match mode {
+                HashMode::Default => vec![title.clone(), severity.to_string(), id.clone(), String::new(), description],
+                HashMode::Recommended => vec![id.clone(), pkg.to_string(), version, text("PkgPath")],
+            };
+            let mut h = sha2::Sha256::new();
+            for p in &parts {
+                h.update(p.as_bytes());
+                h.update([0u8]);
+            }
+            out.insert(hex::encode(h.finalize()), Finding { title, severity: severity.to_string(), active: true });
+        }
+    }
+    out
+}
+
+/// The hashes a report's findings get under `mode`.
+pub fn finding_hashes(file: &[u8], mode: HashMode) -> BTreeSet<String> {
+    serde_json::from_slice::<Value>(file).map(|r| parse_trivy(&r, mode).into_keys().collect()).unwrap_or_default()
+}
