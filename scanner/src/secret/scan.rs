@@ -126,6 +126,9 @@ impl Scanner {
 
     /// Whether `path` (normalised, no leading slash) is never scanned: the walk need not even read it.
     pub fn skips(&self, path: &str) -> bool {
+        if self.skip_paths.is_some() && is_dependency_code(path) {
+            return true;
+        }
         self.skip_paths.as_ref().is_some_and(|s| s.is_match(path.as_bytes()))
     }
 
@@ -442,4 +445,37 @@ fn glob_regex(glob: &str) -> String {
     }
     out.push('$');
     out
+}
+
+/// Files inside installed npm packages other than the kinds that hold credentials (`.npmrc`, `.env*`,
+/// keys, certificates, JSON/YAML/INI configs, shell scripts). Published libraries' code and docs are full
+/// of `password`/`token` identifiers and test keys; scanning them costs as much as decompressing the
+/// layer and finds nothing of the image owner's. Skipped with the default allow-list only.
+fn is_dependency_code(path: &str) -> bool {
+    if !(path.starts_with("node_modules/") || path.contains("/node_modules/")) {
+        return false;
+    }
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let credential = name == ".npmrc"
+        || name.starts_with(".env")
+        || name.starts_with("id_rsa")
+        || name.starts_with("id_ed25519")
+        || [
+            ".pem",
+            ".key",
+            ".p12",
+            ".pfx",
+            ".json",
+            ".yml",
+            ".yaml",
+            ".ini",
+            ".cfg",
+            ".conf",
+            ".properties",
+            ".sh",
+            ".npmrc",
+        ]
+        .iter()
+        .any(|ext| name.ends_with(ext));
+    !credential || name == "package.json"
 }

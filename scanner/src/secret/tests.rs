@@ -274,6 +274,11 @@ fn default_allow_list_skips_doc_and_test_paths() {
         ("srv/app/testdata/creds.env", false),
         ("srv/app/config/creds.env", true),
         ("latest/app.env", true),
+        ("app/node_modules/lodash/lodash.js", false),
+        ("usr/local/lib/node_modules/npm/lib/auth.js", false),
+        ("app/node_modules/some-pkg/.npmrc", true),
+        ("app/node_modules/some-pkg/config/default.json", true),
+        ("app/src/node_modules_helper.js", true),
     ];
     for (path, reported) in table {
         assert_eq!(!Scanner::builtin().scan(path, line.as_bytes()).is_empty(), reported, "{path}");
