@@ -160,6 +160,9 @@ pub struct ImageArgs {
     pub insecure: bool,
     #[command(flatten)]
     pub db: DbSource,
+    /// Secret rules: extra rules, allowed paths and rules, disabled rules (YAML, see docs/secrets.md).
+    #[arg(long, value_name = "FILE", conflicts_with = "cache")]
+    pub secret_config: Option<PathBuf>,
     /// Share layer results through Redis (`redis://…`) with other local scans and the fleet, instead of
     /// an in-memory cache that lives as long as this scan.
     #[arg(long, env = "STRATA_CACHE", value_name = "URL")]

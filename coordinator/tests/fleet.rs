@@ -489,3 +489,39 @@ fn metrics_move_with_a_scan_and_readiness_follows_the_backends() {
     assert_eq!(moved(&before_w, &after_w, "strata_layers_analysed_total"), queued, "{after_w}");
     assert!(after_w.contains("strata_layer_analysis_seconds"), "{after_w}");
 }
+
+#[test]
+fn a_toml_config_file_configures_the_coordinator() {
+    let bins = bins();
+    let tmp = tempfile::tempdir().unwrap();
+    let db = build_db(&bins, tmp.path(), &[minbase_osv()], "strata.db");
+    let port = strata_testkit::registry::free_port();
+    let ops = strata_testkit::registry::free_port();
+    let config = tmp.path().join("coordinator.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\ndb = \"{}\"\nkey_prefix = \"strata-test:toml-{port}\"\nqueue = \"strata-test.toml-{port}\"\nops_listen = \"127.0.0.1:{ops}\"\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    let mut child =
+        Command::new(&bins.coordinator).arg("--config").arg(&config).env("RUST_LOG", "warn").spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut ready = None;
+    while std::time::Instant::now() < deadline {
+        if let Ok(got) = strata_testkit::registry::http_get(ops, "/readyz") {
+            ready = Some(got);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let grpc_up = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = Command::new("rabbitmqctl").args(["-q", "delete_queue", &format!("strata-test.toml-{port}")]).output();
+    let _ = Command::new("rabbitmqctl").args(["-q", "delete_queue", &format!("strata-test.toml-{port}.dlq")]).output();
+    assert_eq!(ready.map(|r| r.0), Some(200), "the ops endpoint from the file answers");
+    assert!(grpc_up, "the gRPC address from the file listens");
+}

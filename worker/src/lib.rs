@@ -19,7 +19,7 @@ use tracing::{info, warn};
 
 pub use blobs::{BlobSource, RegistryBlobs};
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WorkerConfig {
     /// Jobs in flight at once; each holds one blocking thread while it analyses.
     pub prefetch: u16,
@@ -27,12 +27,20 @@ pub struct WorkerConfig {
     pub max_attempts: u32,
     /// First retry delay; doubled each attempt.
     pub retry_backoff: Duration,
+    /// Secret rules from a user's config instead of the built-in ones. Results then depend on the config,
+    /// so a worker with one must not share a layer cache with workers without it.
+    pub secrets: Option<Arc<strata_scanner::secret::Scanner>>,
 }
 
 impl Default for WorkerConfig {
     fn default() -> Self {
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
-        WorkerConfig { prefetch: cpus as u16, max_attempts: 3, retry_backoff: Duration::from_millis(500) }
+        WorkerConfig {
+            prefetch: cpus as u16,
+            max_attempts: 3,
+            retry_backoff: Duration::from_millis(500),
+            secrets: None,
+        }
     }
 }
 
@@ -139,10 +147,14 @@ impl Worker {
     async fn analyze(&self, job: &LayerJob) -> Result<LayerInventory, String> {
         let reader = self.blobs.open(job).await.map_err(|e| format!("layer {}: {e:#}", job.digest))?;
         let digest = job.digest.clone();
-        tokio::task::spawn_blocking(move || analyze_layer(reader, &digest))
-            .await
-            .map_err(|e| format!("layer {}: analysis task failed: {e}", job.digest))?
-            // The engine's errors already name the layer and the file.
-            .map_err(|e| e.to_string())
+        let secrets = self.config.secrets.clone();
+        tokio::task::spawn_blocking(move || match &secrets {
+            Some(scanner) => strata_scanner::layer::analyze_layer_with(reader, &digest, scanner),
+            None => analyze_layer(reader, &digest),
+        })
+        .await
+        .map_err(|e| format!("layer {}: analysis task failed: {e}", job.digest))?
+        // The engine's errors already name the layer and the file.
+        .map_err(|e| e.to_string())
     }
 }

@@ -32,7 +32,16 @@ pub async fn run(mut args: ImageArgs) -> Result<u8> {
         let (file, osv) = (args.db.db.clone(), args.db.osv.clone());
         move || db::open(file.as_deref(), &osv)
     });
-    let scanned = pipeline::scan(&source, &platform, !args.quiet, args.cache.as_deref()).await?;
+    let secrets = match &args.secret_config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let config = strata_scanner::secret::config::SecretConfig::from_yaml(&text)
+                .with_context(|| format!("secret config {}", path.display()))?;
+            Some(std::sync::Arc::new(config.scanner().with_context(|| format!("secret config {}", path.display()))?))
+        }
+        None => None,
+    };
+    let scanned = pipeline::scan(&source, &platform, !args.quiet, args.cache.as_deref(), secrets).await?;
     let vulndb = db_task.await.context("loading the vulnerability DB")??;
     let mut report = report::build(&scanned.image, &scanned.inventory, &vulndb, &options);
     crate::commands::dockerfile::add_to_image_report(
