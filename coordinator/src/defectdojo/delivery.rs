@@ -163,6 +163,23 @@ impl Deliverer {
         error: String,
         result: Option<super::ImportResult>,
     ) -> Result<()> {
+        let outcome = match state {
+            State::Delivered => "delivered",
+            State::Skipped => "skipped",
+            State::Parked => "parked",
+            _ => "other",
+        };
+        metrics::counter!("strata_defectdojo_deliveries_total", "outcome" => outcome).increment(1);
+        if let Some(r) = &result {
+            // The night's triage workload at a glance: what DefectDojo opened, closed and reopened.
+            for (change, n) in [
+                ("created", r.delta.created.total),
+                ("closed", r.delta.closed.total),
+                ("reactivated", r.delta.reactivated.total),
+            ] {
+                metrics::counter!("strata_defectdojo_findings_total", "change" => change).increment(n as u64);
+            }
+        }
         entry.state = state;
         entry.error = error;
         entry.result = result;
