@@ -62,10 +62,7 @@ fn main() -> anyhow::Result<()> {
     let argv: Vec<String> = std::env::args().collect();
     strata_fleet::config::apply_config_file(&argv).map_err(anyhow::Error::msg)?;
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    strata_fleet::ops::init_logging();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let token = match &args.token_file {
         Some(path) => Some(
@@ -103,18 +100,6 @@ fn main() -> anyhow::Result<()> {
         let listener =
             tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
         tracing::info!(addr = %listener.local_addr()?, "coordinator listening");
-        run(listener, config, shutdown_signal()).await.context("coordinator")
+        run(listener, config, strata_fleet::ops::shutdown_signal()).await.context("coordinator")
     })
-}
-
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
-    tracing::info!("shutting down");
 }

@@ -50,10 +50,7 @@ fn main() -> anyhow::Result<()> {
     let argv: Vec<String> = std::env::args().collect();
     strata_fleet::config::apply_config_file(&argv).map_err(anyhow::Error::msg)?;
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    strata_fleet::ops::init_logging();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
@@ -97,18 +94,6 @@ fn main() -> anyhow::Result<()> {
             ));
         }
         let worker = Worker::new(queue, cache, Arc::new(RegistryBlobs::new(client)), config);
-        worker.run(shutdown_signal()).await.context("worker")
+        worker.run(strata_fleet::ops::shutdown_signal()).await.context("worker")
     })
-}
-
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
-    tracing::info!("SIGTERM: finishing jobs in flight");
 }
