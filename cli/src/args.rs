@@ -199,6 +199,9 @@ pub struct ImageArgs {
     /// Also check this Dockerfile (the image's build recipe) and report it as a `config` target.
     #[arg(long, value_name = "PATH")]
     pub dockerfile: Option<PathBuf>,
+    /// The build context of `--dockerfile`, where its `.dockerignore` is (default: the Dockerfile's directory).
+    #[arg(long, value_name = "DIR", requires = "dockerfile")]
+    pub dockerfile_context: Option<PathBuf>,
     /// No progress bar and no log output below errors.
     #[arg(long, short = 'q')]
     pub quiet: bool,

@@ -109,3 +109,44 @@ fn secret_config_adds_rules_and_masks_them() {
     assert_eq!(refused.code, 2);
     assert!(refused.stderr.contains("bad.yaml"), "{}", refused.stderr);
 }
+
+#[test]
+fn dockerfile_context_is_where_the_dockerignore_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("layout");
+    ImageBuilder::new()
+        .layer(
+            LayerContent::Bytes(TarBuilder::new().file("srv/app.txt", b"app\n").build()),
+            Compression::Gzip,
+            "COPY . /srv/",
+        )
+        .write_layout(&layout, "1");
+    let db = build_db(tmp.path(), &[minbase_osv()]);
+    // A real-shaped project: the Dockerfile in a subdirectory, the .dockerignore at the context root.
+    let good = strata_testkit::fixtures::repo_root().join("scanner/tests/fixtures/dockerfiles/good/go-distroless");
+    let context = tmp.path().join("ctx");
+    std::fs::create_dir_all(context.join("build")).unwrap();
+    std::fs::copy(good.join("Dockerfile"), context.join("build/Dockerfile")).unwrap();
+    std::fs::copy(good.join(".dockerignore"), context.join(".dockerignore")).unwrap();
+    let ids = |extra: &[&str]| -> Vec<String> {
+        let mut cmd = strata();
+        cmd.args(["image", "--input", &format!("{}:1", layout.display()), "--format", "json", "--dockerfile"])
+            .arg(context.join("build/Dockerfile"))
+            .args(extra)
+            .arg("--db")
+            .arg(&db);
+        let out = run(&mut cmd);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.json()["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["target"].as_str().is_some_and(|t| t.ends_with("Dockerfile")))
+            .flat_map(|r| r["misconfigurations"].as_array().cloned().unwrap_or_default())
+            .map(|m| m["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(ids(&[]).contains(&"DS004".to_string()), "no .dockerignore next to the Dockerfile");
+    let with_context = ids(&["--dockerfile-context", context.to_str().unwrap()]);
+    assert!(!with_context.contains(&"DS004".to_string()), "{with_context:?}");
+}

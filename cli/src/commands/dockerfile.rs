@@ -120,6 +120,7 @@ pub fn add_to_image_report(
     report: &mut strata_scanner::report::Report,
     scanned: &crate::pipeline::Scanned,
     misconfig: Option<Option<&Path>>,
+    context: Option<&Path>,
     severities: &BTreeSet<Severity>,
 ) -> Result<()> {
     use strata_scanner::misconfig::advice;
@@ -140,7 +141,7 @@ pub fn add_to_image_report(
         report.results.push(config);
     }
     if let Some(path) = dockerfile {
-        report.results.push(dockerfile_result(path, None, severities)?);
+        report.results.push(dockerfile_result(path, context, severities)?);
     }
     report.advice = advice::advise(&scanned.image, report, advice::today());
     Ok(())

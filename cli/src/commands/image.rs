@@ -48,6 +48,7 @@ pub async fn run(mut args: ImageArgs) -> Result<u8> {
         &mut report,
         &scanned,
         args.scanners.contains(&policy::Scanner::Misconfig).then_some(args.dockerfile.as_deref()),
+        args.dockerfile_context.as_deref(),
         &options.severities,
     )?;
 
