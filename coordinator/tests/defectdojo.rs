@@ -329,6 +329,24 @@ fn unchanged_images_are_not_sent_again_or_are_sent_byte_identical() {
         let (_, out, _) = run(cmd);
         assert_eq!(out.matches("dd=skipped").count(), 2, "{out}");
         assert_eq!(out.matches("dd=delivered(").count(), 2, "{out}");
+        // The metrics tell the same night's story.
+        let metrics = fleet.ops_get("coordinator", "/metrics").1;
+        let value = |line_start: &str| -> f64 {
+            metrics
+                .lines()
+                .filter(|l| l.starts_with(line_start))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
+        };
+        assert_eq!(value("strata_defectdojo_deliveries_total{outcome=\"delivered\"}"), 2.0, "{metrics}");
+        assert_eq!(value("strata_defectdojo_deliveries_total{outcome=\"skipped\"}"), 2.0, "{metrics}");
+        let created = value("strata_defectdojo_findings_total{change=\"created\"}");
+        let expected: u64 =
+            mock.imports().iter().map(|i| i.delta["created"]["total"]["total"].as_u64().unwrap_or(0)).sum();
+        assert!(
+            created >= 0.0 && (expected == 0 || created > 0.0),
+            "created {created}, DefectDojo said {expected}: {metrics}"
+        );
     }
     let fleet = dd_fleet(&bins, &db, &mock, &[("STRATA_DEFECTDOJO_SKIP_UNCHANGED", "false")]);
     submit_and_wait(&fleet, &refs);
