@@ -456,26 +456,17 @@ fn is_dependency_code(path: &str) -> bool {
         return false;
     }
     let name = path.rsplit('/').next().unwrap_or(path);
+    // Within the package (after its node_modules/<name>/), so a package named `keyv` is not a hit.
+    let inner = path.rsplit("node_modules/").next().unwrap_or(path);
+    let inner = inner.split_once('/').map_or(inner, |(_, rest)| rest).to_ascii_lowercase();
+    let credential_name =
+        ["secret", "credential", "config", "auth", "token", "key", "passw"].iter().any(|w| inner.contains(w));
     let credential = name == ".npmrc"
         || name.starts_with(".env")
         || name.starts_with("id_rsa")
         || name.starts_with("id_ed25519")
-        || [
-            ".pem",
-            ".key",
-            ".p12",
-            ".pfx",
-            ".json",
-            ".yml",
-            ".yaml",
-            ".ini",
-            ".cfg",
-            ".conf",
-            ".properties",
-            ".sh",
-            ".npmrc",
-        ]
-        .iter()
-        .any(|ext| name.ends_with(ext));
+        || [".pem", ".key", ".p12", ".pfx", ".ini", ".cfg", ".conf", ".properties", ".sh"].iter().any(|ext| name.ends_with(ext))
+        // Data files (`mime-db/db.json`, locale tables) are most of a package's JSON; configs are named so.
+        || ([".json", ".yml", ".yaml"].iter().any(|ext| name.ends_with(ext)) && credential_name);
     !credential || name == "package.json"
 }
