@@ -4,34 +4,15 @@
 //!
 //! cargo bench -p strata-scanner --bench layer
 
-use std::io::{self, Read, Write};
-use std::path::PathBuf;
+mod common;
+
+use std::io::{self, Read};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sha2::{Digest, Sha256};
 
-fn fixture() -> Option<(Vec<u8>, u64)> {
-    let dir = std::env::var_os("STRATA_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/tmp/strata-fixtures"));
-    let tar = dir.join("bullseye-minbase.tar");
-    let gz = dir.join("bullseye-minbase.tar.gz");
-    if !tar.is_file() {
-        eprintln!("{} missing: run scripts/fixtures.sh; skipping", tar.display());
-        return None;
-    }
-    let uncompressed = std::fs::metadata(&tar).ok()?.len();
-    if !gz.is_file() {
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        io::copy(&mut std::fs::File::open(&tar).ok()?, &mut enc).ok()?;
-        let bytes = enc.finish().ok()?;
-        std::fs::File::create(&gz).ok()?.write_all(&bytes).ok()?;
-    }
-    Some((std::fs::read(&gz).ok()?, uncompressed))
-}
-
 fn layer(c: &mut Criterion) {
-    let Some((blob, uncompressed)) = fixture() else { return };
+    let Some((blob, uncompressed)) = common::bullseye_gz() else { return };
     let digest = format!("sha256:{}", hex::encode(Sha256::digest(&blob)));
     let mut group = c.benchmark_group("bullseye-minbase layer (gzip)");
     group.sample_size(10).throughput(Throughput::Bytes(uncompressed));

@@ -114,8 +114,8 @@ pub fn render(result: &TargetResult) -> String {
     out
 }
 
-/// What `strata image` adds to its report: with the misconfig scanner (`misconfig` is `Some`), the image
-/// config rules and the `--dockerfile` checks; always, the base-image advice (as of today).
+/// What `strata image` adds to its report with the misconfig scanner (`misconfig` is `Some`): the image
+/// config rules and the `--dockerfile` checks. (The base-image advice comes with the report itself.)
 pub fn add_to_image_report(
     report: &mut strata_scanner::report::Report,
     scanned: &crate::pipeline::Scanned,
@@ -124,10 +124,7 @@ pub fn add_to_image_report(
     severities: &BTreeSet<Severity>,
 ) -> Result<()> {
     use strata_scanner::misconfig::advice;
-    let Some(dockerfile) = misconfig else {
-        report.advice = advice::advise(&scanned.image, report, advice::today());
-        return Ok(());
-    };
+    let Some(dockerfile) = misconfig else { return Ok(()) };
     let base_layers = advice::base_layers(&scanned.image);
     let checks = image::ImageChecks {
         image: &scanned.image,
@@ -143,6 +140,5 @@ pub fn add_to_image_report(
     if let Some(path) = dockerfile {
         report.results.push(dockerfile_result(path, context, severities)?);
     }
-    report.advice = advice::advise(&scanned.image, report, advice::today());
     Ok(())
 }

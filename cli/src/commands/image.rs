@@ -43,7 +43,8 @@ pub async fn run(mut args: ImageArgs) -> Result<u8> {
     };
     let scanned = pipeline::scan(&source, &platform, !args.quiet, args.cache.as_deref(), secrets).await?;
     let vulndb = db_task.await.context("loading the vulnerability DB")??;
-    let mut report = report::build(&scanned.image, &scanned.inventory, &vulndb, &options);
+    // The same report step as the fleet's coordinator (matching plus base-image advice).
+    let mut report = strata_coordinator::assemble::report(&scanned.image, &scanned.inventory, &vulndb, &options);
     crate::commands::dockerfile::add_to_image_report(
         &mut report,
         &scanned,
