@@ -3,14 +3,21 @@
 //! the results with the engine, match the DB, keep the inventory and the report. Scan state lives in
 //! Redis, so replicas share it and a restarted coordinator resumes what was in flight.
 //!
+//! An optional HTTP listener ([`http`]) takes the registry's push notifications ([`notify`]) and serves
+//! Harbor's pluggable scanner API ([`harbor`]).
+//!
 //! [`layers::LayerFanout`] and [`assemble`] are also what `strata image` runs in local mode, over an
 //! in-process queue and cache, so there is one pipeline, not two.
 
 pub mod assemble;
+pub mod auth;
 pub mod db;
 pub mod defectdojo;
 pub mod error;
+pub mod harbor;
+pub mod http;
 pub mod layers;
+pub mod notify;
 pub mod runner;
 pub mod server;
 pub mod service;

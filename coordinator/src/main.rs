@@ -56,6 +56,35 @@ struct Args {
     /// Require client certificates signed by this CA (mutual TLS).
     #[arg(long, env = "STRATA_TLS_CLIENT_CA", requires = "tls_cert")]
     tls_client_ca: Option<PathBuf>,
+    /// Serve the HTTP API here: registry notifications and the Harbor scanner adapter (docs/continuous.md).
+    #[arg(long, env = "STRATA_HTTP_LISTEN")]
+    http_listen: Option<String>,
+    /// File holding the secret the registry sends (`Authorization: Bearer …`); turns scan on push on.
+    #[arg(long, env = "STRATA_NOTIFY_TOKEN_FILE", requires = "http_listen")]
+    notify_token_file: Option<PathBuf>,
+    /// The registry's address as the fleet reaches it (default: the host the pusher used).
+    #[arg(long, env = "STRATA_NOTIFY_REGISTRY")]
+    notify_registry: Option<String>,
+    /// Pushes of the same digest inside this many seconds start one scan.
+    #[arg(long, env = "STRATA_NOTIFY_DEDUP_SECS", default_value_t = 3600)]
+    notify_dedup_secs: u64,
+    /// Scans started from push events per second, at most (fleet-wide).
+    #[arg(long, env = "STRATA_NOTIFY_RATE", default_value_t = 2.0)]
+    notify_rate: f64,
+    /// Only repositories matching these globs (comma-separated; `*` stays within a path segment).
+    #[arg(long, env = "STRATA_NOTIFY_INCLUDE", default_value = "")]
+    notify_include: String,
+    /// Never repositories matching these globs (comma-separated).
+    #[arg(long, env = "STRATA_NOTIFY_EXCLUDE", default_value = "")]
+    notify_exclude: String,
+}
+
+/// A secret from a file, trimmed; never from a flag value (flags show in `ps`).
+fn read_secret(path: &std::path::Path) -> anyhow::Result<String> {
+    let secret = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let secret = secret.trim().to_string();
+    anyhow::ensure!(!secret.is_empty(), "{} is empty", path.display());
+    Ok(secret)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -64,12 +93,22 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     strata_fleet::ops::init_logging();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let token = match &args.token_file {
-        Some(path) => Some(
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?.trim().to_string(),
-        ),
+    let token = args.token_file.as_deref().map(read_secret).transpose()?;
+    let notify = match &args.notify_token_file {
+        Some(path) => Some(strata_coordinator::notify::Settings {
+            token: read_secret(path).context("STRATA_NOTIFY_TOKEN_FILE")?,
+            registry: args.notify_registry.clone().filter(|r| !r.trim().is_empty()),
+            dedup_window: Duration::from_secs(args.notify_dedup_secs.max(1)),
+            rate: args.notify_rate,
+            filter: strata_coordinator::notify::Filter::new(&args.notify_include, &args.notify_exclude)
+                .context("STRATA_NOTIFY_INCLUDE / STRATA_NOTIFY_EXCLUDE")?,
+        }),
         None => None,
     };
+    anyhow::ensure!(
+        args.notify_rate.is_finite() && args.notify_rate > 0.0,
+        "STRATA_NOTIFY_RATE must be a positive number of scans per second"
+    );
     let config = Config {
         redis_url: args.redis_url,
         amqp_url: args.amqp_url,
@@ -87,6 +126,8 @@ fn main() -> anyhow::Result<()> {
         layer_ttl: Duration::from_secs(args.layer_ttl_days * 86_400),
         recheck: Duration::from_millis(args.recheck_ms),
         ops_listen: args.ops_listen,
+        http_listen: args.http_listen,
+        notify,
         defectdojo: strata_coordinator::defectdojo::Settings::from_env()
             .context("DefectDojo settings (STRATA_DEFECTDOJO_*)")?
             .map(std::sync::Arc::new),

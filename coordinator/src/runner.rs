@@ -30,6 +30,20 @@ pub struct RegistrySettings {
     pub docker_config: Option<std::path::PathBuf>,
 }
 
+/// Credentials a caller lends for one scan's manifest resolution (Harbor's robot account): held in
+/// memory until the scan resolves, never stored, logged or sent to workers.
+#[derive(Clone)]
+pub struct RegistryCredential {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for RegistryCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RegistryCredential(<redacted>)")
+    }
+}
+
 pub struct Runner {
     pub store: ScanStore,
     fanout: LayerFanout,
@@ -42,6 +56,8 @@ pub struct Runner {
     running: Mutex<HashSet<String>>,
     /// Where finished scans are queued for DefectDojo, when it is configured.
     pub outbox: std::sync::OnceLock<crate::defectdojo::outbox::Outbox>,
+    /// Lent credentials by scan id, taken when the scan resolves its manifest.
+    lent: Mutex<HashMap<String, RegistryCredential>>,
 }
 
 pub fn now_ms() -> i64 {
@@ -76,11 +92,23 @@ impl Runner {
             slots: Arc::new(Semaphore::new(max_concurrent.max(1))),
             running: Mutex::default(),
             outbox: std::sync::OnceLock::new(),
+            lent: Mutex::default(),
         })
     }
 
     /// Records a new scan and starts it.
     pub async fn submit(self: &Arc<Self>, reference: String, options: ScanOptions) -> Result<String> {
+        self.submit_with(reference, options, None).await
+    }
+
+    /// As [`submit`](Self::submit), resolving the manifest with `credential` instead of the coordinator's
+    /// own when this replica runs the scan (a replica resuming it after a restart uses its own).
+    pub async fn submit_with(
+        self: &Arc<Self>,
+        reference: String,
+        options: ScanOptions,
+        credential: Option<RegistryCredential>,
+    ) -> Result<String> {
         if reference.trim().is_empty() {
             return Err(CoordinatorError::Invalid("empty image reference".into()));
         }
@@ -101,6 +129,9 @@ impl Runner {
             ..Scan::default()
         };
         self.store.save(&scan).await?;
+        if let (Some(credential), Ok(mut lent)) = (credential, self.lent.lock()) {
+            lent.insert(scan.id.clone(), credential);
+        }
         metrics::counter!("strata_scans_submitted_total").increment(1);
         self.spawn(scan.id.clone());
         Ok(scan.id)
@@ -112,6 +143,11 @@ impl Runner {
             let Ok(_slot) = runner.slots.clone().acquire_owned().await else { return };
             if let Err(e) = runner.run(&id).await {
                 warn!(scan = %id, error = %e, "scan did not complete");
+            }
+            // Whatever happened (another replica ran it, it failed before resolving), a lent credential
+            // does not outlive the attempt.
+            if let Ok(mut lent) = runner.lent.lock() {
+                lent.remove(&id);
             }
         });
     }
@@ -229,7 +265,18 @@ impl Runner {
         let options = scan.options.clone().unwrap_or_default();
         let platform = if options.platform.is_empty() { "linux/amd64".to_string() } else { options.platform.clone() };
         self.update(scan, |s| s.status = ScanStatus::Resolving as i32).await?;
-        let image = self.client(&platform)?.resolve(&scan.reference).await?;
+        let lent = self.lent.lock().ok().and_then(|mut lent| lent.remove(&scan.id));
+        let client = match lent {
+            Some(credential) => Arc::new(RegistryClient::new(RegistryOptions {
+                insecure: self.registry.insecure,
+                platform: platform.parse()?,
+                docker_config: None,
+                username: Some(credential.username),
+                password: Some(credential.password),
+            })?),
+            None => self.client(&platform)?,
+        };
+        let image = client.resolve(&scan.reference).await?;
         let layers_total = image.layers.len() as u32;
         self.update(scan, |s| {
             s.status = ScanStatus::Analyzing as i32;
@@ -294,6 +341,11 @@ impl Runner {
             |s| outbox.map(|o| o.prepare(s, report)).unwrap_or_default(),
         )
         .await
+    }
+
+    /// The vulnerability DB scans are matched with.
+    pub fn db(&self) -> &Arc<DbHandle> {
+        &self.db
     }
 
     pub async fn cancel(&self, id: &str) -> Result<Scan> {

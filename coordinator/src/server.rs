@@ -40,6 +40,10 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// Forward every finished scan to DefectDojo (`STRATA_DEFECTDOJO_*`, docs/defectdojo.md).
     pub defectdojo: Option<Arc<crate::defectdojo::Settings>>,
+    /// Where to serve the HTTP API (registry notifications, Harbor adapter); `None` serves none.
+    pub http_listen: Option<String>,
+    /// Scan on push (`STRATA_NOTIFY_*`, docs/continuous.md); needs `http_listen`.
+    pub notify: Option<crate::notify::Settings>,
 }
 
 #[derive(Clone, Debug)]
@@ -109,6 +113,9 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
     }
     runner.resume().await?;
     runner.start_resumer();
+    if let Some(addr) = &config.http_listen {
+        serve_http(addr, &config, &runner).await?;
+    }
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<ScanServiceServer<ScanApi>>().await;
@@ -133,19 +140,33 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
         .map_err(|e| crate::error::CoordinatorError::Internal(e.to_string()))
 }
 
+/// Binds the HTTP listener and serves it for the life of the process: the Harbor adapter always, the
+/// registry notification endpoint (and its drainer) when configured.
+async fn serve_http(addr: &str, config: &Config, runner: &Arc<Runner>) -> Result<()> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| crate::error::CoordinatorError::Invalid(format!("binding the HTTP endpoint {addr}: {e}")))?;
+    let notify = match &config.notify {
+        Some(settings) => {
+            let inbox = crate::notify::inbox::Inbox::connect(&config.redis_url, &config.prefix).await?;
+            let wake = Arc::new(tokio::sync::Notify::new());
+            crate::notify::drainer::start(inbox.clone(), runner.clone(), settings.rate, wake.clone());
+            Some(Arc::new(crate::notify::endpoint::Endpoint { settings: settings.clone(), inbox, wake }))
+        }
+        None => None,
+    };
+    tracing::info!(addr = %addr, scan_on_push = notify.is_some(), "HTTP API listening");
+    let adapter = Arc::new(crate::harbor::api::Adapter { runner: runner.clone(), token: config.token.clone() });
+    tokio::spawn(crate::http::serve(listener, crate::http::router(adapter, notify), std::future::pending()));
+    Ok(())
+}
+
 fn check_token(expected: Option<&str>, request: Request<()>) -> std::result::Result<Request<()>, Status> {
     let Some(expected) = expected else { return Ok(request) };
-    let given =
-        request.metadata().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        // Constant-time enough for a shared secret of fixed length: compare all bytes regardless.
-        Some(token)
-            if token.len() == expected.len()
-                && token.bytes().zip(expected.bytes()).fold(0, |acc, (a, b)| acc | (a ^ b)) == 0 =>
-        {
-            Ok(request)
-        }
-        Some(_) => Err(Status::unauthenticated("invalid bearer token")),
-        None => Err(Status::unauthenticated("missing bearer token")),
+    let given = request.metadata().get("authorization").and_then(|v| v.to_str().ok());
+    match crate::auth::check(given, expected) {
+        crate::auth::Bearer::Valid => Ok(request),
+        crate::auth::Bearer::Invalid => Err(Status::unauthenticated("invalid bearer token")),
+        crate::auth::Bearer::Missing => Err(Status::unauthenticated("missing bearer token")),
     }
 }

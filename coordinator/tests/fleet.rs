@@ -1,29 +1,19 @@
 //! End to end with the real binaries: a coordinator and worker processes, the machine's RabbitMQ and
 //! Redis (own queue and key prefix per test), a real registry, real images sharing real base layers.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod common;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::{bins, findings, run};
 use serde_json::Value;
 use strata_testkit::debian::{Rootfs, minbase_osv, with_source_version};
 use strata_testkit::fleet::{Bins, Fleet};
 use strata_testkit::image::{Compression, ImageBuilder, LayerContent};
 use strata_testkit::registry::TestRegistry;
 use strata_testkit::tarball::TarBuilder;
-
-fn bins() -> Bins {
-    Bins::beside(Path::new(env!("CARGO_BIN_EXE_strata-coordinator")))
-}
-
-fn run(mut command: Command) -> (i32, String, String) {
-    let out = command.output().expect("run");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn build_db(bins: &Bins, dir: &Path, osv: &[PathBuf], name: &str) -> PathBuf {
     let out = dir.join(name);
@@ -98,16 +88,6 @@ fn local_report(bins: &Bins, reference: &str, db: &Path) -> Value {
     let (code, out, err) = run(cmd);
     assert_eq!(code, 0, "{err}");
     serde_json::from_str(&out).expect("report json")
-}
-
-fn findings(report: &Value) -> BTreeSet<String> {
-    report["results"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|r| r["findings"].as_array().into_iter().flatten())
-        .map(|f| format!("{} {}", f["id"].as_str().unwrap_or_default(), f["package"].as_str().unwrap_or_default()))
-        .collect()
 }
 
 #[test]

@@ -48,6 +48,22 @@ impl Rootfs {
         Rootfs { tar, status, lists, files }
     }
 
+    /// A regular file of the root filesystem, by path (`usr/lib/os-release`): real content for small
+    /// images that need only a few of its files.
+    pub fn file(&self, path: &str) -> Vec<u8> {
+        let mut archive = tar::Archive::new(std::fs::File::open(&self.tar).expect("open rootfs"));
+        for entry in archive.entries().expect("tar") {
+            let mut entry = entry.expect("entry");
+            let name = entry.path().expect("path").to_string_lossy().trim_start_matches("./").to_string();
+            if name == path && entry.header().entry_type().is_file() {
+                let mut bytes = Vec::new();
+                entry.read_to_end(&mut bytes).expect("read");
+                return bytes;
+            }
+        }
+        panic!("the rootfs has no regular file {path}")
+    }
+
     /// What `dpkg --purge PKG` leaves: the status file without the package's stanza, and a whiteout for
     /// every file the package owned.
     pub fn purge(&self, package: &str) -> (String, Vec<String>) {

@@ -38,12 +38,17 @@ pub struct Fleet {
     pub prefix: String,
     pub queue: String,
     pub port: u16,
+    /// The coordinator's HTTP API (`STRATA_HTTP_LISTEN`): the same across restarts, as a registry's
+    /// notification endpoint needs.
+    pub http_port: u16,
     db: PathBuf,
     dir: tempfile::TempDir,
     coordinator: Option<Child>,
     workers: Vec<Child>,
     /// Extra environment for every process (registry credentials, retry settings).
     pub env: Vec<(String, String)>,
+    /// Extra environment for the workers only (credentials the coordinator must not have).
+    pub worker_env: Vec<(String, String)>,
     /// Each process's `/metrics`/`/healthz`/`/readyz` port (`coordinator`, `worker-N`).
     pub ops_ports: BTreeMap<String, u16>,
 }
@@ -51,17 +56,30 @@ pub struct Fleet {
 impl Fleet {
     /// Starts a coordinator and `workers` workers.
     pub fn start(bins: Bins, db: &Path, workers: usize, env: &[(&str, &str)]) -> Fleet {
+        Self::start_with_worker_env(bins, db, workers, env, &[])
+    }
+
+    /// As [`start`](Self::start), with `worker_env` set for the workers only.
+    pub fn start_with_worker_env(
+        bins: Bins,
+        db: &Path,
+        workers: usize,
+        env: &[(&str, &str)],
+        worker_env: &[(&str, &str)],
+    ) -> Fleet {
         let id = format!("t{}-{}", std::process::id(), free_port());
         let mut fleet = Fleet {
             bins,
             prefix: format!("strata-test:{id}"),
             queue: format!("strata-test.{id}"),
             port: free_port(),
+            http_port: free_port(),
             db: db.to_path_buf(),
             dir: tempfile::tempdir().expect("tempdir"),
             coordinator: None,
             workers: Vec::new(),
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            worker_env: worker_env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             ops_ports: BTreeMap::new(),
         };
         fleet.start_coordinator();
@@ -74,6 +92,22 @@ impl Fleet {
     pub fn url(&self) -> String {
         let tls = self.env.iter().any(|(k, _)| k == "STRATA_TLS_CERT");
         format!("{}://127.0.0.1:{}", if tls { "https" } else { "http" }, self.port)
+    }
+
+    /// `http://127.0.0.1:PORT`: the coordinator's HTTP API.
+    pub fn http_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    /// A request to the coordinator's HTTP API.
+    pub fn http(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> std::io::Result<crate::registry::Response> {
+        crate::registry::http(self.http_port, method, path, headers, body)
     }
 
     fn common(&self, command: &mut Command) {
@@ -110,10 +144,12 @@ impl Fleet {
         self.common(&mut command);
         self.ops("coordinator", &mut command);
         command.arg("--listen").arg(format!("127.0.0.1:{}", self.port)).arg("--db").arg(&self.db);
+        command.env("STRATA_HTTP_LISTEN", format!("127.0.0.1:{}", self.http_port));
         command.stdout(self.log("coordinator.log")).stderr(self.log("coordinator.log"));
         self.coordinator = Some(command.spawn().expect("spawn coordinator"));
         let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        let listening = |port: u16| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+        while !listening(self.port) || !listening(self.http_port) {
             assert!(Instant::now() < deadline, "coordinator did not listen: {}", self.logs());
             if let Some(c) = self.coordinator.as_mut()
                 && let Ok(Some(status)) = c.try_wait()
@@ -135,6 +171,7 @@ impl Fleet {
     pub fn add_worker(&mut self) -> usize {
         let mut command = Command::new(&self.bins.worker);
         self.common(&mut command);
+        command.envs(self.worker_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let n = self.workers.len();
         self.ops(&format!("worker-{n}"), &mut command);
         command.stdout(self.log(&format!("worker-{n}.log"))).stderr(self.log(&format!("worker-{n}.log")));

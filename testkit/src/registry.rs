@@ -31,6 +31,16 @@ impl TestRegistry {
         Self::launch(Some((user, password)))
     }
 
+    /// A registry that posts its events to `url` (the coordinator's `/v1/registry/events`) with
+    /// `Authorization: Bearer <secret>`, retrying a refused or unanswered delivery every second (the
+    /// `notifications:` section docs/continuous.md shows).
+    pub fn start_with_notifications(url: &str, secret: &str) -> Self {
+        let yaml = format!(
+            "notifications:\n  endpoints:\n    - name: strata\n      url: {url}\n      headers:\n        Authorization: [Bearer {secret}]\n      timeout: 2s\n      threshold: 1\n      backoff: 1s\n"
+        );
+        Self::launch_with_auth_yaml(tempfile::tempdir().unwrap(), &yaml)
+    }
+
     fn launch(auth: Option<(&str, &str)>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let auth_yaml = match auth {
@@ -46,8 +56,8 @@ impl TestRegistry {
         Self::launch_with_auth_yaml(dir, &auth_yaml)
     }
 
-    /// Starts `docker-registry` with `auth_yaml` (a top-level `auth:` section, or empty) appended to the
-    /// config. `dir` holds the storage, config and log, and lives as long as the registry.
+    /// Starts `docker-registry` with `auth_yaml` (top-level sections such as `auth:` or `notifications:`,
+    /// or empty) appended to the config. `dir` holds the storage, config and log, and lives as long as the registry.
     pub(crate) fn launch_with_auth_yaml(dir: tempfile::TempDir, auth_yaml: &str) -> Self {
         let mut last_log = String::new();
         for _attempt in 0..5 {
@@ -157,14 +167,9 @@ impl Response {
     }
 }
 
-/// Just enough HTTP/1.1 to drive a registry in tests without the client under test.
-pub(crate) fn http(
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> std::io::Result<Response> {
+/// Just enough HTTP/1.1 to drive a registry (or the coordinator's HTTP API) in tests without the client
+/// under test.
+pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<Response> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut request = format!(

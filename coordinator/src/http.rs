@@ -1,0 +1,33 @@
+//! The coordinator's HTTP listener (`STRATA_HTTP_LISTEN`, off when unset): the registry notification
+//! endpoint ([`crate::notify`], only when its secret is configured) and Harbor's scanner adapter API
+//! ([`crate::harbor`]). gRPC stays on its own port; `/metrics` and the probes stay on the ops port.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+
+use crate::harbor::api::{self as harbor, Adapter};
+use crate::notify::endpoint::{self, Endpoint};
+
+/// The routes; `notify` is `None` when scan on push is not configured (its path then answers 404).
+pub fn router(adapter: Arc<Adapter>, notify: Option<Arc<Endpoint>>) -> Router {
+    let mut router = Router::new()
+        .route("/api/v1/metadata", get(harbor::metadata))
+        .route("/api/v1/scan", post(harbor::accept_scan))
+        .route("/api/v1/scan/{scan_request_id}/report", get(harbor::report))
+        .with_state(adapter);
+    if let Some(notify) = notify {
+        router = router.merge(Router::new().route("/v1/registry/events", post(endpoint::receive)).with_state(notify));
+    }
+    router
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves.
+pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()> + Send + 'static) {
+    if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
+        tracing::warn!(error = %e, "HTTP listener stopped");
+    }
+}
