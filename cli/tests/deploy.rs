@@ -393,6 +393,16 @@ fn compose_has_the_fleet_with_health_checks_ordered_start_and_file_secrets() {
     let redis = std::fs::read_to_string(tmp.path().join("redis.conf")).unwrap();
     let rpass = redis.lines().find_map(|l| l.strip_prefix("requirepass ")).unwrap();
     assert!(setting("redis_url").contains(&format!(":{rpass}@redis:6379")), "{fleet:?}");
+    // The registry posts its notifications to the coordinator with the secret the coordinator checks.
+    let notify = std::fs::read_to_string(tmp.path().join("strata_notify_token")).unwrap();
+    let registry = yaml(&std::fs::read_to_string(tmp.path().join("registry-config.yml")).unwrap());
+    let endpoint = &registry["notifications"]["endpoints"][0];
+    assert_eq!(endpoint["url"], "http://coordinator:8080/v1/registry/events");
+    assert_eq!(endpoint["headers"]["Authorization"][0], format!("Bearer {}", notify.trim()).as_str());
+    assert_eq!(registry["log"]["level"], "warn", "at info the registry logs the endpoint's headers");
+    let coordinator = env_map(&doc["services"]["coordinator"]);
+    assert_eq!(coordinator["STRATA_NOTIFY_TOKEN_FILE"], "/run/secrets/strata_notify_token");
+    assert_eq!(coordinator["STRATA_HTTP_LISTEN"], "0.0.0.0:8080");
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -685,7 +695,7 @@ fn kubernetes_overlays_render_validate_and_follow_policy() {
         let service = find(&docs, "Service", "strata-coordinator");
         let ports: BTreeSet<u64> =
             service["spec"]["ports"].as_array().unwrap().iter().filter_map(|p| p["port"].as_u64()).collect();
-        assert_eq!(ports, BTreeSet::from([50051, 9090]), "{overlay}: coordinator Service ports");
+        assert_eq!(ports, BTreeSet::from([50051, 9090, 8080]), "{overlay}: coordinator Service ports");
         for pdb in ["strata-coordinator", "strata-worker"] {
             find(&docs, "PodDisruptionBudget", pdb);
         }
@@ -710,7 +720,7 @@ fn kubernetes_overlays_render_validate_and_follow_policy() {
             .flat_map(|r| r["ports"].as_array().cloned().unwrap_or_default())
             .filter_map(|p| p["port"].as_u64())
             .collect();
-        assert_eq!(coord_ingress, BTreeSet::from([50051, 9090]), "{overlay}");
+        assert_eq!(coord_ingress, BTreeSet::from([50051, 9090, 8080]), "{overlay}");
 
         // Autoscaling: KEDA on the queue, or (prod-hpa) a CPU HPA and no KEDA object at all.
         if overlay == "prod-hpa" {

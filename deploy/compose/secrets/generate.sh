@@ -37,3 +37,28 @@ registry_password = \"${REGISTRY_PASSWORD:-}\""
   force=$force_all
 fi
 write strata_token "$(rand)"
+# The registry's config carries the secret the coordinator checks on its notifications: written together.
+if [[ $force == true || ! -e registry-config.yml ]]; then
+  force_all=$force; force=true
+  notify_token=$(rand)
+  write strata_notify_token "$notify_token"
+  # log level warn: at info, distribution logs each endpoint's headers (the secret) when it starts.
+  write registry-config.yml "version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: /var/lib/registry
+http:
+  addr: :5000
+notifications:
+  endpoints:
+    - name: strata
+      url: http://coordinator:8080/v1/registry/events
+      headers:
+        Authorization: [Bearer ${notify_token}]
+      timeout: 2s
+      threshold: 3
+      backoff: 5s"
+  force=$force_all
+fi
