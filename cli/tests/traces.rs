@@ -6,7 +6,7 @@
 //! process's exit (the CLI's, then the worker's and the coordinator's graceful stop).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -51,6 +51,45 @@ fn push_small_image(registry: &TestRegistry, dir: &Path) -> String {
     format!("{}/traced/app:1.0", registry.host())
 }
 
+/// A receiver, a registry with the small image, and a DB.
+struct Setup {
+    bins: Bins,
+    receiver: OtlpReceiver,
+    _registry: TestRegistry,
+    reference: String,
+    db: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let bins = Bins::beside(Path::new(env!("CARGO_BIN_EXE_strata")));
+        let tmp = tempfile::tempdir().unwrap();
+        let registry = TestRegistry::start();
+        let reference = push_small_image(&registry, tmp.path());
+        let db = tmp.path().join("strata.db");
+        let mut cmd = Command::new(&bins.strata);
+        cmd.args(["db", "build", "--out"]).arg(&db).arg("--osv").arg(minbase_osv());
+        let (code, _, err) = run(cmd);
+        assert_eq!(code, 0, "{err}");
+        Setup { bins, receiver: OtlpReceiver::start(), _registry: registry, reference, db, _tmp: tmp }
+    }
+
+    /// The environment that exports spans to the receiver, flushed only at exit.
+    fn otel(&self) -> [(&'static str, String); 2] {
+        [("OTEL_EXPORTER_OTLP_ENDPOINT", self.receiver.endpoint()), ("OTEL_BSP_SCHEDULE_DELAY", NO_TIMER_FLUSH.into())]
+    }
+}
+
+/// Stops the worker and the coordinator gracefully (their exits flush their spans).
+fn stop(fleet: &mut Fleet) {
+    std::thread::sleep(Duration::from_millis(300));
+    let worker = fleet.terminate_worker(0, Duration::from_secs(30));
+    assert!(worker.is_some_and(|s| s.success()), "worker stop: {worker:?}\n{}", fleet.logs());
+    let coordinator = fleet.terminate_coordinator(Duration::from_secs(30));
+    assert!(coordinator.is_some_and(|s| s.success()), "coordinator stop: {coordinator:?}\n{}", fleet.logs());
+}
+
 fn only<'a>(spans: &'a [ReceivedSpan], name: &str) -> &'a ReceivedSpan {
     let found: Vec<&ReceivedSpan> = spans.iter().filter(|s| s.name == name).collect();
     assert_eq!(found.len(), 1, "one {name} span expected: {spans:#?}");
@@ -59,37 +98,17 @@ fn only<'a>(spans: &'a [ReceivedSpan], name: &str) -> &'a ReceivedSpan {
 
 #[test]
 fn one_scan_is_one_trace_from_submit_to_the_defectdojo_import() {
-    let bins = Bins::beside(Path::new(env!("CARGO_BIN_EXE_strata")));
-    let tmp = tempfile::tempdir().unwrap();
-    let receiver = OtlpReceiver::start();
-    let endpoint = receiver.endpoint();
+    let setup = Setup::new();
+    let (receiver, reference) = (&setup.receiver, &setup.reference);
     let mock = MockDefectDojo::start(KEY, HashMode::Default);
-    let registry = TestRegistry::start();
-    let reference = push_small_image(&registry, tmp.path());
-    let db = tmp.path().join("strata.db");
-    let mut cmd = Command::new(&bins.strata);
-    cmd.args(["db", "build", "--out"]).arg(&db).arg("--osv").arg(minbase_osv());
-    let (code, _, err) = run(cmd);
-    assert_eq!(code, 0, "{err}");
-
     let dd_url = mock.url();
-    let mut fleet = Fleet::start(
-        bins,
-        &db,
-        1,
-        &[
-            ("STRATA_DEFECTDOJO_URL", dd_url.as_str()),
-            ("STRATA_DEFECTDOJO_TOKEN", KEY),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
-            ("OTEL_BSP_SCHEDULE_DELAY", NO_TIMER_FLUSH),
-        ],
-    );
+    let mut env = vec![("STRATA_DEFECTDOJO_URL", dd_url.clone()), ("STRATA_DEFECTDOJO_TOKEN", KEY.to_string())];
+    env.extend(setup.otel());
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut fleet = Fleet::start(setup.bins.clone(), &setup.db, 1, &env);
 
     let mut submit = fleet.strata();
-    submit
-        .args(["submit", "--wait", &reference])
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
-        .env("OTEL_BSP_SCHEDULE_DELAY", NO_TIMER_FLUSH);
+    submit.args(["submit", "--wait", reference]).envs(setup.otel());
     let (code, out, err) = run(submit);
     assert_eq!(code, 0, "submit --wait: {out}\n{err}\n{}", fleet.logs());
     let scan_id = out.split('\t').next().unwrap_or_default().to_string();
@@ -113,11 +132,7 @@ fn one_scan_is_one_trace_from_submit_to_the_defectdojo_import() {
     let digest = row["image_digest"].as_str().unwrap_or_default().to_string();
 
     // A graceful stop flushes what the batch timer has not sent.
-    std::thread::sleep(Duration::from_millis(300));
-    let worker = fleet.terminate_worker(0, Duration::from_secs(30));
-    assert!(worker.is_some_and(|s| s.success()), "worker stop: {worker:?}\n{}", fleet.logs());
-    let coordinator = fleet.terminate_coordinator(Duration::from_secs(30));
-    assert!(coordinator.is_some_and(|s| s.success()), "coordinator stop: {coordinator:?}\n{}", fleet.logs());
+    stop(&mut fleet);
 
     let names = ["submit", "scan", "layer_job", "fetch", "analyze", "cache_write", "assemble", "defectdojo_delivery"];
     let spans = receiver
@@ -189,4 +204,49 @@ fn one_scan_is_one_trace_from_submit_to_the_defectdojo_import() {
     let log = fleet.log_text("coordinator.log");
     let delivered = log.lines().find(|l| l.contains("delivered to DefectDojo")).expect("the delivery's log line");
     assert!(delivered.contains(&format!("\"trace_id\":\"{}\"", root.trace_id)), "{delivered}");
+}
+
+#[test]
+fn a_scan_resumed_by_a_new_coordinator_stays_in_the_submit_trace() {
+    let setup = Setup::new();
+    let otel = setup.otel();
+    let env: Vec<(&str, &str)> = otel.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // No worker yet: the scan waits on its layer jobs while its first coordinator dies.
+    let mut fleet = Fleet::start(setup.bins.clone(), &setup.db, 0, &env);
+    let mut submit = fleet.strata();
+    submit.args(["submit", &setup.reference]).envs(setup.otel());
+    let (code, out, err) = run(submit);
+    assert_eq!(code, 0, "submit: {out}\n{err}");
+    let scan_id = out.split('\t').next().unwrap_or_default().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while fleet.status(&scan_id)["status"] != "analyzing" {
+        assert!(Instant::now() < deadline, "the scan never reached its layers\n{}", fleet.logs());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    fleet.kill_coordinator();
+    fleet.start_coordinator();
+    fleet.add_worker();
+    // The dead replica's lease runs out first (30 s), then the new coordinator resumes the scan.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while fleet.status(&scan_id)["status"] != "done" {
+        assert!(Instant::now() < deadline, "the resumed scan did not finish\n{}", fleet.logs());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    stop(&mut fleet);
+
+    let spans = setup
+        .receiver
+        .wait_for(Duration::from_secs(10), |spans| {
+            spans.iter().any(|s| s.name == "assemble") && spans.iter().filter(|s| s.name == "layer_job").count() >= 2
+        })
+        .unwrap_or_else(|spans| panic!("spans missing: {spans:#?}\n{}", fleet.logs()));
+    let root = only(&spans, "submit");
+    assert_eq!(root.service, "strata");
+    assert!(spans.iter().all(|s| s.trace_id == root.trace_id), "one trace: {spans:#?}");
+    // The killed run's spans died with it; the resumed run is a child of the same submit.
+    let runs: Vec<&ReceivedSpan> = spans.iter().filter(|s| s.name == "scan").collect();
+    assert!(!runs.is_empty() && runs.iter().all(|r| r.parent_span_id == root.span_id), "{runs:#?}");
+    let done = runs.iter().find(|r| r.attribute("scan.status") == Some("done")).expect("the resumed run");
+    assert_eq!(done.attribute("scan.id"), Some(scan_id.as_str()));
+    assert_eq!(only(&spans, "assemble").parent_span_id, done.span_id);
 }
