@@ -250,3 +250,19 @@ fn a_scan_resumed_by_a_new_coordinator_stays_in_the_submit_trace() {
     assert_eq!(done.attribute("scan.id"), Some(scan_id.as_str()));
     assert_eq!(only(&spans, "assemble").parent_span_id, done.span_id);
 }
+
+#[test]
+fn an_otlp_endpoint_the_exporter_cannot_use_is_a_clear_error() {
+    let bins = Bins::beside(Path::new(env!("CARGO_BIN_EXE_strata")));
+    for (endpoint, says) in [
+        ("https://collector.example:4317", "OTLP over TLS is not supported"),
+        ("http://not a host:4317", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+    ] {
+        let mut submit = Command::new(&bins.strata);
+        submit.args(["submit", "--coordinator", "http://127.0.0.1:9", "registry.example/app:1"]);
+        submit.env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint);
+        let (code, _, err) = run(submit);
+        assert_eq!(code, 2, "{endpoint}: {err}");
+        assert!(err.contains(says) && !err.contains("coordinator"), "{endpoint}: {err}");
+    }
+}

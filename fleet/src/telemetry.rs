@@ -39,6 +39,11 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum TelemetryError {
     #[error("OpenTelemetry trace exporter: {0}")]
     Exporter(String),
+    #[error(
+        "OpenTelemetry: {0}: OTLP over TLS is not supported; send to a collector's plain gRPC port \
+         (http://…, e.g. a collector running beside the fleet)"
+    )]
+    Tls(String),
     #[error("logging is already set up in this process")]
     AlreadyInitialised,
 }
@@ -73,12 +78,15 @@ impl Drop for Telemetry {
     }
 }
 
-/// Whether the environment asks for traces (an OTLP endpoint, and the SDK not disabled).
-pub fn configured() -> bool {
+/// The OTLP endpoint traces go to, when the environment asks for traces (and the SDK is not disabled).
+pub fn endpoint() -> Option<String> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let disabled = var("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
         || var("OTEL_TRACES_EXPORTER").is_some_and(|v| v.trim().eq_ignore_ascii_case("none"));
-    !disabled && (var("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() || var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some())
+    if disabled {
+        return None;
+    }
+    var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").or_else(|| var("OTEL_EXPORTER_OTLP_ENDPOINT"))
 }
 
 /// The OpenTelemetry layer for a process named `service` (unless `OTEL_SERVICE_NAME` or
@@ -88,8 +96,9 @@ pub fn layer<S>(service: &str) -> Result<(Option<OtelLayer<S>>, Telemetry), Tele
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    if !configured() {
-        return Ok((None, Telemetry::default()));
+    let Some(endpoint) = endpoint() else { return Ok((None, Telemetry::default())) };
+    if endpoint.trim().to_ascii_lowercase().starts_with("https://") {
+        return Err(TelemetryError::Tls(endpoint));
     }
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let exporter = opentelemetry_otlp::SpanExporter::builder()
