@@ -26,6 +26,9 @@ pub enum Command {
     /// Build, inspect or download the vulnerability DB.
     Db(DbArgs),
     /// Submit images to a fleet coordinator (optionally waiting for them).
+    ///
+    /// With OTEL_EXPORTER_OTLP_ENDPOINT set, the submit is exported as the root span of the scans' trace
+    /// (OTLP/gRPC; see docs/fleet.md, Observability).
     Submit(SubmitArgs),
     /// Show scans on a coordinator: one by id, the active ones, or --all.
     Status(StatusArgs),

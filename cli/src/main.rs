@@ -11,7 +11,9 @@ mod progress;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use args::{Cli, Command};
 
@@ -21,7 +23,6 @@ const EXIT_ERROR: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let quiet = matches!(&cli.command, Command::Image(args) if args.quiet);
-    init_tracing(if quiet { "error" } else { "warn" });
     // reqwest and oci-client are built without a default crypto provider so that only ring is linked.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -29,6 +30,19 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
             return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    // Only `strata submit` starts a trace (the fleet continues it); inside the runtime, where the OTLP
+    // exporter's connection lives.
+    let traced = matches!(&cli.command, Command::Submit(_));
+    let telemetry = {
+        let _context = runtime.enter();
+        match init_tracing(if quiet { "error" } else { "warn" }, traced) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_ERROR);
+            }
         }
     };
     let outcome = runtime.block_on(async {
@@ -45,6 +59,8 @@ fn main() -> ExitCode {
             Command::Defectdojo(args) => commands::defectdojo::run(args).await,
         }
     });
+    // Export the submit's spans before the runtime goes.
+    drop(telemetry);
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -54,7 +70,20 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(default_level: &str) {
+/// Messages on stderr at `default_level` (or `RUST_LOG`), and, when `traced` and `OTEL_*` configure it,
+/// spans exported as service `strata`.
+fn init_tracing(
+    default_level: &str,
+    traced: bool,
+) -> Result<strata_fleet::telemetry::Telemetry, strata_fleet::telemetry::TelemetryError> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false).with_filter(filter);
+    let registry = tracing_subscriber::registry().with(fmt);
+    let (otel, telemetry) = if traced {
+        strata_fleet::telemetry::layer("strata")?
+    } else {
+        (None, strata_fleet::telemetry::Telemetry::default())
+    };
+    registry.with(otel).init();
+    Ok(telemetry)
 }

@@ -309,11 +309,19 @@ fn check_compose(doc: &Value, base: &Path) -> Result<(), String> {
             }
         }
     }
+    // Traces: every fleet service sends OTLP/gRPC to the collector service, on the port it receives on.
+    let collector = yaml(&std::fs::read_to_string(base.join("otel-collector.yaml")).map_err(|e| e.to_string())?);
+    let grpc =
+        collector["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"].as_str().ok_or("no OTLP/gRPC receiver")?;
+    let otlp = format!("http://otel-collector:{}", grpc.rsplit(':').next().unwrap_or_default());
     for fleet in std::iter::once(&"coordinator".to_string()).chain(workers.iter().copied()) {
         for dep in ["rabbitmq", "redis"] {
             if services[fleet]["depends_on"][dep]["condition"] != "service_healthy" {
                 return Err(format!("{fleet} must wait for {dep} to be healthy"));
             }
+        }
+        if env_map(&services[fleet]).get("OTEL_EXPORTER_OTLP_ENDPOINT") != Some(&otlp) {
+            return Err(format!("{fleet}: OTEL_EXPORTER_OTLP_ENDPOINT must be {otlp}"));
         }
     }
     let secrets = doc["secrets"].as_object().ok_or("no top-level secrets")?;
@@ -350,8 +358,11 @@ fn compose_has_the_fleet_with_health_checks_ordered_start_and_file_secrets() {
     check_compose(&doc, &dir).unwrap_or_else(|e| panic!("compose.yaml: {e}"));
 
     // The same checks reject what they exist for.
-    let mutations: [(&str, fn(&mut Value)); 6] = [
+    let mutations: [(&str, fn(&mut Value)); 7] = [
         ("privileged", |d| d["services"]["worker-2"]["privileged"] = json!(true)),
+        ("traces sent elsewhere", |d| {
+            d["services"]["worker-2"]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] = json!("http://localhost:4317")
+        }),
         ("host network", |d| d["services"]["redis"]["network_mode"] = json!("host")),
         ("no health check", |d| {
             d["services"]["coordinator"].as_object_mut().unwrap().remove("healthcheck");
@@ -758,6 +769,22 @@ fn kubernetes_overlays_render_validate_and_follow_policy() {
         assert!(
             cm["data"]["images.txt"].as_str().unwrap().lines().any(|l| !l.trim().is_empty() && !l.starts_with('#'))
         );
+
+        // Traces: one collector address (the settings ConfigMap) for the coordinator, the workers and the
+        // nightly submit, which may reach the collector.
+        let settings = docs
+            .iter()
+            .find(|d| d["kind"] == "ConfigMap" && d["data"]["OTEL_EXPORTER_OTLP_ENDPOINT"].is_string())
+            .expect("a ConfigMap with OTEL_EXPORTER_OTLP_ENDPOINT");
+        let settings_name = settings["metadata"]["name"].as_str().unwrap();
+        assert!(settings["data"]["OTEL_EXPORTER_OTLP_ENDPOINT"].as_str().unwrap().ends_with(":4317"), "{overlay}");
+        for (d, cname) in [(coordinator, "coordinator"), (worker, "worker")] {
+            let from = container(d, cname)["envFrom"].as_array().cloned().unwrap_or_default();
+            assert!(from.iter().any(|e| e["configMapRef"]["name"] == settings_name), "{overlay}: {cname} envFrom");
+        }
+        let otel = submit["env"].as_array().unwrap().iter().find(|e| e["name"] == "OTEL_EXPORTER_OTLP_ENDPOINT");
+        assert_eq!(otel.unwrap()["valueFrom"]["configMapKeyRef"]["name"], settings_name, "{overlay}: nightly submit");
+        assert!(egress_ports(find(&docs, "NetworkPolicy", "strata-nightly-scan")).contains(&4317), "{overlay}");
 
         // Secrets are referenced, never rendered: the DefectDojo token and registry credentials included.
         let rendered = docs.iter().map(|d| d.to_string()).collect::<String>();

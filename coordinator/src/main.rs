@@ -91,7 +91,6 @@ fn main() -> anyhow::Result<()> {
     let argv: Vec<String> = std::env::args().collect();
     strata_fleet::config::apply_config_file(&argv).map_err(anyhow::Error::msg)?;
     let args = Args::parse();
-    strata_fleet::ops::init_logging();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let token = args.token_file.as_deref().map(read_secret).transpose()?;
     let notify = match &args.notify_token_file {
@@ -137,10 +136,18 @@ fn main() -> anyhow::Result<()> {
         },
     };
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async {
+    // Inside the runtime: the OTLP exporter's connection lives on it.
+    let telemetry = {
+        let _context = runtime.enter();
+        strata_fleet::telemetry::init("strata-coordinator").context("logging and tracing (OTEL_*)")?
+    };
+    let outcome = runtime.block_on(async {
         let listener =
             tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
         tracing::info!(addr = %listener.local_addr()?, "coordinator listening");
         run(listener, config, strata_fleet::ops::shutdown_signal()).await.context("coordinator")
-    })
+    });
+    // Export the spans still buffered while the runtime runs: a graceful stop loses none.
+    drop(telemetry);
+    outcome
 }

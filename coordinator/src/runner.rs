@@ -5,13 +5,15 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use strata_fleet::telemetry;
 use strata_proto::v1::{ReportSummary, Scan, ScanOptions, ScanStatus};
 use strata_registry::{RegistryClient, RegistryOptions};
 use strata_scanner::image::Platform;
 use strata_scanner::report::{Report, ReportOptions};
 use strata_scanner::severity::Severity;
 use tokio::sync::Semaphore;
-use tracing::{info, warn};
+use tracing::field::Empty;
+use tracing::{Instrument, info, info_span, warn};
 
 use crate::assemble;
 use crate::db::DbHandle;
@@ -96,9 +98,15 @@ impl Runner {
         })
     }
 
-    /// Records a new scan and starts it.
-    pub async fn submit(self: &Arc<Self>, reference: String, options: ScanOptions) -> Result<String> {
-        self.submit_with(reference, options, None).await
+    /// Records a new scan and starts it. `traceparent` is the submitter's trace context; without one (and
+    /// with traces on) the scan's trace starts at a `submit` span of its own.
+    pub async fn submit(
+        self: &Arc<Self>,
+        reference: String,
+        options: ScanOptions,
+        traceparent: Option<String>,
+    ) -> Result<String> {
+        self.submit_with(reference, options, None, traceparent).await
     }
 
     /// As [`submit`](Self::submit), resolving the manifest with `credential` instead of the coordinator's
@@ -108,6 +116,7 @@ impl Runner {
         reference: String,
         options: ScanOptions,
         credential: Option<RegistryCredential>,
+        traceparent: Option<String>,
     ) -> Result<String> {
         if reference.trim().is_empty() {
             return Err(CoordinatorError::Invalid("empty image reference".into()));
@@ -118,8 +127,12 @@ impl Runner {
             s.parse::<Severity>().map_err(CoordinatorError::Invalid)?;
         }
         let now = now_ms();
+        let id = uuid::Uuid::new_v4().to_string();
+        let traceparent =
+            traceparent.or_else(|| telemetry::traceparent(&info_span!("submit", scan.id = %id))).unwrap_or_default();
         let scan = Scan {
-            id: uuid::Uuid::new_v4().to_string(),
+            id,
+            traceparent,
             reference,
             status: ScanStatus::Queued as i32,
             labels: options.labels.clone(),
@@ -206,18 +219,38 @@ impl Runner {
             self.store.release(id).await?;
             return Ok(());
         }
-        let outcome = self.execute(&mut scan).await;
+        // One span per run of the scan: a resumed scan (another replica, a restart) adds a second run to
+        // the same trace, under the same submit.
+        let span = info_span!(
+            "scan",
+            scan.id = %scan.id,
+            image.reference = %scan.reference,
+            image.digest = Empty,
+            scan.status = Empty,
+            otel.status_code = Empty,
+            scan.error = Empty,
+            trace_id = Empty,
+        );
+        telemetry::set_parent(&span, &scan.traceparent);
+        let outcome = self.execute(&mut scan).instrument(span.clone()).await;
+        span.record("image.digest", scan.image_digest.as_str());
+        let mut status = scan.status;
         if let Err(e) = outcome {
             let latest = self.store.get(id).await.unwrap_or(scan);
+            status = latest.status;
             if latest.status != ScanStatus::Cancelled as i32 {
                 let mut failed = latest;
                 failed.status = ScanStatus::Failed as i32;
                 failed.error = e.to_string();
+                status = failed.status;
+                span.record("otel.status_code", "error");
+                span.record("scan.error", failed.error.as_str());
                 metrics::counter!("strata_scans_completed_total", "status" => "failed").increment(1);
                 failed.updated_unix_ms = now_ms();
                 self.store.save(&failed).await?;
             }
         }
+        span.record("scan.status", status_label(status).as_str());
         self.store.release(id).await
     }
 
@@ -297,7 +330,9 @@ impl Runner {
             }
         };
         let repository = repository_of(&scan.reference).to_string();
-        let results = self.fanout.collect(&scan.id, &repository, &image, "", &progress).await?;
+        // Each layer job is a child of this run's span (the workers continue the trace from the job).
+        let traceparent = telemetry::current_traceparent().unwrap_or_default();
+        let results = self.fanout.collect(&scan.id, &repository, &image, &traceparent, &progress).await?;
         let (cached, analyzed, failed) = counts.lock().map(|c| *c).unwrap_or_default();
         self.update(scan, |s| {
             s.status = ScanStatus::Matching as i32;
@@ -307,10 +342,14 @@ impl Runner {
 
         let db = self.db.clone();
         let report_options = report_options(&options)?;
+        let span = info_span!("assemble", image.packages = Empty, scan.findings = Empty);
         let built = tokio::task::spawn_blocking(move || -> Result<(Report, StoredImage)> {
+            let _entered = span.enter();
             let inventory = assemble::inventory(&image, &results).map_err(CoordinatorError::Internal)?;
             let db = db.current()?;
             let report = assemble::report(&image, &inventory, &db, &report_options);
+            span.record("image.packages", inventory.packages.len());
+            span.record("scan.findings", report.summary.total);
             Ok((report, StoredImage { image, inventory }))
         })
         .await
@@ -433,6 +472,12 @@ pub fn report_options(options: &ScanOptions) -> Result<ReportOptions> {
             .collect::<Result<_>>()?
     };
     Ok(ReportOptions { severities, ignore_unfixed: options.ignore_unfixed, list_packages: false })
+}
+
+/// `done`, `failed`, … (a span attribute).
+fn status_label(status: i32) -> String {
+    ScanStatus::try_from(status)
+        .map_or_else(|_| "unknown".into(), |s| s.as_str_name().trim_start_matches("SCAN_STATUS_").to_ascii_lowercase())
 }
 
 fn summary(report: &Report) -> ReportSummary {

@@ -34,10 +34,18 @@ impl ScanService for ScanApi {
         &self,
         request: Request<Streaming<SubmitScanRequest>>,
     ) -> Result<Response<SubmitScansResponse>, Status> {
+        // The client's trace context (`strata submit`'s span): every scan of this call runs as its child.
+        let traceparent = request
+            .metadata()
+            .get(strata_fleet::telemetry::TRACEPARENT)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| strata_fleet::telemetry::is_valid_traceparent(v))
+            .map(str::to_string);
         let mut stream = request.into_inner();
         let mut scan_ids = Vec::new();
         while let Some(item) = stream.message().await? {
-            let id = self.runner.submit(item.reference, item.options.unwrap_or_default()).await?;
+            let options = item.options.unwrap_or_default();
+            let id = self.runner.submit(item.reference, options, traceparent.clone()).await?;
             scan_ids.push(id);
         }
         Ok(Response::new(SubmitScansResponse { scan_ids }))

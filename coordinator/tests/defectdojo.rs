@@ -84,14 +84,6 @@ fn submit_and_wait(fleet: &Fleet, references: &[String]) -> Vec<String> {
     out.lines().map(|l| l.split('\t').next().unwrap_or_default().to_string()).collect()
 }
 
-fn status(fleet: &Fleet, id: &str) -> Value {
-    let mut cmd = fleet.strata();
-    cmd.args(["status", id, "--json"]);
-    let (code, out, err) = run(cmd);
-    assert_eq!(code, 0, "{err}");
-    serde_json::from_str::<Value>(&out).expect("status json")[0].clone()
-}
-
 fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool, context: impl Fn() -> String) {
     let deadline = Instant::now() + timeout;
     while !done() {
@@ -107,7 +99,7 @@ fn settled(fleet: &Fleet, id: &str) -> Vec<Value> {
         &format!("the deliveries of {id}"),
         Duration::from_secs(120),
         || {
-            rows = status(fleet, id)["defectdojo"].as_array().cloned().unwrap_or_default();
+            rows = fleet.status(id)["defectdojo"].as_array().cloned().unwrap_or_default();
             !rows.is_empty() && rows.iter().all(|d| d["state"] != "pending")
         },
         || fleet.logs(),
@@ -116,7 +108,7 @@ fn settled(fleet: &Fleet, id: &str) -> Vec<Value> {
 }
 
 fn digest(fleet: &Fleet, id: &str) -> String {
-    status(fleet, id)["image_digest"].as_str().unwrap_or_default().to_string()
+    fleet.status(id)["image_digest"].as_str().unwrap_or_default().to_string()
 }
 
 fn upload(product: &str, title: &str) -> Upload {
@@ -245,7 +237,7 @@ fn retries_keep_order_per_engagement_and_other_engagements_go_on() {
     assert_eq!(of_app0, [digests[0].as_str(), digests[1].as_str()], "in order per engagement");
     let at = |d: &str| imports.iter().find(|i| i.field("version") == d).map(|i| i.at).unwrap();
     assert!(at(&digests[2]) < at(&digests[0]), "another engagement must not wait for a retrying one");
-    assert_eq!(status(&fleet, &ids[0])["defectdojo"][0]["attempts"], 5);
+    assert_eq!(fleet.status(&ids[0])["defectdojo"][0]["attempts"], 5);
 
     let attempts: Vec<_> = mock.attempts().into_iter().filter(|a| a.product == product0).collect();
     let codes: Vec<u16> = attempts.iter().map(|a| a.status).collect();

@@ -75,19 +75,6 @@ async fn respond(path: &str, metrics: &PrometheusHandle, ready: &ReadyCheck) -> 
     response
 }
 
-/// Logging for the fleet binaries: levels from `RUST_LOG` (default `info`), JSON lines when stderr is not a
-/// terminal (log collectors parse them), human-readable text when it is.
-pub fn init_logging() {
-    use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if std::io::stderr().is_terminal() {
-        builder.init();
-    } else {
-        builder.json().init();
-    }
-}
-
 /// Resolves on SIGTERM or Ctrl-C: how an orchestrator asks a process to stop.
 pub async fn shutdown_signal() {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

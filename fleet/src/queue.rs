@@ -1,6 +1,8 @@
 //! Layer job queues. Jobs are acknowledged only after their result is in the cache, so a worker killed
 //! mid-layer loses nothing: the broker redelivers the job. Attempts are counted in a message header; a job
-//! that keeps failing is moved to a dead-letter queue instead of looping forever.
+//! that keeps failing is moved to a dead-letter queue instead of looping forever. A job's trace context
+//! travels in the W3C `traceparent` message header as well as in the job itself, so broker-side tooling
+//! sees it too.
 
 use std::sync::{Arc, Mutex};
 
@@ -108,10 +110,13 @@ impl RabbitQueue {
         if let Some(reason) = reason {
             headers.insert(ShortString::from("x-strata-reason"), AMQPValue::LongString(reason.into()));
         }
-        let mut properties = BasicProperties::default().with_delivery_mode(2).with_headers(headers);
         if !job.traceparent.is_empty() {
-            properties = properties.with_correlation_id(ShortString::from(job.traceparent.clone()));
+            headers.insert(
+                ShortString::from(crate::telemetry::TRACEPARENT),
+                AMQPValue::LongString(job.traceparent.as_str().into()),
+            );
         }
+        let properties = BasicProperties::default().with_delivery_mode(2).with_headers(headers);
         let confirmation = self
             .publisher
             .basic_publish(
@@ -200,11 +205,8 @@ impl JobStream for RabbitStream {
             Ok(d) => d,
             Err(e) => return Some(Err(e.into())),
         };
-        let attempts = delivery
-            .properties
-            .headers()
-            .as_ref()
-            .and_then(|h| h.inner().get(ATTEMPTS_HEADER).cloned())
+        let header = |name: &str| delivery.properties.headers().as_ref().and_then(|h| h.inner().get(name).cloned());
+        let attempts = header(ATTEMPTS_HEADER)
             .and_then(|v| match v {
                 AMQPValue::LongUInt(n) => Some(n),
                 AMQPValue::LongLongInt(n) => u32::try_from(n).ok(),
@@ -212,9 +214,20 @@ impl JobStream for RabbitStream {
                 _ => None,
             })
             .unwrap_or(0);
+        let traceparent = header(crate::telemetry::TRACEPARENT).and_then(|v| match v {
+            AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+            AMQPValue::ShortString(s) => Some(s.as_str().to_string()),
+            _ => None,
+        });
         let redelivered = delivery.redelivered;
         match codec::decode_job(&delivery.data) {
-            Ok(job) => Some(Ok(Delivery { job, attempts, redelivered, acker: Acker::Rabbit(delivery.acker) })),
+            Ok(mut job) => {
+                // A publisher that only sets the standard header (not the job field) is traced too.
+                if let Some(traceparent) = traceparent.filter(|t| crate::telemetry::is_valid_traceparent(t)) {
+                    job.traceparent = traceparent;
+                }
+                Some(Ok(Delivery { job, attempts, redelivered, acker: Acker::Rabbit(delivery.acker) }))
+            }
             Err(e) => {
                 // A message we cannot read can never succeed: drop it rather than loop on it.
                 let _ = delivery.acker.ack(BasicAckOptions::default()).await;

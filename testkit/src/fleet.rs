@@ -168,6 +168,16 @@ impl Fleet {
         }
     }
 
+    /// SIGTERM, then waits (at most `grace`) for the coordinator to exit; returns its exit status.
+    pub fn terminate_coordinator(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
+        let child = self.coordinator.as_mut()?;
+        let status = terminate(child, grace);
+        if status.is_some() {
+            self.coordinator = None;
+        }
+        status
+    }
+
     pub fn add_worker(&mut self) -> usize {
         let mut command = Command::new(&self.bins.worker);
         self.common(&mut command);
@@ -194,16 +204,7 @@ impl Fleet {
 
     /// SIGTERM, then waits (at most `grace`) for the worker to exit; returns its exit status.
     pub fn terminate_worker(&mut self, n: usize, grace: Duration) -> Option<std::process::ExitStatus> {
-        let pid = self.workers[n].id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.workers[n].try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
+        terminate(&mut self.workers[n], grace)
     }
 
     /// `strata` with the coordinator preset.
@@ -211,6 +212,14 @@ impl Fleet {
         let mut command = Command::new(&self.bins.strata);
         command.env("STRATA_COORDINATOR", self.url()).env("NO_COLOR", "1").stdin(Stdio::null());
         command
+    }
+
+    /// `strata status ID --json`: the scan's row, its DefectDojo deliveries included.
+    pub fn status(&self, id: &str) -> serde_json::Value {
+        let out = self.strata().args(["status", id, "--json"]).output().expect("run strata status");
+        assert!(out.status.success(), "strata status {id}: {}", String::from_utf8_lossy(&out.stderr));
+        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+        rows[0].clone()
     }
 
     /// Analyses recorded per layer digest (the workers' Redis counters).
@@ -227,6 +236,11 @@ impl Fleet {
             .collect()
     }
 
+    /// The whole log of one process (`coordinator.log`, `worker-0.log`).
+    pub fn log_text(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
+    }
+
     /// Every process's log, for assertion messages.
     pub fn logs(&self) -> String {
         let mut out = String::new();
@@ -240,6 +254,18 @@ impl Fleet {
         }
         out
     }
+}
+
+fn terminate(child: &mut Child, grace: Duration) -> Option<std::process::ExitStatus> {
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
 }
 
 fn redis_cli(args: &[&str]) -> String {

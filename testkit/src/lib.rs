@@ -10,6 +10,7 @@ pub mod defectdojo;
 pub mod fixtures;
 pub mod fleet;
 pub mod image;
+pub mod otlp;
 pub mod proxy;
 pub mod registry;
 pub mod tarball;

@@ -12,10 +12,12 @@ use std::time::Duration;
 
 use strata_fleet::cache::LayerCache;
 use strata_fleet::queue::{Delivery, JobQueue};
+use strata_fleet::telemetry;
 use strata_fleet::{LayerJob, codec};
 use strata_scanner::layer::{LayerInventory, analyze_layer};
 use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tracing::field::Empty;
+use tracing::{Instrument, info, info_span, warn};
 
 pub use blobs::{BlobSource, RegistryBlobs};
 
@@ -93,64 +95,105 @@ impl Worker {
     }
 
     async fn handle(&self, delivery: Delivery) {
+        // One span per job, a child of the scan that queued it (its trace context came with the job).
+        let span = info_span!(
+            "layer_job",
+            scan.id = %delivery.job.scan_id,
+            layer.digest = %delivery.job.digest,
+            layer.size = delivery.job.size,
+            job.attempt = delivery.attempts + 1,
+            job.outcome = Empty,
+            trace_id = Empty,
+        );
+        telemetry::set_parent(&span, &delivery.job.traceparent);
+        let outcome = self.handle_traced(delivery).instrument(span.clone()).await;
+        span.record("job.outcome", outcome);
+    }
+
+    async fn handle_traced(&self, delivery: Delivery) -> &'static str {
         let job = delivery.job.clone();
         // A duplicate job (a claim expired while the first was queued) costs one cache read.
-        if let Ok(Some(done)) = self.cache.get(&job.digest).await {
-            if done.ok {
-                let _ = delivery.ack().await;
-                return;
-            }
+        if let Ok(Some(done)) = self.cache.get(&job.digest).await
+            && done.ok
+        {
+            let _ = delivery.ack().await;
+            return "cached";
         }
         let started = std::time::Instant::now();
         let outcome = self.analyze(&job).await;
         metrics::histogram!("strata_layer_analysis_seconds").record(started.elapsed().as_secs_f64());
         let attempts = delivery.attempts + 1;
-        let stored = match outcome {
+        let (stored, label) = match outcome {
             Ok(inventory) => match codec::ok_result(&inventory, attempts) {
                 Ok(result) => {
                     metrics::counter!("strata_layers_analysed_total").increment(1);
                     metrics::histogram!("strata_layer_blob_bytes").record(inventory.stats.blob_bytes as f64);
-                    let _ = self.cache.record_analysis(&job.digest).await;
-                    self.cache.put(&result).await
+                    let written = async {
+                        let _ = self.cache.record_analysis(&job.digest).await;
+                        self.cache.put(&result).await
+                    };
+                    (written.instrument(info_span!("cache_write")).await, "analysed")
                 }
-                Err(e) => Err(e),
+                Err(e) => (Err(e), "analysed"),
             },
             Err(message) if attempts >= self.config.max_attempts => {
                 warn!(layer = %job.digest, attempts, error = %message, "layer failed for good; dead-lettering");
                 metrics::counter!("strata_jobs_dead_lettered_total").increment(1);
                 let dead = self.queue.dead_letter(&job, attempts, &message).await;
-                match dead {
-                    Ok(()) => self.cache.put(&codec::failed_result(&job.digest, &message, attempts)).await,
+                let stored = match dead {
+                    Ok(()) => {
+                        let failed = codec::failed_result(&job.digest, &message, attempts);
+                        self.cache.put(&failed).instrument(info_span!("cache_write")).await
+                    }
                     Err(e) => Err(e),
-                }
+                };
+                (stored, "dead_lettered")
             }
             Err(message) => {
                 let delay = self.config.retry_backoff * 2u32.saturating_pow(attempts - 1);
                 warn!(layer = %job.digest, attempts, ?delay, error = %message, "layer failed; retrying");
                 metrics::counter!("strata_job_retries_total").increment(1);
                 tokio::time::sleep(delay).await;
-                self.queue.publish(&job, attempts).await
+                (self.queue.publish(&job, attempts).await, "retried")
             }
         };
         match stored {
             Ok(()) => {
                 let _ = delivery.ack().await;
+                label
             }
             // Cache or broker unreachable: give the job back so it is not lost.
             Err(e) => {
                 warn!(layer = %job.digest, error = %e, "cannot record the outcome; requeueing");
                 let _ = delivery.requeue(self.queue.as_ref()).await;
+                "requeued"
             }
         }
     }
 
+    /// `fetch` opens the blob (the registry's answer; its body then streams through the analysis), and
+    /// `analyze` reads, decompresses and analyses it on the blocking pool.
     async fn analyze(&self, job: &LayerJob) -> Result<LayerInventory, String> {
-        let reader = self.blobs.open(job).await.map_err(|e| format!("layer {}: {e:#}", job.digest))?;
+        let reader = self
+            .blobs
+            .open(job)
+            .instrument(info_span!("fetch", layer.repository = %job.repository))
+            .await
+            .map_err(|e| format!("layer {}: {e:#}", job.digest))?;
         let digest = job.digest.clone();
         let secrets = self.config.secrets.clone();
-        tokio::task::spawn_blocking(move || match &secrets {
-            Some(scanner) => strata_scanner::layer::analyze_layer_with(reader, &digest, scanner),
-            None => analyze_layer(reader, &digest),
+        let span = info_span!("analyze", layer.uncompressed_bytes = Empty, layer.entries = Empty);
+        tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let inventory = match &secrets {
+                Some(scanner) => strata_scanner::layer::analyze_layer_with(reader, &digest, scanner),
+                None => analyze_layer(reader, &digest),
+            };
+            if let Ok(inventory) = &inventory {
+                span.record("layer.uncompressed_bytes", inventory.stats.uncompressed_bytes);
+                span.record("layer.entries", inventory.stats.entries);
+            }
+            inventory
         })
         .await
         .map_err(|e| format!("layer {}: analysis task failed: {e}", job.digest))?

@@ -50,10 +50,14 @@ fn main() -> anyhow::Result<()> {
     let argv: Vec<String> = std::env::args().collect();
     strata_fleet::config::apply_config_file(&argv).map_err(anyhow::Error::msg)?;
     let args = Args::parse();
-    strata_fleet::ops::init_logging();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async {
+    // Inside the runtime: the OTLP exporter's connection lives on it.
+    let telemetry = {
+        let _context = runtime.enter();
+        strata_fleet::telemetry::init("strata-worker").context("logging and tracing (OTEL_*)")?
+    };
+    let outcome = runtime.block_on(async {
         let cache =
             RedisCache::connect(&args.redis_url, &args.key_prefix, Duration::from_secs(args.layer_ttl_days * 86_400))
                 .await
@@ -95,5 +99,8 @@ fn main() -> anyhow::Result<()> {
         }
         let worker = Worker::new(queue, cache, Arc::new(RegistryBlobs::new(client)), config);
         worker.run(strata_fleet::ops::shutdown_signal()).await.context("worker")
-    })
+    });
+    // Export the spans still buffered while the runtime runs: a graceful stop loses none.
+    drop(telemetry);
+    outcome
 }

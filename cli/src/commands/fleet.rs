@@ -72,7 +72,15 @@ fn parse_labels(labels: &[String]) -> Result<HashMap<String, String>> {
         .collect()
 }
 
+/// The root of the scans' trace: `submit` (waiting included with `--wait`), sent to the coordinator as
+/// `traceparent` metadata so each scan's spans, its layer jobs' and its DefectDojo delivery's follow.
 pub async fn submit(args: SubmitArgs) -> Result<u8> {
+    use tracing::Instrument;
+    let span = tracing::info_span!("submit", images = tracing::field::Empty, wait = args.wait);
+    submit_traced(args).instrument(span).await
+}
+
+async fn submit_traced(args: SubmitArgs) -> Result<u8> {
     let mut references = args.references.clone();
     if let Some(file) = &args.file {
         let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
@@ -89,10 +97,17 @@ pub async fn submit(args: SubmitArgs) -> Result<u8> {
         ignore_unfixed: args.ignore_unfixed,
         ..ScanOptions::default()
     };
+    tracing::Span::current().record("images", references.len());
     let mut client = connect(&args.coordinator).await?;
     let requests: Vec<SubmitScanRequest> =
         references.iter().map(|r| SubmitScanRequest { reference: r.clone(), options: Some(options.clone()) }).collect();
-    let ids = client.submit_scans(tokio_stream::iter(requests)).await?.into_inner().scan_ids;
+    let mut request = Request::new(tokio_stream::iter(requests));
+    if let Some(traceparent) = strata_fleet::telemetry::current_traceparent()
+        && let Ok(value) = traceparent.parse()
+    {
+        request.metadata_mut().insert(strata_fleet::telemetry::TRACEPARENT, value);
+    }
+    let ids = client.submit_scans(request).await?.into_inner().scan_ids;
     if !args.wait {
         for (id, reference) in ids.iter().zip(&references) {
             println!("{id}\t{reference}");

@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
-use tracing::{info, warn};
+use tracing::field::Empty;
+use tracing::{Instrument, info, info_span, warn};
 
 use super::Client;
 use super::outbox::{Entry, Outbox, State};
@@ -109,7 +110,20 @@ impl Deliverer {
                         }
                     })
                 };
-                if let Err(e) = this.deliver(head).await {
+                let span = info_span!(
+                    "defectdojo_delivery",
+                    delivery.id = %head.id,
+                    scan.id = %head.scan_id,
+                    defectdojo.product = %head.upload.names.product,
+                    defectdojo.engagement = %head.upload.names.engagement,
+                    defectdojo.test_title = %head.upload.names.test_title,
+                    delivery.attempt = head.attempts + 1,
+                    delivery.state = Empty,
+                    defectdojo.test_id = Empty,
+                    trace_id = Empty,
+                );
+                strata_fleet::telemetry::set_parent(&span, &head.traceparent);
+                if let Err(e) = this.deliver(head).instrument(span).await {
                     warn!(error = %e, "DefectDojo delivery");
                 }
                 renew.abort();
@@ -144,6 +158,7 @@ impl Deliverer {
                 let wait = backoff(settings.backoff, settings.max_backoff, entry.attempts, e.retry_after());
                 warn!(scan = %entry.scan_id, attempt = entry.attempts, retry_in_ms = wait.as_millis() as u64,
                       error = %e, "DefectDojo delivery failed; will retry");
+                tracing::Span::current().record("delivery.state", "retry");
                 entry.error = e.to_string();
                 entry.next_attempt_ms = now_ms() + wait.as_millis() as i64;
                 entry.updated_ms = now_ms();
@@ -170,7 +185,10 @@ impl Deliverer {
             _ => "other",
         };
         metrics::counter!("strata_defectdojo_deliveries_total", "outcome" => outcome).increment(1);
+        let span = tracing::Span::current();
+        span.record("delivery.state", outcome);
         if let Some(r) = &result {
+            span.record("defectdojo.test_id", r.test_id);
             // The night's triage workload at a glance: what DefectDojo opened, closed and reopened.
             for (change, n) in [
                 ("created", r.delta.created.total),

@@ -59,6 +59,9 @@ pub struct Entry {
     pub created_ms: i64,
     pub updated_ms: i64,
     pub result: Option<ImportResult>,
+    /// W3C trace context the delivery continues (the scan run that queued it); empty without traces.
+    #[serde(default)]
+    pub traceparent: String,
 }
 
 impl Entry {
@@ -169,6 +172,8 @@ impl Outbox {
             created_ms: now,
             updated_ms: now,
             result: None,
+            // The run that finishes the scan; a rescan (no run) continues the submit's trace.
+            traceparent: strata_fleet::telemetry::current_traceparent().unwrap_or_else(|| scan.traceparent.clone()),
         };
         let file = strata_scanner::report::trivy::to_trivy_json(report).into_bytes();
         let prepared =

@@ -113,7 +113,7 @@ pub async fn accept_scan(State(adapter): State<Arc<Adapter>>, headers: HeaderMap
     }
     let reference = format!("{host}/{}@{}", artifact.repository, artifact.digest);
     let credential = registry.authorization.as_deref().and_then(basic_credential);
-    match adapter.runner.submit_with(reference, options, credential).await {
+    match adapter.runner.submit_with(reference, options, credential, None).await {
         Ok(id) => respond(StatusCode::ACCEPTED, SCAN_RESPONSE_MIME, &json!({"id": id})),
         Err(CoordinatorError::Invalid(why)) => error(StatusCode::UNPROCESSABLE_ENTITY, why),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),

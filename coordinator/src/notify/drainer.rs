@@ -115,7 +115,7 @@ async fn submit(inbox: &Inbox, runner: &Arc<Runner>, raw: &str, pushed: Pushed) 
     if !pushed.tag.is_empty() {
         options.labels.insert("tag".into(), pushed.tag.clone());
     }
-    match runner.submit(pushed.reference.clone(), options).await {
+    match runner.submit(pushed.reference.clone(), options, None).await {
         Ok(scan) => {
             info!(scan = %scan, reference = %pushed.reference, tag = %pushed.tag, event = %pushed.event_id, "scan on push");
             if let Err(e) = inbox.done(raw).await {
