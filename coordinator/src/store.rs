@@ -43,7 +43,7 @@ pub fn is_terminal(status: i32) -> bool {
 impl ScanStore {
     pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
         let client = redis::Client::open(url)?;
-        let conn = ConnectionManager::new(client.clone()).await?;
+        let conn = strata_fleet::cache::connection_manager(client.clone()).await?;
         let (events, _) = broadcast::channel(8192);
         let mut pubsub = client.get_async_pubsub().await?;
         pubsub.subscribe(format!("{prefix}:events")).await?;

@@ -5,9 +5,12 @@
 //!
 //! cargo bench -p strata-scanner --bench binaries
 
+mod common;
+
 use std::io::{self, Read};
 use std::path::PathBuf;
 
+use common::cpu_time::ThreadCpuTime;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sha2::{Digest, Sha256};
 
@@ -40,7 +43,7 @@ fn layer() -> Option<(Vec<u8>, u64)> {
     Some((gz, tar.len() as u64))
 }
 
-fn binaries(c: &mut Criterion) {
+fn binaries(c: &mut Criterion<ThreadCpuTime>) {
     let Some((blob, uncompressed)) = layer() else { return };
     let digest = format!("sha256:{}", hex::encode(Sha256::digest(&blob)));
     let mut group = c.benchmark_group("Go and Rust executables layer (gzip)");
@@ -61,5 +64,9 @@ fn binaries(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, binaries);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(ThreadCpuTime);
+    targets = binaries
+}
 criterion_main!(benches);

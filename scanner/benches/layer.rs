@@ -1,6 +1,7 @@
 //! Layer analysis throughput against its anchor, plain decompression of the same blob with the same
 //! decoder. Input: the real bullseye minbase root filesystem (`scripts/fixtures.sh`), gzip-compressed once at
-//! the default level, as `docker push` does. Both run from memory so disk speed does not enter.
+//! the default level, as `docker push` does. Both run from memory so disk speed does not enter; times are
+//! the thread's CPU time (`common::cpu_time`), steady on a shared machine.
 //!
 //! cargo bench -p strata-scanner --bench layer
 
@@ -8,10 +9,11 @@ mod common;
 
 use std::io::{self, Read};
 
+use common::cpu_time::ThreadCpuTime;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sha2::{Digest, Sha256};
 
-fn layer(c: &mut Criterion) {
+fn layer(c: &mut Criterion<ThreadCpuTime>) {
     let Some((blob, uncompressed)) = common::bullseye_gz() else { return };
     let digest = format!("sha256:{}", hex::encode(Sha256::digest(&blob)));
     let mut group = c.benchmark_group("bullseye-minbase layer (gzip)");
@@ -47,5 +49,9 @@ fn layer(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, layer);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(ThreadCpuTime);
+    targets = layer
+}
 criterion_main!(benches);

@@ -9,6 +9,7 @@ mod common;
 
 use std::io::{self, Read};
 
+use common::cpu_time::ThreadCpuTime;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sha2::{Digest, Sha256};
 use strata_scanner::secret::{self, Scanner};
@@ -32,7 +33,7 @@ fn text_files(blob: &[u8]) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-fn secrets(c: &mut Criterion) {
+fn secrets(c: &mut Criterion<ThreadCpuTime>) {
     let Some((blob, uncompressed)) = common::bullseye_gz() else { return };
     let digest = format!("sha256:{}", hex::encode(Sha256::digest(&blob)));
     let mut group = c.benchmark_group("bullseye-minbase layer with secrets (gzip)");
@@ -62,5 +63,9 @@ fn secrets(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, secrets);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(ThreadCpuTime);
+    targets = secrets
+}
 criterion_main!(benches);

@@ -1,9 +1,12 @@
 //! The benches' shared input: the real bullseye minbase root filesystem (`scripts/fixtures.sh`),
 //! gzip-compressed once at the default level, as `docker push` does, and cached beside it.
 
+pub mod cpu_time;
+
 use std::io::{self, Write};
 use std::path::PathBuf;
 
+#[allow(dead_code)] // not every bench reads the bullseye layer
 /// The gzip blob and the uncompressed tar size, or `None` (with a message) when the fixture is missing.
 pub fn bullseye_gz() -> Option<(Vec<u8>, u64)> {
     let dir = std::env::var_os("STRATA_FIXTURES")
