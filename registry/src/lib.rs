@@ -31,7 +31,7 @@ mod throttle;
 pub use catalog::{Catalog, CatalogOptions};
 pub use client::{RegistryClient, RegistryOptions};
 pub use error::RegistryError;
-pub use throttle::RetryPolicy;
+pub use throttle::{RetryPolicy, retry_after};
 
 /// Turns a blob stream from [`RegistryClient::open_blob`] into a blocking [`std::io::Read`] for the engine.
 ///

@@ -53,6 +53,12 @@ impl RetryPolicy {
     }
 }
 
+/// A `Retry-After` value (delay-seconds or an HTTP date) as a delay from now. For any HTTP client of the
+/// project, not only registries.
+pub fn retry_after(value: &str) -> Option<Duration> {
+    parse_retry_after(value, SystemTime::now())
+}
+
 /// `Retry-After: 120` or `Retry-After: Fri, 31 Dec 1999 23:59:59 GMT`, as a delay from `now` (a date in the
 /// past is no delay). `None` when the value is neither.
 pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
