@@ -227,7 +227,18 @@ impl Catalog {
             if !seen.insert(url.to_string()) {
                 return Err(protocol(target, format!("the next-page link leads back to {url}")));
             }
-            let response = self.send(Method::GET, &url, target, None).await?;
+            let response = match self.send(Method::GET, &url, target, None).await {
+                // distribution refuses an `n` above its `catalog.maxentries`: take its own page size then.
+                Err(RegistryError::Protocol { message, .. })
+                    if all.is_empty() && message.contains("PAGINATION_NUMBER_INVALID") && url.query().is_some() =>
+                {
+                    tracing::debug!(registry = %self.host, "page size refused; using the registry's");
+                    url.set_query(None);
+                    seen.clear();
+                    continue;
+                }
+                other => other?,
+            };
             let next = response.headers().get_all(LINK).iter().filter_map(|v| v.to_str().ok()).find_map(|v| {
                 crate::link::next_target(v).map(|t| url.join(t).map_err(|e| format!("next-page link {t:?}: {e}")))
             });

@@ -26,6 +26,11 @@ impl TestRegistry {
         Self::launch(None)
     }
 
+    /// With `yaml` (top-level sections, e.g. `catalog:\n  maxentries: 50\n`) added to the config.
+    pub fn start_with_config(yaml: &str) -> Self {
+        Self::launch_with_auth_yaml(tempfile::tempdir().unwrap(), yaml)
+    }
+
     /// Basic auth through an htpasswd file (bcrypt, as distribution requires).
     pub fn start_with_auth(user: &str, password: &str) -> Self {
         Self::launch(Some((user, password)))
