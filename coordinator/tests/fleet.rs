@@ -2,36 +2,18 @@
 //! Redis (own queue and key prefix per test), a real registry, real images sharing real base layers.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
 use strata_testkit::debian::{Rootfs, minbase_osv, with_source_version};
-use strata_testkit::fleet::{Bins, Fleet};
+use strata_testkit::fleet::{Bins, Fleet, run};
 use strata_testkit::image::{Compression, ImageBuilder, LayerContent};
 use strata_testkit::registry::TestRegistry;
 use strata_testkit::tarball::TarBuilder;
 
 fn bins() -> Bins {
     Bins::beside(Path::new(env!("CARGO_BIN_EXE_strata-coordinator")))
-}
-
-fn run(mut command: Command) -> (i32, String, String) {
-    let out = command.output().expect("run");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn build_db(bins: &Bins, dir: &Path, osv: &[PathBuf], name: &str) -> PathBuf {
-    let out = dir.join(name);
-    let mut cmd = Command::new(&bins.strata);
-    cmd.args(["db", "build", "--out"]).arg(&out).arg("--osv").args(osv);
-    let (code, _, err) = run(cmd);
-    assert_eq!(code, 0, "{err}");
-    out
 }
 
 /// `count` images on one real bullseye base layer: each adds an app layer of its own, and every third
@@ -116,7 +98,7 @@ fn twenty_images_share_layers_each_analysed_once_and_match_local_mode() {
     let tmp = tempfile::tempdir().unwrap();
     let registry = TestRegistry::start();
     let references = push_images(&registry, 20, tmp.path());
-    let db = build_db(&bins, tmp.path(), &[minbase_osv()], "strata.db");
+    let db = bins.build_db(tmp.path(), &[minbase_osv()], "strata.db");
     let fleet = Fleet::start(bins.clone(), &db, 2, &[]);
 
     let scans = submit_and_wait(&fleet, &references);
@@ -150,7 +132,7 @@ fn rescan_after_a_db_change_rematches_without_layer_work() {
     let full = minbase_osv();
     let without = tmp.path().join("without.jsonl.gz");
     filter_osv(&full, &without, |id| id != "DSA-5343-1");
-    let db = build_db(&bins, tmp.path(), &[without], "strata.db");
+    let db = bins.build_db(tmp.path(), &[without], "strata.db");
     let fleet = Fleet::start(bins.clone(), &db, 1, &[]);
     let scans = submit_and_wait(&fleet, &references);
     let before = findings(&fleet_report(&fleet, &scans[0].0));
@@ -158,7 +140,7 @@ fn rescan_after_a_db_change_rematches_without_layer_work() {
     let analyses = fleet.analyses();
 
     // The DB is replaced in place (as `strata db update` does): the rescan picks it up.
-    let fresh = build_db(&bins, tmp.path(), &[full], "fresh.db");
+    let fresh = bins.build_db(tmp.path(), &[full], "fresh.db");
     std::fs::rename(&fresh, &db).unwrap();
     let mut cmd = fleet.strata();
     cmd.args(["rescan", "--all", "--json"]);
@@ -208,7 +190,7 @@ fn a_worker_killed_mid_layer_loses_nothing() {
     let proxy = strata_testkit::proxy::SlowProxy::start(registry.port, 4_000_000);
     let slow: Vec<String> =
         references.iter().map(|r| r.replace(&registry.host(), &format!("127.0.0.1:{}", proxy.port))).collect();
-    let db = build_db(&bins, tmp.path(), &[minbase_osv()], "strata.db");
+    let db = bins.build_db(tmp.path(), &[minbase_osv()], "strata.db");
     let mut fleet = Fleet::start(bins.clone(), &db, 1, &[]);
     let mut submit = fleet.strata();
     submit.args(["submit"]).args(&slow);
@@ -239,7 +221,7 @@ fn coordinator_restart_resumes_every_scan() {
     let tmp = tempfile::tempdir().unwrap();
     let registry = TestRegistry::start();
     let references = push_images(&registry, 6, tmp.path());
-    let db = build_db(&bins, tmp.path(), &[minbase_osv()], "strata.db");
+    let db = bins.build_db(tmp.path(), &[minbase_osv()], "strata.db");
     let mut fleet = Fleet::start(bins.clone(), &db, 2, &[]);
     let mut submit = fleet.strata();
     submit.arg("submit").args(&references);
@@ -269,7 +251,7 @@ fn a_corrupt_blob_is_dead_lettered_and_other_scans_complete() {
         .write_layout(&layout, "bad");
     registry.push(&layout, "bad", "fleet/bad:1", &[]);
     let bad = format!("{}/fleet/bad:1", registry.host());
-    let db = build_db(&bins, tmp.path(), &[minbase_osv()], "strata.db");
+    let db = bins.build_db(tmp.path(), &[minbase_osv()], "strata.db");
     let fleet = Fleet::start(bins.clone(), &db, 2, &[("STRATA_MAX_ATTEMPTS", "2"), ("STRATA_RETRY_BACKOFF_MS", "100")]);
     let mut submit = fleet.strata();
     submit.args(["submit", "--wait"]).args(&good).arg(&bad);
@@ -320,7 +302,7 @@ fn registry_credentials_stay_out_of_logs_and_sigterm_finishes_the_job() {
     // Behind a slow link, so the worker is mid-layer when it is told to stop.
     let proxy = strata_testkit::proxy::SlowProxy::start(registry.port, 8_000_000);
     let reference = format!("127.0.0.1:{}/private/app:1", proxy.port);
-    let db = build_db(&bins, tmp.path(), &[minbase_osv()], "strata.db");
+    let db = bins.build_db(tmp.path(), &[minbase_osv()], "strata.db");
     let env =
         [("STRATA_REGISTRY_USERNAME", "fleet"), ("STRATA_REGISTRY_PASSWORD", password.as_str()), ("RUST_LOG", "debug")];
     let mut fleet = Fleet::start(bins.clone(), &db, 1, &env);
@@ -352,7 +334,7 @@ fn cancelled_scans_stop_and_watch_streams_progress() {
     let proxy = strata_testkit::proxy::SlowProxy::start(registry.port, 2_000_000);
     let slow: Vec<String> =
         references.iter().map(|r| r.replace(&registry.host(), &format!("127.0.0.1:{}", proxy.port))).collect();
-    let db = build_db(&bins, tmp.path(), &[minbase_osv()], "strata.db");
+    let db = bins.build_db(tmp.path(), &[minbase_osv()], "strata.db");
     let fleet = Fleet::start(bins.clone(), &db, 1, &[]);
     let mut watch = fleet.strata();
     watch.arg("watch").stdout(std::process::Stdio::piped());
@@ -410,7 +392,7 @@ fn mutual_tls_and_the_bearer_token_guard_the_api() {
     std::fs::write(&token_file, "t0ken-for-tests\n").unwrap();
     let registry = TestRegistry::start();
     let references = push_images(&registry, 1, tmp.path());
-    let db = build_db(&bins, tmp.path(), &[minbase_osv()], "strata.db");
+    let db = bins.build_db(tmp.path(), &[minbase_osv()], "strata.db");
     let path = |f: &str| pki.join(f).to_string_lossy().into_owned();
     let env = [
         ("STRATA_TLS_CERT", path("server.pem")),
@@ -464,7 +446,7 @@ fn metrics_move_with_a_scan_and_readiness_follows_the_backends() {
     let tmp = tempfile::tempdir().unwrap();
     let registry = TestRegistry::start();
     let references = push_images(&registry, 2, tmp.path());
-    let db = build_db(&bins, tmp.path(), &[minbase_osv()], "strata.db");
+    let db = bins.build_db(tmp.path(), &[minbase_osv()], "strata.db");
     let fleet = Fleet::start(bins.clone(), &db, 1, &[]);
     for process in ["coordinator", "worker-0"] {
         let (status, body) = fleet.ops_get(process, "/healthz");
@@ -494,7 +476,7 @@ fn metrics_move_with_a_scan_and_readiness_follows_the_backends() {
 fn a_toml_config_file_configures_the_coordinator() {
     let bins = bins();
     let tmp = tempfile::tempdir().unwrap();
-    let db = build_db(&bins, tmp.path(), &[minbase_osv()], "strata.db");
+    let db = bins.build_db(tmp.path(), &[minbase_osv()], "strata.db");
     let port = strata_testkit::registry::free_port();
     let ops = strata_testkit::registry::free_port();
     let config = tmp.path().join("coordinator.toml");

@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
+use std::sync::Arc;
 
 use serde_json::json;
 
@@ -16,7 +17,7 @@ use crate::sha256;
 pub struct Layer {
     pub digest: String,
     pub diff_id: String,
-    gz: std::sync::Arc<Vec<u8>>,
+    gz: Arc<Vec<u8>>,
 }
 
 impl Layer {
@@ -24,7 +25,7 @@ impl Layer {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         encoder.write_all(tar).expect("gzip into memory");
         let gz = encoder.finish().expect("gzip into memory");
-        Layer { digest: sha256(&gz), diff_id: sha256(tar), gz: std::sync::Arc::new(gz) }
+        Layer { digest: sha256(&gz), diff_id: sha256(tar), gz: Arc::new(gz) }
     }
 
     pub fn size(&self) -> usize {
@@ -40,8 +41,9 @@ pub struct Pushed {
     pub digest: String,
 }
 
-/// A manifest's bytes and the blobs (digest, bytes) a repository needs before it can hold it.
-type Manifest = (Vec<u8>, Vec<(String, Vec<u8>)>);
+/// A manifest's bytes and the blobs (digest, bytes) a repository needs before it can hold it. Shared, not
+/// copied: a base layer is tens of megabytes and hundreds of manifests name it.
+type Manifest = (Arc<Vec<u8>>, Vec<(String, Arc<Vec<u8>>)>);
 
 pub struct Populator<'a> {
     registry: &'a TestRegistry,
@@ -74,10 +76,10 @@ impl<'a> Populator<'a> {
             })).collect::<Vec<_>>(),
         }))
         .expect("json");
-        let mut blobs: Vec<(String, Vec<u8>)> = layers.iter().map(|l| (l.digest.clone(), l.gz.to_vec())).collect();
-        blobs.push((sha256(&config), config));
+        let mut blobs: Vec<(String, Arc<Vec<u8>>)> = layers.iter().map(|l| (l.digest.clone(), l.gz.clone())).collect();
+        blobs.push((sha256(&config), Arc::new(config)));
         let digest = sha256(&manifest);
-        self.manifests.insert(digest.clone(), (manifest, blobs));
+        self.manifests.insert(digest.clone(), (Arc::new(manifest), blobs));
         self.tag(repository, tag, &digest)
     }
 

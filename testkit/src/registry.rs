@@ -171,7 +171,8 @@ pub(crate) fn http(
     body: &[u8],
 ) -> std::io::Result<Response> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    // Generous: a registry storing a large blob on a loaded test machine can take a while to answer.
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     let mut request = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
