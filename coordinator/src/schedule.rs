@@ -86,6 +86,10 @@ pub fn start(sweeper: Arc<Sweeper>, store: ScanStore, schedule: ScheduledSweep) 
                     "submitted": report.submitted, "rescanned": report.rescanned, "skipped": report.skipped,
                     "failed": report.failed, "started_unix_ms": report.started_unix_ms,
                     "finished_unix_ms": report.finished_unix_ms,
+                    // The first few, so an operator sees why without the logs.
+                    "failures": report.failures.iter().take(20)
+                        .map(|f| serde_json::json!({"subject": f.subject, "error": f.error}))
+                        .collect::<Vec<_>>(),
                 }),
                 Err(e) => {
                     tracing::warn!(tick, registry = %request.registry, error = %e, "scheduled sweep failed");

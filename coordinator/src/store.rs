@@ -54,7 +54,10 @@ pub fn is_terminal(status: i32) -> bool {
 impl ScanStore {
     pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
         let client = redis::Client::open(url)?;
-        let conn = ConnectionManager::new(client.clone()).await?;
+        // redis-rs gives up on a reply after 500 ms by default, which failed scans when Redis or this
+        // machine was busy (a listing MGET, an inventory SET): wait for a slow reply rather than fail a scan.
+        let config = redis::aio::ConnectionManagerConfig::new().set_response_timeout(Some(Duration::from_secs(10)));
+        let conn = ConnectionManager::new_with_config(client.clone(), config).await?;
         let (events, _) = broadcast::channel(8192);
         let mut pubsub = client.get_async_pubsub().await?;
         pubsub.subscribe(format!("{prefix}:events")).await?;
