@@ -29,11 +29,19 @@ pub struct SweepSettings {
     /// Catalog and tag-list page size when a request names none.
     pub page_size: usize,
     pub retry: RetryPolicy,
+    /// How long a sweep that waits waits for its scans; those unfinished by then count as failures (they
+    /// go on running).
+    pub max_wait: Duration,
 }
 
 impl Default for SweepSettings {
     fn default() -> Self {
-        SweepSettings { concurrency: 8, page_size: 100, retry: RetryPolicy::default() }
+        SweepSettings {
+            concurrency: 8,
+            page_size: 100,
+            retry: RetryPolicy::default(),
+            max_wait: Duration::from_secs(6 * 3600),
+        }
     }
 }
 
@@ -192,8 +200,7 @@ impl Sweeper {
         };
         report.images = images;
         if request.wait {
-            self.wait(&mut report.images).await?;
-            report.waited = true;
+            report.waited = self.wait(&mut report.images).await?;
         }
         for image in &report.images {
             match image.action.as_str() {
@@ -203,7 +210,7 @@ impl Sweeper {
                 _ => {}
             }
             let scan_failed =
-                image.action == "submitted" && report.waited && image.status != status_name(ScanStatus::Done as i32);
+                image.action == "submitted" && request.wait && image.status != status_name(ScanStatus::Done as i32);
             if image.action == "failed" || scan_failed {
                 fail(image.reference.clone(), image.detail.clone());
             }
@@ -306,11 +313,13 @@ impl Sweeper {
         Some(self.runner.rematch(scan.clone(), stored).await.map(|_| scan))
     }
 
-    /// Waits until every submitted scan has finished, and records how each ended.
-    async fn wait(&self, images: &mut [SweepImage]) -> Result<()> {
+    /// Waits until every submitted scan has finished (at most [`SweepSettings::max_wait`]), and records
+    /// how each ended. `false`: some had not finished by then.
+    async fn wait(&self, images: &mut [SweepImage]) -> Result<bool> {
         let ids: Vec<String> = images.iter().filter(|i| i.action == "submitted").map(|i| i.scan_id.clone()).collect();
         let mut finished: HashMap<String, Scan> = HashMap::new();
-        while finished.len() < ids.len() {
+        let deadline = tokio::time::Instant::now() + self.settings.max_wait;
+        while finished.len() < ids.len() && tokio::time::Instant::now() < deadline {
             let pending: Vec<String> = ids.iter().filter(|id| !finished.contains_key(*id)).cloned().collect();
             for scan in self.runner.store.get_many(&pending).await? {
                 if is_terminal(scan.status) {
@@ -322,12 +331,15 @@ impl Sweeper {
             }
         }
         for image in images.iter_mut().filter(|i| i.action == "submitted") {
-            if let Some(scan) = finished.get(&image.scan_id) {
-                image.status = status_name(scan.status);
-                image.detail = scan.error.clone();
+            match finished.get(&image.scan_id) {
+                Some(scan) => {
+                    image.status = status_name(scan.status);
+                    image.detail = scan.error.clone();
+                }
+                None => image.detail = format!("not finished after {} s of waiting", self.settings.max_wait.as_secs()),
             }
         }
-        Ok(())
+        Ok(finished.len() == ids.len())
     }
 }
 

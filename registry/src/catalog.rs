@@ -3,35 +3,27 @@
 //! digest a tag points at (`HEAD /v2/<name>/manifests/<tag>`, or `GET` and sha256 when the registry sends
 //! no `Docker-Content-Digest`).
 //!
-//! Every request goes through one [`Catalog`] per registry, which caps how many are in flight, answers
-//! auth challenges (anonymous, basic, or a bearer token scoped `registry:catalog:*` for the catalog and
-//! `repository:<name>:pull` otherwise, cached per scope until it expires) and waits out rate limits
-//! (`429`/`503` with `Retry-After`) under a [`RetryPolicy`]. It lists; it does not pull images
-//! ([`crate::RegistryClient`] does).
+//! Every request goes through one [`Catalog`] per registry, whose [`Transport`] caps how many are in
+//! flight, answers auth challenges (anonymous, basic, or a bearer token scoped `registry:catalog:*` for the
+//! catalog and `repository:<name>:pull` otherwise) and waits out rate limits (`429`/`503` with
+//! `Retry-After`) under a [`RetryPolicy`]. It lists; it does not pull images ([`crate::RegistryClient`]
+//! does).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
-use oci_client::secrets::RegistryAuth;
-use reqwest::header::{ACCEPT, LINK, RETRY_AFTER, WWW_AUTHENTICATE};
-use reqwest::{Method, StatusCode, Url};
+use reqwest::header::LINK;
+use reqwest::{Method, Url};
 use serde::Deserialize;
 use sha2::Digest as _;
 use strata_scanner::image::media_types;
-use tokio::sync::Semaphore;
 
-use crate::auth::{CredentialStore, Credentials};
-use crate::challenge::{self, Challenge, Token};
+use crate::auth::CredentialStore;
 use crate::error::{RegistryError, error_chain, truncate};
-use crate::throttle::{Decision, RetryPolicy};
-
-/// A catalog or tag-list page, or a manifest, is small; the cap keeps a hostile registry from making us
-/// buffer gigabytes.
-const MAX_BODY_BYTES: usize = 16 << 20;
+use crate::throttle::RetryPolicy;
+use crate::transport::{Target, Transport, protocol, read_capped};
 
 /// How to reach one registry for listing. `Debug` redacts the credentials.
 #[derive(Clone)]
@@ -82,19 +74,16 @@ impl fmt::Debug for CatalogOptions {
 pub struct Catalog {
     base: Url,
     host: String,
-    http: reqwest::Client,
-    credentials: Credentials,
-    tokens: Mutex<HashMap<String, Token>>,
-    /// The registry answered a challenge with `Basic`: send the credentials with every request.
-    basic: AtomicBool,
-    limit: Semaphore,
+    transport: Transport,
     page_size: usize,
-    retry: RetryPolicy,
 }
 
 impl fmt::Debug for Catalog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Catalog").field("base", &self.base.as_str()).field("credentials", &self.credentials).finish()
+        f.debug_struct("Catalog")
+            .field("base", &self.base.as_str())
+            .field("credentials", &self.transport.credentials)
+            .finish()
     }
 }
 
@@ -108,13 +97,6 @@ struct CatalogPage {
 struct TagsPage {
     #[serde(default)]
     tags: Option<Vec<String>>,
-}
-
-/// Which request, for error messages and the token scope.
-struct Target<'a> {
-    subject: &'a str,
-    what: &'a str,
-    scope: &'a str,
 }
 
 impl Catalog {
@@ -137,17 +119,9 @@ impl Catalog {
                 reference: host.clone(),
                 message: format!("cannot set up HTTP: {}", error_chain(&e)),
             })?;
-        Ok(Catalog {
-            credentials: store.for_registry(&host),
-            base,
-            host,
-            http,
-            tokens: Mutex::default(),
-            basic: AtomicBool::new(false),
-            limit: Semaphore::new(options.concurrency.max(1)),
-            page_size: options.page_size,
-            retry: options.retry,
-        })
+        let credentials = store.for_registry(&host);
+        let transport = Transport::new(host.clone(), http, credentials, options.concurrency, options.retry);
+        Ok(Catalog { base, host, transport, page_size: options.page_size })
     }
 
     /// `host[:port]`: the registry part of image references into this registry.
@@ -184,7 +158,7 @@ impl Catalog {
             .join(&format!("v2/{repository}/manifests/{tag}"))
             .map_err(|e| invalid(&subject, format!("not a valid URL path: {e}")))?;
         let accept = media_types::ACCEPT_MANIFESTS.join(", ");
-        match self.send(Method::HEAD, &url, &target, Some(&accept)).await {
+        match self.transport.send(Method::HEAD, &url, &target, Some(&accept)).await {
             Ok(response) => {
                 if let Some(digest) = header_digest(response.headers()) {
                     return Ok(digest);
@@ -194,7 +168,7 @@ impl Catalog {
             Err(RegistryError::Protocol { .. }) => {}
             Err(e) => return Err(e),
         }
-        let response = self.send(Method::GET, &url, &target, Some(&accept)).await?;
+        let response = self.transport.send(Method::GET, &url, &target, Some(&accept)).await?;
         let claimed = header_digest(response.headers());
         let body = read_capped(response, &target).await?;
         let actual = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&body)));
@@ -227,7 +201,7 @@ impl Catalog {
             if !seen.insert(url.to_string()) {
                 return Err(protocol(target, format!("the next-page link leads back to {url}")));
             }
-            let response = match self.send(Method::GET, &url, target, None).await {
+            let response = match self.transport.send(Method::GET, &url, target, None).await {
                 // distribution refuses an `n` above its `catalog.maxentries`: take its own page size then.
                 Err(RegistryError::Protocol { message, .. })
                     if all.is_empty() && message.contains("PAGINATION_NUMBER_INVALID") && url.query().is_some() =>
@@ -256,135 +230,6 @@ impl Catalog {
                 }
                 Some(Ok(next)) => url = next,
             }
-        }
-    }
-
-    /// Sends one request: authenticated as the registry's challenge asks, retried while throttled.
-    async fn send(
-        &self,
-        method: Method,
-        url: &Url,
-        target: &Target<'_>,
-        accept: Option<&str>,
-    ) -> Result<reqwest::Response, RegistryError> {
-        let (mut throttled, mut challenged) = (0u32, false);
-        loop {
-            let response = {
-                let _permit = self.limit.acquire().await.map_err(|e| network(target, e.to_string()))?;
-                let mut request = self.http.request(method.clone(), url.clone());
-                if let Some(accept) = accept {
-                    request = request.header(ACCEPT, accept);
-                }
-                self.authorize(request, target.scope)
-                    .send()
-                    .await
-                    .map_err(|e| network(target, format!("{} {url}: {}", target.what, error_chain(&e))))?
-            };
-            let status = response.status();
-            match status {
-                StatusCode::UNAUTHORIZED if !challenged => {
-                    challenged = true;
-                    let header = response.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok());
-                    self.answer(header.and_then(challenge::parse), target).await?;
-                }
-                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
-                    throttled += 1;
-                    let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok());
-                    match self.retry.decide(throttled, retry_after, SystemTime::now()) {
-                        Decision::Wait(wait) => {
-                            tracing::info!(registry = %self.host, url = %url, status = status.as_u16(),
-                                wait_ms = wait.as_millis() as u64, "registry throttled; waiting");
-                            tokio::time::sleep(wait).await;
-                        }
-                        Decision::GiveUp(why) => {
-                            return Err(RegistryError::RateLimited {
-                                reference: target.subject.to_string(),
-                                message: format!("{} (HTTP {}): {why}", target.what, status.as_u16()),
-                            });
-                        }
-                    }
-                }
-                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                    return Err(RegistryError::Unauthorized {
-                        reference: target.subject.to_string(),
-                        message: format!(
-                            "the registry refused access to {} (HTTP {}; {})",
-                            target.what,
-                            status.as_u16(),
-                            self.credentials.description
-                        ),
-                    });
-                }
-                StatusCode::NOT_FOUND => {
-                    return Err(RegistryError::NotFound {
-                        reference: target.subject.to_string(),
-                        message: format!("{} does not exist in the registry (HTTP 404)", target.what),
-                    });
-                }
-                s if s.is_success() => return Ok(response),
-                s => {
-                    let body = response.text().await.unwrap_or_default();
-                    return Err(protocol(target, format!("HTTP {}: {}", s.as_u16(), truncate(&body))));
-                }
-            }
-        }
-    }
-
-    fn authorize(&self, request: reqwest::RequestBuilder, scope: &str) -> reqwest::RequestBuilder {
-        match &self.credentials.auth {
-            RegistryAuth::Bearer(token) => return request.bearer_auth(token),
-            RegistryAuth::Basic(user, password) if self.basic.load(Ordering::Relaxed) => {
-                return request.basic_auth(user, Some(password));
-            }
-            _ => {}
-        }
-        let mut tokens = match self.tokens.lock() {
-            Ok(tokens) => tokens,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        match tokens.get(scope) {
-            Some(token) if token.expires > Instant::now() => request.bearer_auth(&token.value),
-            Some(_) => {
-                tokens.remove(scope);
-                request
-            }
-            None => request,
-        }
-    }
-
-    /// Acts on a 401's challenge so that the next try is authenticated.
-    async fn answer(&self, challenge: Option<Challenge>, target: &Target<'_>) -> Result<(), RegistryError> {
-        let refused = |why: &str| RegistryError::Unauthorized {
-            reference: target.subject.to_string(),
-            message: format!(
-                "the registry refused access to {}: {why} ({})",
-                target.what, self.credentials.description
-            ),
-        };
-        match challenge {
-            Some(Challenge::Bearer { realm, service }) => {
-                let token = challenge::fetch_token(
-                    &self.http,
-                    &realm,
-                    service.as_deref(),
-                    target.scope,
-                    &self.credentials,
-                    target.subject,
-                )
-                .await?;
-                let mut tokens = match self.tokens.lock() {
-                    Ok(tokens) => tokens,
-                    Err(poisoned) => poisoned.into_inner(),
-                };
-                tokens.insert(target.scope.to_string(), token);
-                Ok(())
-            }
-            Some(Challenge::Basic) if matches!(self.credentials.auth, RegistryAuth::Basic(..)) => {
-                self.basic.store(true, Ordering::Relaxed);
-                Ok(())
-            }
-            Some(Challenge::Basic) => Err(refused("it wants a username and password")),
-            None => Err(refused("HTTP 401 without a challenge this client can answer")),
         }
     }
 }
@@ -439,29 +284,8 @@ fn header_digest(headers: &reqwest::header::HeaderMap) -> Option<String> {
     ok.then(|| value.to_string())
 }
 
-async fn read_capped(mut response: reqwest::Response, target: &Target<'_>) -> Result<Vec<u8>, RegistryError> {
-    let mut body = Vec::new();
-    while let Some(chunk) =
-        response.chunk().await.map_err(|e| network(target, format!("{}: {}", target.what, error_chain(&e))))?
-    {
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(protocol(target, format!("larger than {MAX_BODY_BYTES} bytes")));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
 fn invalid(subject: &str, message: String) -> RegistryError {
     RegistryError::Invalid { reference: subject.to_string(), message }
-}
-
-fn protocol(target: &Target<'_>, detail: String) -> RegistryError {
-    RegistryError::Protocol { reference: target.subject.to_string(), message: format!("{}: {detail}", target.what) }
-}
-
-fn network(target: &Target<'_>, message: String) -> RegistryError {
-    RegistryError::Network { reference: target.subject.to_string(), message }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! scoped to what it asked for, presenting its credentials there; `Basic` wants the credentials themselves.
 //!
 //! oci-client does this for the image paths (manifests, blobs) but only with `repository:<name>:pull`
-//! scopes; the catalog needs `registry:catalog:*`, so [`crate::catalog`] drives the dance itself with this.
+//! scopes; the catalog needs `registry:catalog:*`, so [`crate::transport`] drives the dance itself with this.
 //! Tokens and credentials never reach an error message: errors name the realm and the scope only.
 
 use std::time::{Duration, Instant};

@@ -27,6 +27,7 @@ mod error;
 mod link;
 mod reference;
 mod throttle;
+mod transport;
 
 pub use catalog::{Catalog, CatalogOptions};
 pub use client::{RegistryClient, RegistryOptions};

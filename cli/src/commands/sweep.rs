@@ -54,7 +54,7 @@ fn table(report: &SweepReport) -> String {
         "Sweep of {} in {:.1} s{}\n",
         report.registry,
         seconds(report),
-        if report.waited { ", scans finished" } else { ", scans submitted (not waited for)" }
+        if report.waited { ", scans finished" } else { ", without waiting for every scan to finish" }
     );
     for (name, value) in [
         ("repositories", report.repositories),
