@@ -40,6 +40,12 @@ pub enum Command {
     Rescan(RescanArgs),
     /// Cancel a scan that has not finished.
     Cancel(CancelArgs),
+    /// Sweep a registry through the coordinator: scan every manifest digest not seen before, re-match
+    /// every other against the current DB (docs/sweep.md).
+    ///
+    /// Exit codes: 0 when nothing failed, 2 when a repository, tag or (with --wait) a scan failed, on
+    /// usage errors, and when the registry's catalog cannot be listed.
+    Sweep(SweepArgs),
     /// DefectDojo: check that a URL and API key work (docs/defectdojo.md).
     Defectdojo(DefectDojoArgs),
 }
@@ -106,6 +112,30 @@ pub struct SubmitArgs {
     /// Wait until every scan finished; exit 2 if any did not end `done`.
     #[arg(long)]
     pub wait: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub coordinator: CoordinatorArgs,
+    /// The registry to sweep, `host[:port]` or a URL, as the coordinator reaches it (with its own
+    /// registry credentials).
+    #[arg(long, value_name = "URL")]
+    pub registry: String,
+    /// Only repositories matching these glob patterns (`team/*` one level, `team/**` every level below).
+    #[arg(long, value_name = "PATTERN", num_args = 1..)]
+    pub repos: Vec<String>,
+    /// Wait until every submitted scan has finished, so failed scans count.
+    #[arg(long)]
+    pub wait: bool,
+    /// Platform of new scans.
+    #[arg(long, default_value = "linux/amd64")]
+    pub platform: String,
+    /// Catalog and tag-list page size (`n`; default: the coordinator's).
+    #[arg(long, value_name = "N")]
+    pub page_size: Option<u32>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]

@@ -56,6 +56,7 @@ fn main() -> ExitCode {
             Command::Watch(args) => commands::fleet::watch(args).await,
             Command::Rescan(args) => commands::fleet::rescan(args).await,
             Command::Cancel(args) => commands::fleet::cancel(args).await,
+            Command::Sweep(args) => commands::sweep::run(args).await,
             Command::Defectdojo(args) => commands::defectdojo::run(args).await,
         }
     });

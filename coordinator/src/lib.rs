@@ -8,6 +8,8 @@
 //!
 //! [`layers::LayerFanout`] and [`assemble`] are also what `strata image` runs in local mode, over an
 //! in-process queue and cache, so there is one pipeline, not two.
+//!
+//! [`sweep`] lists a registry and scans or re-matches everything in it, on request or on the [`schedule`].
 
 pub mod assemble;
 pub mod auth;
@@ -19,6 +21,8 @@ pub mod http;
 pub mod layers;
 pub mod notify;
 pub mod runner;
+pub mod schedule;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod sweep;

@@ -77,6 +77,21 @@ struct Args {
     /// Never repositories matching these globs (comma-separated).
     #[arg(long, env = "STRATA_NOTIFY_EXCLUDE", default_value = "")]
     notify_exclude: String,
+    /// Sweep STRATA_SWEEP_REGISTRY on this cron schedule (UTC; e.g. `0 2 * * *`), see docs/sweep.md.
+    #[arg(long, env = "STRATA_SWEEP_SCHEDULE", requires = "sweep_registry")]
+    sweep_schedule: Option<String>,
+    /// The registry the scheduled sweep lists (`host[:port]` or a URL).
+    #[arg(long, env = "STRATA_SWEEP_REGISTRY")]
+    sweep_registry: Option<String>,
+    /// Only repositories matching these glob patterns (comma-separated, e.g. `team/*,base/**`).
+    #[arg(long, env = "STRATA_SWEEP_REPOS", value_delimiter = ',')]
+    sweep_repos: Vec<String>,
+    /// Registry requests in flight per registry during a sweep.
+    #[arg(long, env = "STRATA_SWEEP_CONCURRENCY", default_value_t = 8)]
+    sweep_concurrency: usize,
+    /// Catalog and tag-list page size (`n`) of sweeps that name none.
+    #[arg(long, env = "STRATA_SWEEP_PAGE_SIZE", default_value_t = 100)]
+    sweep_page_size: usize,
 }
 
 /// A secret from a file, trimmed; never from a flag value (flags show in `ps`).
@@ -130,6 +145,16 @@ fn main() -> anyhow::Result<()> {
         defectdojo: strata_coordinator::defectdojo::Settings::from_env()
             .context("DefectDojo settings (STRATA_DEFECTDOJO_*)")?
             .map(std::sync::Arc::new),
+        sweep: strata_coordinator::sweep::SweepSettings {
+            concurrency: args.sweep_concurrency,
+            page_size: args.sweep_page_size,
+            ..Default::default()
+        },
+        sweep_schedule: args.sweep_schedule.map(|cron| strata_coordinator::schedule::ScheduledSweep {
+            cron,
+            registry: args.sweep_registry.clone().unwrap_or_default(),
+            repositories: args.sweep_repos.clone(),
+        }),
         tls: match (args.tls_cert, args.tls_key) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key, client_ca: args.tls_client_ca }),
             _ => None,

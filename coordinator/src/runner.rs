@@ -350,7 +350,7 @@ impl Runner {
             let report = assemble::report(&image, &inventory, &db, &report_options);
             span.record("image.packages", inventory.packages.len());
             span.record("scan.findings", report.summary.total);
-            Ok((report, StoredImage { image, inventory }))
+            Ok((report, StoredImage { image, inventory, analyzer_version: strata_scanner::ANALYZER_VERSION }))
         })
         .await
         .map_err(|e| CoordinatorError::Internal(e.to_string()))?;
@@ -406,8 +406,14 @@ impl Runner {
         futures_util::stream::iter(done).map(|scan| self.rescan_one(scan)).buffered(32).try_collect().await
     }
 
-    async fn rescan_one(&self, mut scan: Scan) -> Result<strata_proto::v1::RescanResult> {
+    async fn rescan_one(&self, scan: Scan) -> Result<strata_proto::v1::RescanResult> {
         let stored = self.store.get_image(&scan.image_digest).await?;
+        self.rematch(scan, stored).await
+    }
+
+    /// Re-matches `stored` (the inventory of `scan`'s image) against the current DB, and stores the new
+    /// report under the same scan.
+    pub async fn rematch(&self, mut scan: Scan, stored: StoredImage) -> Result<strata_proto::v1::RescanResult> {
         let old: Report = serde_json::from_slice(&self.store.get_report(&scan.id).await?)
             .map_err(|e| CoordinatorError::Internal(e.to_string()))?;
         let options = report_options(&scan.options.clone().unwrap_or_default())?;

@@ -19,6 +19,7 @@ use crate::layers::LayerFanout;
 use crate::runner::{RegistrySettings, Runner};
 use crate::service::ScanApi;
 use crate::store::ScanStore;
+use crate::sweep::Sweeper;
 
 #[derive(Clone)]
 pub struct Config {
@@ -44,6 +45,9 @@ pub struct Config {
     pub http_listen: Option<String>,
     /// Scan on push (`STRATA_NOTIFY_*`, docs/continuous.md); needs `http_listen`.
     pub notify: Option<crate::notify::Settings>,
+    /// How sweeps reach registries, and the scheduled sweep if any (`STRATA_SWEEP_*`, docs/sweep.md).
+    pub sweep: crate::sweep::SweepSettings,
+    pub sweep_schedule: Option<crate::schedule::ScheduledSweep>,
 }
 
 #[derive(Clone, Debug)]
@@ -103,7 +107,10 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
     }
     let mut fanout = LayerFanout::new(queue, cache);
     fanout.recheck = config.recheck;
-    let runner = Runner::new(store, fanout, db, config.registry.clone(), config.max_concurrent_scans);
+    if let Some(schedule) = &config.sweep_schedule {
+        schedule.validate()?;
+    }
+    let runner = Runner::new(store.clone(), fanout, db, config.registry.clone(), config.max_concurrent_scans);
     // Before resuming scans, so that those that finish now are queued for DefectDojo too.
     if let Some(settings) = &config.defectdojo {
         let outbox =
@@ -116,11 +123,15 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
     if let Some(addr) = &config.http_listen {
         serve_http(addr, &config, &runner).await?;
     }
+    let sweeper = Arc::new(Sweeper::new(runner.clone(), config.registry.clone(), config.sweep.clone()));
+    if let Some(schedule) = config.sweep_schedule.clone() {
+        crate::schedule::start(sweeper.clone(), store, schedule)?;
+    }
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<ScanServiceServer<ScanApi>>().await;
     let token = config.token.clone();
-    let api = ScanServiceServer::new(ScanApi::new(runner))
+    let api = ScanServiceServer::new(ScanApi::new(runner, sweeper))
         .max_decoding_message_size(64 * 1024 * 1024)
         .max_encoding_message_size(256 * 1024 * 1024);
     let service = tonic::service::interceptor::InterceptedService::new(api, move |request: Request<()>| {

@@ -7,7 +7,8 @@ use futures_util::Stream;
 use strata_proto::v1::scan_service_server::ScanService;
 use strata_proto::v1::{
     CancelScanRequest, GetReportRequest, GetScanRequest, ListScansRequest, ListScansResponse, ReportResponse,
-    RescanRequest, RescanResponse, Scan, ScanEvent, SubmitScanRequest, SubmitScansResponse, WatchScansRequest,
+    RescanRequest, RescanResponse, Scan, ScanEvent, SubmitScanRequest, SubmitScansResponse, SweepReport, SweepRequest,
+    WatchScansRequest,
 };
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
@@ -18,11 +19,12 @@ use crate::store::is_terminal;
 
 pub struct ScanApi {
     runner: Arc<Runner>,
+    sweeper: Arc<crate::sweep::Sweeper>,
 }
 
 impl ScanApi {
-    pub fn new(runner: Arc<Runner>) -> Self {
-        ScanApi { runner }
+    pub fn new(runner: Arc<Runner>, sweeper: Arc<crate::sweep::Sweeper>) -> Self {
+        ScanApi { runner, sweeper }
     }
 }
 
@@ -134,6 +136,14 @@ impl ScanService for ScanApi {
             totals: Some(outbox.totals().await?),
             enabled: true,
         }))
+    }
+
+    async fn sweep(&self, request: Request<SweepRequest>) -> Result<Response<SweepReport>, Status> {
+        let request = request.into_inner();
+        if request.registry.trim().is_empty() {
+            return Err(Status::invalid_argument("say which registry to sweep"));
+        }
+        Ok(Response::new(self.sweeper.sweep(&request, "request").await?))
     }
 }
 

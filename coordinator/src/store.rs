@@ -4,6 +4,7 @@
 //! Keys (under the configured prefix): `scan:{id}` the `Scan` record (protobuf), `scans` a sorted set of
 //! ids by creation time, `scans:active` the ids not yet finished, `lease:{id}` which replica runs a scan,
 //! `report:{id}` the JSON report (zstd), `image:{manifest digest}` the merged inventory kept for rescans,
+//! `sweep:tick:{unix}` which replica runs a scheduled sweep, `sweeps` the last scheduled sweeps' summaries,
 //! and the `events` channel that carries every record update to `WatchScans` streams on all replicas.
 
 use std::time::Duration;
@@ -24,6 +25,16 @@ use crate::error::{CoordinatorError, Result};
 pub struct StoredImage {
     pub image: ResolvedImage,
     pub inventory: ImageInventory,
+    /// The analyser version the layers were analysed with (0: stored before it was recorded). A sweep
+    /// re-matches only inventories of the current version and scans the others again.
+    #[serde(default)]
+    pub analyzer_version: u32,
+}
+
+impl StoredImage {
+    pub fn is_current(&self) -> bool {
+        self.analyzer_version == strata_scanner::ANALYZER_VERSION
+    }
 }
 
 #[derive(Clone)]
@@ -171,6 +182,28 @@ impl ScanStore {
         let packed = packed.ok_or_else(|| CoordinatorError::NotFound(format!("stored inventory of {digest}")))?;
         let json = zstd::decode_all(&packed[..]).map_err(|e| CoordinatorError::Internal(e.to_string()))?;
         serde_json::from_slice(&json).map_err(|e| CoordinatorError::Internal(e.to_string()))
+    }
+
+    /// Claims the scheduled sweep of `tick` (Unix seconds) for `owner`: `true` for exactly one replica.
+    /// The claim outlives every replica's clock skew, then expires.
+    pub async fn claim_sweep_tick(&self, tick: i64, owner: &str) -> Result<bool> {
+        let options = redis::SetOptions::default()
+            .conditional_set(redis::ExistenceCheck::NX)
+            .with_expiration(redis::SetExpiry::EX(3600));
+        let set: Option<String> =
+            self.conn.clone().set_options(self.key(&format!("sweep:tick:{tick}")), owner, options).await?;
+        Ok(set.is_some())
+    }
+
+    /// Keeps the summary of a scheduled sweep (JSON) in `sweeps`, newest first, the last 100.
+    pub async fn record_sweep(&self, summary: &serde_json::Value) -> Result<()> {
+        let key = self.key("sweeps");
+        let _: () = redis::pipe()
+            .lpush(&key, summary.to_string())
+            .ltrim(&key, 0, 99)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
     }
 
     pub async fn ping(&self) -> Result<()> {

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use strata_coordinator::defectdojo::{Client, DefectDojoError, Names, Token, Upload};
 use strata_testkit::debian::{Rootfs, minbase_osv, with_source_version};
 use strata_testkit::defectdojo::{Fault, HashMode, MockDefectDojo, finding_hashes};
-use strata_testkit::fleet::{Bins, Fleet};
+use strata_testkit::fleet::{Bins, Fleet, run};
 use strata_testkit::image::{Compression, ImageBuilder, LayerContent};
 use strata_testkit::registry::TestRegistry;
 use strata_testkit::tarball::TarBuilder;
@@ -19,15 +19,6 @@ const KEY: &str = "dd-test-key-4f0c2a9b";
 
 fn bins() -> Bins {
     Bins::beside(Path::new(env!("CARGO_BIN_EXE_strata-coordinator")))
-}
-
-fn run(mut command: Command) -> (i32, String, String) {
-    let out = command.output().expect("run");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn build_db(bins: &Bins, osv: &Path, out: &Path) {

@@ -18,6 +18,10 @@ pub enum RegistryError {
     /// The registry could not be reached or did not answer (refused, DNS, TLS, timeout, 5xx, rate limit).
     #[error("{reference}: cannot reach the registry: {message}")]
     Network { reference: String, message: String },
+    /// The registry kept answering 429/503 (rate limit) beyond the retry policy, or asked for a longer
+    /// wait than the policy allows.
+    #[error("{reference}: rate limited by the registry: {message}")]
+    RateLimited { reference: String, message: String },
     /// The registry answered with something that is not a valid manifest, config or protocol response.
     #[error("{reference}: unexpected registry response: {message}")]
     Protocol { reference: String, message: String },
@@ -38,7 +42,7 @@ impl RegistryError {
             RegistryError::Invalid { .. } => ErrorKind::Invalid,
             RegistryError::NotFound { .. } => ErrorKind::NotFound,
             RegistryError::NotAnImage { .. } => ErrorKind::NotAnImage,
-            RegistryError::Network { .. } => ErrorKind::Io,
+            RegistryError::Network { .. } | RegistryError::RateLimited { .. } => ErrorKind::Io,
             RegistryError::Protocol { .. } => ErrorKind::Parse,
             RegistryError::DigestMismatch { .. } => ErrorKind::DigestMismatch,
         }
@@ -151,7 +155,7 @@ pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Registries answer errors with whole HTML pages; a line is enough.
-fn truncate(text: &str) -> String {
+pub(crate) fn truncate(text: &str) -> String {
     const MAX: usize = 300;
     let text = text.trim();
     match text.char_indices().nth(MAX) {

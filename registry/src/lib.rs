@@ -12,16 +12,27 @@
 //! reported as unsupported; give the username and password instead). Manifest parsing and platform
 //! selection are the engine's ([`strata_scanner::image`]), so every image source agrees on them.
 //!
+//! [`Catalog`] lists what a registry holds (repositories, tags, the digest each tag points at) for the
+//! fleet's registry sweeps, with its own auth challenge handling (catalog-scoped bearer tokens) and rate-limit
+//! waits ([`RetryPolicy`]).
+//!
 //! TLS is rustls with the ring provider only; [`RegistryClient::new`] installs it as the process default if
 //! the caller has not installed one.
 
 mod auth;
+mod catalog;
+mod challenge;
 mod client;
 mod error;
+mod link;
 mod reference;
+mod throttle;
+mod transport;
 
+pub use catalog::{Catalog, CatalogOptions};
 pub use client::{RegistryClient, RegistryOptions};
 pub use error::RegistryError;
+pub use throttle::{RetryPolicy, retry_after};
 
 /// Turns a blob stream from [`RegistryClient::open_blob`] into a blocking [`std::io::Read`] for the engine.
 ///

@@ -33,6 +33,28 @@ impl Bins {
     }
 }
 
+impl Bins {
+    /// `strata db build --out DIR/NAME --osv OSV…`: the DB file.
+    pub fn build_db(&self, dir: &Path, osv: &[PathBuf], name: &str) -> PathBuf {
+        let out = dir.join(name);
+        let mut cmd = Command::new(&self.strata);
+        cmd.args(["db", "build", "--out"]).arg(&out).arg("--osv").args(osv);
+        let (code, _, err) = run(cmd);
+        assert_eq!(code, 0, "strata db build: {err}");
+        out
+    }
+}
+
+/// Runs `command` to the end: (exit code, stdout, stderr).
+pub fn run(mut command: Command) -> (i32, String, String) {
+    let out = command.output().expect("run");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 pub struct Fleet {
     pub bins: Bins,
     pub prefix: String,
@@ -44,6 +66,8 @@ pub struct Fleet {
     db: PathBuf,
     dir: tempfile::TempDir,
     coordinator: Option<Child>,
+    /// Further coordinators on the same prefix and queue.
+    replicas: Vec<Child>,
     workers: Vec<Child>,
     /// Extra environment for every process (registry credentials, retry settings).
     pub env: Vec<(String, String)>,
@@ -77,6 +101,7 @@ impl Fleet {
             db: db.to_path_buf(),
             dir: tempfile::tempdir().expect("tempdir"),
             coordinator: None,
+            replicas: Vec::new(),
             workers: Vec::new(),
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             worker_env: worker_env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
@@ -140,24 +165,39 @@ impl Fleet {
     }
 
     pub fn start_coordinator(&mut self) {
+        let child = self.spawn_coordinator("coordinator", self.port, self.http_port);
+        self.coordinator = Some(child);
+    }
+
+    /// Starts one more coordinator on the same Redis prefix and queue (a replica, as in a deployment of
+    /// several); it is stopped with the fleet. Returns its gRPC port.
+    pub fn add_coordinator(&mut self) -> u16 {
+        let port = free_port();
+        let name = format!("coordinator-{}", self.replicas.len() + 1);
+        let child = self.spawn_coordinator(&name, port, free_port());
+        self.replicas.push(child);
+        port
+    }
+
+    fn spawn_coordinator(&mut self, name: &str, port: u16, http_port: u16) -> Child {
         let mut command = Command::new(&self.bins.coordinator);
         self.common(&mut command);
-        self.ops("coordinator", &mut command);
-        command.arg("--listen").arg(format!("127.0.0.1:{}", self.port)).arg("--db").arg(&self.db);
-        command.env("STRATA_HTTP_LISTEN", format!("127.0.0.1:{}", self.http_port));
-        command.stdout(self.log("coordinator.log")).stderr(self.log("coordinator.log"));
-        self.coordinator = Some(command.spawn().expect("spawn coordinator"));
+        self.ops(name, &mut command);
+        command.arg("--listen").arg(format!("127.0.0.1:{port}")).arg("--db").arg(&self.db);
+        command.env("STRATA_HTTP_LISTEN", format!("127.0.0.1:{http_port}"));
+        let log = format!("{name}.log");
+        command.stdout(self.log(&log)).stderr(self.log(&log));
+        let mut child = command.spawn().expect("spawn coordinator");
         let deadline = Instant::now() + Duration::from_secs(30);
         let listening = |port: u16| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
-        while !listening(self.port) || !listening(self.http_port) {
-            assert!(Instant::now() < deadline, "coordinator did not listen: {}", self.logs());
-            if let Some(c) = self.coordinator.as_mut()
-                && let Ok(Some(status)) = c.try_wait()
-            {
-                panic!("coordinator exited with {status}: {}", self.logs());
+        while !listening(port) || !listening(http_port) {
+            assert!(Instant::now() < deadline, "{name} did not listen: {}", self.logs());
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("{name} exited with {status}: {}", self.logs());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        child
     }
 
     /// SIGKILL: no graceful anything, as when a node dies.
@@ -268,7 +308,8 @@ fn terminate(child: &mut Child, grace: Duration) -> Option<std::process::ExitSta
     None
 }
 
-fn redis_cli(args: &[&str]) -> String {
+/// `redis-cli ARGS…` against the machine's Redis: its standard output.
+pub fn redis_cli(args: &[&str]) -> String {
     let out = Command::new("redis-cli").args(args).output().expect("redis-cli");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -276,7 +317,7 @@ fn redis_cli(args: &[&str]) -> String {
 impl Drop for Fleet {
     fn drop(&mut self) {
         self.kill_coordinator();
-        for w in &mut self.workers {
+        for w in self.replicas.iter_mut().chain(&mut self.workers) {
             let _ = w.kill();
             let _ = w.wait();
         }

@@ -26,6 +26,11 @@ impl TestRegistry {
         Self::launch(None)
     }
 
+    /// With `yaml` (top-level sections, e.g. `catalog:\n  maxentries: 50\n`) added to the config.
+    pub fn start_with_config(yaml: &str) -> Self {
+        Self::launch_with_auth_yaml(tempfile::tempdir().unwrap(), yaml)
+    }
+
     /// Basic auth through an htpasswd file (bcrypt, as distribution requires).
     pub fn start_with_auth(user: &str, password: &str) -> Self {
         Self::launch(Some((user, password)))
@@ -171,7 +176,8 @@ impl Response {
 /// under test.
 pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<Response> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    // Generous: a registry storing a large blob on a loaded test machine can take a while to answer.
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     let mut request = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()

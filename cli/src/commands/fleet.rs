@@ -21,7 +21,7 @@ pub(crate) type Client =
     ScanServiceClient<InterceptedService<Channel, Box<dyn FnMut(Request<()>) -> Result<Request<()>, Status> + Send>>>;
 
 /// Connects; the bearer token comes from `STRATA_TOKEN` or `--token-file`, never from a flag value.
-async fn connect(args: &CoordinatorArgs) -> Result<Client> {
+pub(crate) async fn connect(args: &CoordinatorArgs) -> Result<Client> {
     let token = match (&args.token_file, std::env::var("STRATA_TOKEN").ok().filter(|t| !t.is_empty())) {
         (Some(path), _) => Some(
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?.trim().to_string(),

@@ -3,3 +3,4 @@ pub mod defectdojo;
 pub mod dockerfile;
 pub mod fleet;
 pub mod image;
+pub mod sweep;

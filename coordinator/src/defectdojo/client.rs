@@ -345,14 +345,9 @@ fn truncate(body: &str) -> String {
     format!("{}… ({} bytes)", &body[..end], body.len())
 }
 
-/// `Retry-After: <seconds>` or an HTTP date.
+/// `Retry-After: <seconds>` or an HTTP date (the registry client's parser: one for the project).
 fn parse_retry_after(value: &str) -> Option<Duration> {
-    if let Ok(secs) = value.trim().parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(value.trim()).ok()?;
-    let wait = at.timestamp_millis() - chrono::Utc::now().timestamp_millis();
-    Some(Duration::from_millis(wait.max(0) as u64))
+    strata_registry::retry_after(value)
 }
 
 /// The rules DefectDojo's Trivy importer applies silently, checked on the exact bytes that are sent.
