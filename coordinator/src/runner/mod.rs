@@ -1,7 +1,13 @@
 //! Running scans: one task per scan, driven by its record in Redis so that any replica can resume it.
 //! Steps: resolve the manifest, fan the layers out (cache, single-flight, queue), merge, match, store.
+//! Re-matching stored inventories without layer work is in [`rescan`].
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+mod registry;
+mod rescan;
+
+pub use registry::{RegistryCredential, RegistrySettings, repository_of};
+
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -23,29 +29,6 @@ use crate::store::{ScanStore, StoredImage, is_terminal};
 
 const LEASE: Duration = Duration::from_secs(30);
 
-/// Registry settings the coordinator resolves manifests with (its own credentials).
-#[derive(Clone, Default)]
-pub struct RegistrySettings {
-    pub insecure: bool,
-    pub username: Option<String>,
-    pub password: Option<String>,
-    pub docker_config: Option<std::path::PathBuf>,
-}
-
-/// Credentials a caller lends for one scan's manifest resolution (Harbor's robot account): held in
-/// memory until the scan resolves, never stored, logged or sent to workers.
-#[derive(Clone)]
-pub struct RegistryCredential {
-    pub username: String,
-    pub password: String,
-}
-
-impl std::fmt::Debug for RegistryCredential {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RegistryCredential(<redacted>)")
-    }
-}
-
 pub struct Runner {
     pub store: ScanStore,
     fanout: LayerFanout,
@@ -64,16 +47,6 @@ pub struct Runner {
 
 pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
-
-/// `registry/name:tag` or `registry/name@sha256:…` → `registry/name`: where the layers' blobs live.
-pub fn repository_of(reference: &str) -> &str {
-    let without_digest = reference.split('@').next().unwrap_or(reference);
-    match (without_digest.rfind(':'), without_digest.rfind('/')) {
-        (Some(colon), Some(slash)) if colon > slash => &without_digest[..colon],
-        (Some(colon), None) => &without_digest[..colon],
-        _ => without_digest,
-    }
 }
 
 impl Runner {
@@ -254,23 +227,6 @@ impl Runner {
         self.store.release(id).await
     }
 
-    fn client(&self, platform: &str) -> Result<Arc<RegistryClient>> {
-        let mut clients = self.clients.lock().map_err(|_| CoordinatorError::Internal("client lock poisoned".into()))?;
-        if let Some(c) = clients.get(platform) {
-            return Ok(c.clone());
-        }
-        let options = RegistryOptions {
-            insecure: self.registry.insecure,
-            platform: platform.parse()?,
-            docker_config: self.registry.docker_config.clone(),
-            username: self.registry.username.clone(),
-            password: self.registry.password.clone(),
-        };
-        let client = Arc::new(RegistryClient::new(options)?);
-        clients.insert(platform.to_string(), client.clone());
-        Ok(client)
-    }
-
     async fn update(&self, scan: &mut Scan, change: impl FnOnce(&mut Scan)) -> Result<()> {
         self.update_with(scan, change, |_| Vec::new()).await
     }
@@ -396,45 +352,6 @@ impl Runner {
         }
         Ok(scan)
     }
-
-    /// Re-matches the stored inventories of finished scans against the current DB. No registry pull, no
-    /// layer job. Returns, per scan, the findings that appeared and those that went away.
-    pub async fn rescan(&self, selected: Vec<Scan>) -> Result<Vec<strata_proto::v1::RescanResult>> {
-        use futures_util::{StreamExt, TryStreamExt};
-        let done: Vec<Scan> = selected.into_iter().filter(|s| s.status == ScanStatus::Done as i32).collect();
-        // Each rescan is a few Redis round trips and a match: overlap them, bounded.
-        futures_util::stream::iter(done).map(|scan| self.rescan_one(scan)).buffered(32).try_collect().await
-    }
-
-    async fn rescan_one(&self, scan: Scan) -> Result<strata_proto::v1::RescanResult> {
-        let stored = self.store.get_image(&scan.image_digest).await?;
-        self.rematch(scan, stored).await
-    }
-
-    /// Re-matches `stored` (the inventory of `scan`'s image) against the current DB, and stores the new
-    /// report under the same scan.
-    pub async fn rematch(&self, mut scan: Scan, stored: StoredImage) -> Result<strata_proto::v1::RescanResult> {
-        let old: Report = serde_json::from_slice(&self.store.get_report(&scan.id).await?)
-            .map_err(|e| CoordinatorError::Internal(e.to_string()))?;
-        let options = report_options(&scan.options.clone().unwrap_or_default())?;
-        let db = self.db.clone();
-        let report = tokio::task::spawn_blocking(move || -> Result<Report> {
-            let db = db.current()?;
-            Ok(assemble::report(&stored.image, &stored.inventory, &db, &options))
-        })
-        .await
-        .map_err(|e| CoordinatorError::Internal(e.to_string()))??;
-        let (before, after) = (finding_keys(&old), finding_keys(&report));
-        let result = strata_proto::v1::RescanResult {
-            scan_id: scan.id.clone(),
-            reference: scan.reference.clone(),
-            new_findings: after.difference(&before).cloned().collect(),
-            fixed_findings: before.difference(&after).cloned().collect(),
-            db_digest: report.db.content_digest.clone(),
-        };
-        self.finish(&mut scan, &report).await?;
-        Ok(result)
-    }
 }
 
 /// Marks a scan as running on this replica for as long as it lives.
@@ -456,15 +373,6 @@ impl Drop for RunningGuard<'_> {
             s.remove(&self.id);
         }
     }
-}
-
-fn finding_keys(report: &Report) -> BTreeSet<String> {
-    report
-        .results
-        .iter()
-        .flat_map(|r| &r.findings)
-        .map(|f| format!("{} {}@{} {}", f.id, f.package, f.installed_version, f.path))
-        .collect()
 }
 
 pub fn report_options(options: &ScanOptions) -> Result<ReportOptions> {
@@ -495,23 +403,5 @@ fn summary(report: &Report) -> ReportSummary {
         medium: count(Severity::Medium),
         low: count(Severity::Low),
         unknown: count(Severity::Unknown),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::repository_of;
-
-    #[test]
-    fn repositories() {
-        for (reference, repo) in [
-            ("127.0.0.1:5000/app:1.0", "127.0.0.1:5000/app"),
-            ("127.0.0.1:5000/team/app@sha256:abc", "127.0.0.1:5000/team/app"),
-            ("127.0.0.1:5000/app", "127.0.0.1:5000/app"),
-            ("debian:11", "debian"),
-            ("registry.example.com/a/b:tag@sha256:abc", "registry.example.com/a/b"),
-        ] {
-            assert_eq!(repository_of(reference), repo);
-        }
     }
 }

@@ -1,0 +1,62 @@
+//! Rescans: re-matching stored image inventories against the current DB — no registry pull, no layer job —
+//! and telling what changed, per scan.
+
+use std::collections::BTreeSet;
+
+use strata_proto::v1::{RescanResult, Scan, ScanStatus};
+use strata_scanner::report::Report;
+
+use super::{Runner, report_options};
+use crate::assemble;
+use crate::error::{CoordinatorError, Result};
+use crate::store::StoredImage;
+
+impl Runner {
+    /// Re-matches the stored inventories of finished scans against the current DB. No registry pull, no
+    /// layer job. Returns, per scan, the findings that appeared and those that went away.
+    pub async fn rescan(&self, selected: Vec<Scan>) -> Result<Vec<RescanResult>> {
+        use futures_util::{StreamExt, TryStreamExt};
+        let done: Vec<Scan> = selected.into_iter().filter(|s| s.status == ScanStatus::Done as i32).collect();
+        // Each rescan is a few Redis round trips and a match: overlap them, bounded.
+        futures_util::stream::iter(done).map(|scan| self.rescan_one(scan)).buffered(32).try_collect().await
+    }
+
+    async fn rescan_one(&self, scan: Scan) -> Result<RescanResult> {
+        let stored = self.store.get_image(&scan.image_digest).await?;
+        self.rematch(scan, stored).await
+    }
+
+    /// Re-matches `stored` (the inventory of `scan`'s image) against the current DB, and stores the new
+    /// report under the same scan.
+    pub async fn rematch(&self, mut scan: Scan, stored: StoredImage) -> Result<RescanResult> {
+        let old: Report = serde_json::from_slice(&self.store.get_report(&scan.id).await?)
+            .map_err(|e| CoordinatorError::Internal(e.to_string()))?;
+        let options = report_options(&scan.options.clone().unwrap_or_default())?;
+        let db = self.db.clone();
+        let report = tokio::task::spawn_blocking(move || -> Result<Report> {
+            let db = db.current()?;
+            Ok(assemble::report(&stored.image, &stored.inventory, &db, &options))
+        })
+        .await
+        .map_err(|e| CoordinatorError::Internal(e.to_string()))??;
+        let (before, after) = (finding_keys(&old), finding_keys(&report));
+        let result = RescanResult {
+            scan_id: scan.id.clone(),
+            reference: scan.reference.clone(),
+            new_findings: after.difference(&before).cloned().collect(),
+            fixed_findings: before.difference(&after).cloned().collect(),
+            db_digest: report.db.content_digest.clone(),
+        };
+        self.finish(&mut scan, &report).await?;
+        Ok(result)
+    }
+}
+
+fn finding_keys(report: &Report) -> BTreeSet<String> {
+    report
+        .results
+        .iter()
+        .flat_map(|r| &r.findings)
+        .map(|f| format!("{} {}@{} {}", f.id, f.package, f.installed_version, f.path))
+        .collect()
+}
