@@ -12,6 +12,7 @@ pub mod fleet;
 pub mod image;
 pub mod proxy;
 pub mod registry;
+pub mod services;
 pub mod tarball;
 pub mod token;
 
