@@ -9,7 +9,6 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::StreamExt;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use tokio::sync::broadcast;
@@ -85,20 +84,16 @@ impl RedisCache {
     /// failures are kept an hour so a later scan retries the layer.
     pub async fn connect(url: &str, prefix: &str, ttl: Duration) -> Result<Self> {
         let client = redis::Client::open(url)?;
-        let conn = ConnectionManager::new(client.clone()).await?;
+        let conn = crate::redis_link::manager(&client).await?;
         let keys = Keys::new(prefix);
         let (done, _) = broadcast::channel(4096);
-        let mut pubsub = client.get_async_pubsub().await?;
-        pubsub.subscribe(keys.done_channel()).await?;
         let sender = done.clone();
-        tokio::spawn(async move {
-            let mut messages = pubsub.into_on_message();
-            while let Some(message) = messages.next().await {
-                if let Ok(digest) = message.get_payload::<String>() {
-                    let _ = sender.send(digest);
-                }
+        crate::redis_link::listen(client, keys.done_channel(), move |message| {
+            if let Ok(digest) = message.get_payload::<String>() {
+                let _ = sender.send(digest);
             }
-        });
+        })
+        .await?;
         Ok(RedisCache { conn, keys, ttl, failed_ttl: Duration::from_secs(3600), done })
     }
 

@@ -4,7 +4,8 @@
 //!   confirms, attempt counting, a dead-letter queue) and an in-process one for local mode;
 //! - [`cache`]: layer results under (analyser version, layer digest), with single-flight claims and
 //!   "layer done" notifications, in Redis (shared by every replica) or in memory;
-//! - [`codec`]: how results and inventories are encoded on the wire and in the cache.
+//! - [`codec`]: how results and inventories are encoded on the wire and in the cache;
+//! - [`redis_link`]: Redis connections and subscriptions that survive a Redis restart.
 //!
 //! It holds no scan logic: that is the coordinator's and the worker's, and it is the same in both modes.
 
@@ -13,6 +14,7 @@ pub mod codec;
 pub mod config;
 pub mod ops;
 pub mod queue;
+pub mod redis_link;
 
 pub use strata_proto::v1::{LayerJob, LayerResult};
 
