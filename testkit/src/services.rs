@@ -31,6 +31,8 @@ fn stop_group(child: &mut Child, grace: Duration) {
     let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline {
+        // Reap our own child once it exits: an unreaped zombie still counts as a member of the group.
+        let _ = child.try_wait();
         let alive = Command::new("kill").args(["-0", "--", &group]).stderr(Stdio::null()).status();
         if !alive.is_ok_and(|s| s.success()) {
             break;
