@@ -9,7 +9,6 @@
 
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use prost::Message;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
@@ -54,21 +53,17 @@ pub fn is_terminal(status: i32) -> bool {
 impl ScanStore {
     pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
         let client = redis::Client::open(url)?;
-        let conn = strata_fleet::cache::connection_manager(client.clone()).await?;
+        let conn = strata_fleet::redis_link::manager(&client).await?;
         let (events, _) = broadcast::channel(8192);
-        let mut pubsub = client.get_async_pubsub().await?;
-        pubsub.subscribe(format!("{prefix}:events")).await?;
         let sender = events.clone();
-        tokio::spawn(async move {
-            let mut messages = pubsub.into_on_message();
-            while let Some(message) = messages.next().await {
-                if let Ok(bytes) = message.get_payload::<Vec<u8>>()
-                    && let Ok(scan) = Scan::decode(&bytes[..])
-                {
-                    let _ = sender.send(scan);
-                }
+        strata_fleet::redis_link::listen(client, format!("{prefix}:events"), move |message| {
+            if let Ok(bytes) = message.get_payload::<Vec<u8>>()
+                && let Ok(scan) = Scan::decode(&bytes[..])
+            {
+                let _ = sender.send(scan);
             }
-        });
+        })
+        .await?;
         Ok(ScanStore { conn, prefix: prefix.to_string(), events })
     }
 

@@ -9,7 +9,6 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::StreamExt;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use tokio::sync::broadcast;
@@ -80,34 +79,21 @@ pub struct RedisCache {
     done: broadcast::Sender<String>,
 }
 
-/// A reconnecting Redis connection with timeouts fit for a fleet: redis-rs's default 500 ms response timeout
-/// fails healthy scans whenever a busy Redis or a loaded host answers a large value late.
-pub async fn connection_manager(client: redis::Client) -> Result<ConnectionManager> {
-    let config = redis::aio::ConnectionManagerConfig::new()
-        .set_response_timeout(Some(Duration::from_secs(10)))
-        .set_connection_timeout(Some(Duration::from_secs(5)));
-    Ok(ConnectionManager::new_with_config(client, config).await?)
-}
-
 impl RedisCache {
     /// Connects and starts listening for "done" notifications. `ttl` keeps results (30 days by default);
     /// failures are kept an hour so a later scan retries the layer.
     pub async fn connect(url: &str, prefix: &str, ttl: Duration) -> Result<Self> {
         let client = redis::Client::open(url)?;
-        let conn = connection_manager(client.clone()).await?;
+        let conn = crate::redis_link::manager(&client).await?;
         let keys = Keys::new(prefix);
         let (done, _) = broadcast::channel(4096);
-        let mut pubsub = client.get_async_pubsub().await?;
-        pubsub.subscribe(keys.done_channel()).await?;
         let sender = done.clone();
-        tokio::spawn(async move {
-            let mut messages = pubsub.into_on_message();
-            while let Some(message) = messages.next().await {
-                if let Ok(digest) = message.get_payload::<String>() {
-                    let _ = sender.send(digest);
-                }
+        crate::redis_link::listen(client, keys.done_channel(), move |message| {
+            if let Ok(digest) = message.get_payload::<String>() {
+                let _ = sender.send(digest);
             }
-        });
+        })
+        .await?;
         Ok(RedisCache { conn, keys, ttl, failed_ttl: Duration::from_secs(3600), done })
     }
 

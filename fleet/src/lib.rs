@@ -6,6 +6,7 @@
 //!   "layer done" notifications, in Redis (shared by every replica) or in memory;
 //! - [`codec`]: how results and inventories are encoded on the wire and in the cache;
 //! - [`telemetry`]: logging and OpenTelemetry traces, and the W3C trace context between processes.
+//! - [`redis_link`]: Redis connections and subscriptions that survive a Redis restart.
 //!
 //! It holds no scan logic: that is the coordinator's and the worker's, and it is the same in both modes.
 
@@ -14,6 +15,7 @@ pub mod codec;
 pub mod config;
 pub mod ops;
 pub mod queue;
+pub mod redis_link;
 pub mod telemetry;
 
 pub use strata_proto::v1::{LayerJob, LayerResult};

@@ -3,8 +3,15 @@
 //! that keeps failing is moved to a dead-letter queue instead of looping forever. A job's trace context
 //! travels in the W3C `traceparent` message header as well as in the job itself, so broker-side tooling
 //! sees it too.
+//!
+//! A broker restart is survived: the RabbitMQ connection recovers by itself (lapin's auto-recovery
+//! reconnects and replays the queues, the consumer, its prefetch and publisher confirms), a publish that
+//! failed meanwhile is sent again once the connection is back, and a consumer waits for it. Deliveries
+//! taken before the restart cannot be acknowledged any more; the broker redelivers them, and a worker
+//! answers those from the cache.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
@@ -19,6 +26,10 @@ use tokio::sync::mpsc;
 use crate::{FleetError, LayerJob, Result, codec};
 
 const ATTEMPTS_HEADER: &str = "x-strata-attempts";
+/// Reconnection attempts after the broker went away: up to 5 s apart, for about ten minutes.
+const RECONNECT_ATTEMPTS: usize = 120;
+/// Sends of one job, each after the connection recovered from the failure of the one before.
+const PUBLISH_TRIES: usize = 5;
 
 #[async_trait]
 pub trait JobQueue: Send + Sync + 'static {
@@ -87,7 +98,12 @@ pub struct RabbitQueue {
 
 impl RabbitQueue {
     pub async fn connect(url: &str, name: &str) -> Result<Self> {
-        let connection = Connection::connect(url, ConnectionProperties::default())
+        let properties = ConnectionProperties::default().enable_auto_recover().configure_backoff(|b| {
+            b.with_min_delay(Duration::from_millis(200))
+                .with_max_delay(Duration::from_secs(5))
+                .with_max_times(RECONNECT_ATTEMPTS)
+        });
+        let connection = Connection::connect(url, properties)
             .await
             .map_err(|e| FleetError::Queue(crate::cache::redact(&format!("connecting to {url}: {e}"))))?;
         let publisher = connection.create_channel().await?;
@@ -104,7 +120,33 @@ impl RabbitQueue {
         Ok(RabbitQueue { connection, publisher, name: name.to_string() })
     }
 
+    /// Publishes and waits for the broker's confirmation; a failure caused by a lost connection waits for
+    /// it to recover and sends again (a job confirmed twice is harmless: the second costs one cache read).
     async fn publish_to(&self, queue: &str, job: &LayerJob, attempts: u32, reason: Option<&str>) -> Result<()> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.publish_once(queue, job, attempts, reason).await {
+                Ok(confirmation) if confirmation.is_nack() => {
+                    return Err(FleetError::Queue(format!("the broker refused job {} on {queue}", job.digest)));
+                }
+                Ok(_) => return Ok(()),
+                Err(e) if tries < PUBLISH_TRIES => {
+                    tracing::warn!(layer = %job.digest, error = %e, "publishing a job failed; waiting for the broker");
+                    self.publisher.wait_for_recovery(e).await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    async fn publish_once(
+        &self,
+        queue: &str,
+        job: &LayerJob,
+        attempts: u32,
+        reason: Option<&str>,
+    ) -> lapin::Result<lapin::Confirmation> {
         let mut headers = FieldTable::default();
         headers.insert(ShortString::from(ATTEMPTS_HEADER), AMQPValue::LongUInt(attempts));
         if let Some(reason) = reason {
@@ -117,8 +159,7 @@ impl RabbitQueue {
             );
         }
         let properties = BasicProperties::default().with_delivery_mode(2).with_headers(headers);
-        let confirmation = self
-            .publisher
+        self.publisher
             .basic_publish(
                 ShortString::from(""),
                 ShortString::from(queue),
@@ -127,11 +168,7 @@ impl RabbitQueue {
                 properties,
             )
             .await?
-            .await?;
-        if confirmation.is_nack() {
-            return Err(FleetError::Queue(format!("the broker refused job {} on {queue}", job.digest)));
-        }
-        Ok(())
+            .await
     }
 
     /// Empties both queues (tests and `strata-loadtest` between runs).
@@ -173,7 +210,7 @@ impl JobQueue for RabbitQueue {
                 FieldTable::default(),
             )
             .await?;
-        Ok(Box::new(RabbitStream { _channel: channel, consumer }))
+        Ok(Box::new(RabbitStream { channel, consumer }))
     }
 
     async fn dead_letter(&self, job: &LayerJob, attempts: u32, reason: &str) -> Result<()> {
@@ -194,16 +231,24 @@ impl JobQueue for RabbitQueue {
 }
 
 struct RabbitStream {
-    _channel: Channel,
+    channel: Channel,
     consumer: lapin::Consumer,
 }
 
 #[async_trait]
 impl JobStream for RabbitStream {
     async fn next(&mut self) -> Option<Result<Delivery>> {
-        let delivery = match self.consumer.next().await? {
-            Ok(d) => d,
-            Err(e) => return Some(Err(e.into())),
+        let delivery = loop {
+            match self.consumer.next().await? {
+                Ok(d) => break d,
+                // The connection dropped: once it has recovered, the consumer delivers again.
+                Err(e) => {
+                    tracing::warn!(error = %e, "lost the broker; waiting for the connection to recover");
+                    if let Err(e) = self.channel.wait_for_recovery(e).await {
+                        return Some(Err(e.into()));
+                    }
+                }
+            }
         };
         let header = |name: &str| delivery.properties.headers().as_ref().and_then(|h| h.inner().get(name).cloned());
         let attempts = header(ATTEMPTS_HEADER)

@@ -1,24 +1,47 @@
 //! `strata-loadtest`: measures a real fleet on this machine. Everything runs on 127.0.0.1: a registry of
-//! its own, the machine's RabbitMQ and Redis (own queue and key prefix), the release binaries.
+//! its own, the release coordinator and workers, and RabbitMQ and Redis (the machine's, with a queue and
+//! key prefix of the run's own, or the run's own servers in fault mode).
 //!
 //!   cargo build --release --workspace --bins
-//!   target/release/strata-loadtest fleet --images 1000
+//!   target/release/strata-loadtest nights --images 10000 --json nights.json --plot nights.svg
 //!
-//! `fleet` reports: night 1 (cold: every app layer analysed once, the shared base once), night 2 (same
-//! images: all layers cached, only resolve + merge + match), a rescan (re-match stored inventories, no
-//! registry), and one real image cold through the fleet vs `strata image` in local mode.
+//! - `nights`: two nightly runs over a realistic population (docs/benchmarks.md, "Two nights");
+//! - `scaling`: night 1 with 1, 2, 4 workers, cold each time (docs/scaling.md);
+//! - `big-layer`: a worker's peak memory while it analyses a 1 GiB layer;
+//! - `fleet`: warm rescans and one image cold through the fleet vs local mode.
+//!
+//! It is a measuring tool, not a test: it reports what happened, including failures, and exits non-zero
+//! only when it could not run or when a run lost scans.
 
+mod analyses;
+mod anchor;
+mod biglayer;
+mod blob;
+mod client;
+mod compare;
+mod content;
+mod costs;
+mod db;
+mod faults;
+mod night;
+mod nights;
+mod plot;
 mod population;
+mod procstat;
+mod push;
+mod report;
+mod sampler;
+mod scaling;
+mod services;
+mod simple_population;
+mod table;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand};
-use serde_json::json;
-use strata_testkit::fleet::{Bins, Fleet};
-use strata_testkit::registry::TestRegistry;
+use clap::{Args as ClapArgs, Parser, Subcommand};
+use strata_testkit::fleet::Bins;
 
 #[derive(Parser)]
 struct Args {
@@ -26,8 +49,83 @@ struct Args {
     command: Cmd,
 }
 
+#[derive(ClapArgs, Clone)]
+struct PopulationArgs {
+    /// Images in the registry.
+    #[arg(long, default_value_t = 10_000)]
+    images: usize,
+    /// Share of images whose dependency layer other images share (builds of one app).
+    #[arg(long, default_value_t = 0.9)]
+    reuse: f64,
+    /// Share of images rebuilt (a new app layer) between the nights.
+    #[arg(long, default_value_t = 0.05)]
+    change_rate: f64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Apps pushed at once.
+    #[arg(long, default_value_t = 4)]
+    push_parallel: usize,
+}
+
+impl PopulationArgs {
+    fn spec(&self) -> population::Spec {
+        population::Spec { images: self.images, reuse: self.reuse, change_rate: self.change_rate, seed: self.seed }
+    }
+}
+
 #[derive(Subcommand)]
 enum Cmd {
+    /// Two nights over a realistic population, through the gRPC API, with a DB update in between.
+    Nights {
+        #[command(flatten)]
+        population: PopulationArgs,
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// Kill a worker, restart RabbitMQ and restart Redis during night 1 (implies --own-services).
+        #[arg(long)]
+        faults: bool,
+        /// Shares of night 1's scans finished when the worker is killed, RabbitMQ restarted, Redis
+        /// restarted (each after the submission).
+        #[arg(long, value_delimiter = ',', default_values_t = faults::DEFAULT_AT)]
+        fault_at: Vec<f64>,
+        /// Start a RabbitMQ node and a redis-server of the run's own (Redis counters become exact).
+        #[arg(long)]
+        own_services: bool,
+        /// The owned Redis keeps no data across a restart (as the machine's Redis).
+        #[arg(long)]
+        no_redis_persistence: bool,
+        /// Give up on a night after this long.
+        #[arg(long, default_value_t = 60)]
+        timeout_minutes: u64,
+        /// Compressed MiB of layers decompressed for the anchor.
+        #[arg(long, default_value_t = 512.0)]
+        anchor_mib: f64,
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        #[arg(long, value_name = "FILE.svg")]
+        plot: Option<PathBuf>,
+    },
+    /// Night 1 (cold) with each worker count in turn, on the run's own RabbitMQ and Redis.
+    Scaling {
+        #[command(flatten)]
+        population: PopulationArgs,
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+        workers: Vec<usize>,
+        #[arg(long, default_value_t = 60)]
+        timeout_minutes: u64,
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        #[arg(long, value_name = "FILE.svg")]
+        plot: Option<PathBuf>,
+    },
+    /// One worker analyses one large real layer; reports its peak RSS.
+    BigLayer {
+        /// Uncompressed size of the layer, in MiB.
+        #[arg(long, default_value_t = 1024)]
+        size_mib: u64,
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
     /// Warm-rescan and cold-scan figures for the fleet.
     Fleet {
         #[arg(long, default_value_t = 1000)]
@@ -42,129 +140,77 @@ enum Cmd {
     },
 }
 
-fn main() -> Result<()> {
-    match Args::parse().command {
-        Cmd::Fleet { images, workers, runs, json } => fleet(images, workers, runs, json.as_deref()),
-    }
-}
-
 fn bins() -> Result<Bins> {
-    let me = std::env::current_exe()?;
+    let me = std::env::current_exe().context("locating this binary")?;
     Ok(Bins::beside(&me))
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(|a, b| a.total_cmp(b));
-    xs[xs.len() / 2]
-}
-
-fn fleet(images: usize, workers: usize, runs: usize, json_out: Option<&Path>) -> Result<()> {
-    let bins = bins()?;
-    let tmp = tempfile::tempdir()?;
-    let registry = TestRegistry::start();
-    eprintln!("pushing {images} images over one real bullseye base layer…");
-    let population = population::push(&registry, images).context("pushing the population")?;
-    let db = population::build_db(&bins, tmp.path())?;
-
-    // Night 1 and 2 and the rescan, on one fleet.
-    let fleet = Fleet::start(bins.clone(), &db, workers, &[]);
-    let night1 = submit_wait(&fleet, &population.references)?;
-    let night2 = submit_wait(&fleet, &population.references)?;
-    let rescan = timed(|| {
-        let mut cmd = fleet.strata();
-        cmd.args(["rescan", "--all", "--json"]);
-        run_ok(cmd).map(|_| ())
-    })?;
-    let analyses: u64 = fleet.analyses().values().sum();
-    drop(fleet);
-
-    // One real image, cold: fleet (fresh queue and cache each run) vs local mode.
-    let mut fleet_cold = Vec::new();
-    let mut local_cold = Vec::new();
-    for _ in 0..runs {
-        let fresh = Fleet::start(bins.clone(), &db, 1, &[]);
-        fleet_cold.push(submit_wait(&fresh, &population.references[..1])?.as_secs_f64());
-        drop(fresh);
-        local_cold.push(
-            timed(|| {
-                let mut cmd = Command::new(&bins.strata);
-                cmd.args([
-                    "image",
-                    &population.references[0],
-                    "--quiet",
-                    "--format",
-                    "json",
-                    "--output",
-                    "/dev/null",
-                    "--db",
-                ])
-                .arg(&db);
-                run_ok(cmd).map(|_| ())
-            })?
-            .as_secs_f64(),
-        );
-    }
-    let (fleet_cold, local_cold) = (median(fleet_cold), median(local_cold));
-    let n = images as f64;
-    let report = json!({
-        "images": images,
-        "workers": workers,
-        "layers_analysed_total": analyses,
-        "night1_seconds": night1.as_secs_f64(),
-        "night1_images_per_second": n / night1.as_secs_f64(),
-        "night2_seconds": night2.as_secs_f64(),
-        "night2_images_per_second": n / night2.as_secs_f64(),
-        "rescan_seconds": rescan.as_secs_f64(),
-        "rescan_images_per_second": n / rescan.as_secs_f64(),
-        "cold_one_image_fleet_seconds_median": fleet_cold,
-        "cold_one_image_local_seconds_median": local_cold,
-        "fleet_overhead_ratio": fleet_cold / local_cold,
-        "runs": runs,
-    });
-    println!("| measurement | value |\n| --- | --- |");
-    println!("| images (one shared real base layer + one app layer each) | {images} |");
-    println!("| layers analysed in total (night 1 + 2) | {analyses} |");
-    println!("| night 1 (cold) | {:.1} s, {:.0} images/s |", night1.as_secs_f64(), n / night1.as_secs_f64());
-    println!(
-        "| night 2 (all layers cached) | {:.1} s, {:.0} images/s |",
-        night2.as_secs_f64(),
-        n / night2.as_secs_f64()
-    );
-    println!(
-        "| rescan (re-match stored inventories) | {:.2} s, {:.0} images/s |",
-        rescan.as_secs_f64(),
-        n / rescan.as_secs_f64()
-    );
-    println!("| one real image cold, fleet (median of {runs}) | {fleet_cold:.2} s |");
-    println!("| same image, `strata image` local mode (median of {runs}) | {local_cold:.2} s |");
-    println!("| fleet / local | {:.2} |", fleet_cold / local_cold);
-    if let Some(path) = json_out {
-        std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
+fn write(path: &Option<PathBuf>, bytes: &[u8]) -> Result<()> {
+    if let Some(path) = path {
+        std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }
 
-fn timed(f: impl FnOnce() -> Result<()>) -> Result<Duration> {
-    let start = Instant::now();
-    f()?;
-    Ok(start.elapsed())
-}
-
-fn run_ok(mut cmd: Command) -> Result<String> {
-    let out = cmd.output().context("running a fleet command")?;
-    if !out.status.success() {
-        bail!("{:?} failed: {}{}", cmd, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+fn main() -> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    match Args::parse().command {
+        Cmd::Nights {
+            population,
+            workers,
+            faults,
+            fault_at,
+            own_services,
+            no_redis_persistence,
+            timeout_minutes,
+            anchor_mib,
+            json,
+            plot,
+        } => {
+            let [kill, rabbit, redis] = fault_at[..] else {
+                bail!("--fault-at takes three shares: worker,rabbitmq,redis")
+            };
+            let options = nights::Options {
+                spec: population.spec(),
+                workers,
+                faults,
+                fault_at: [kill, rabbit, redis],
+                own_services,
+                redis_appendonly: !no_redis_persistence,
+                timeout: Duration::from_secs(timeout_minutes * 60),
+                push_parallel: population.push_parallel,
+                anchor_mib,
+            };
+            let report = nights::run(&bins()?, &options, command)?;
+            print!("{}", table::run(&report));
+            write(&json, &serde_json::to_vec_pretty(&report)?)?;
+            let title = format!("strata-loadtest nights: {} images, {} workers", report.spec.images, report.workers);
+            let series: Vec<(String, &report::NightReport)> =
+                report.nights.iter().map(|n| (format!("night {}", n.night), n)).collect();
+            write(&plot, plot::svg(&title, &series).as_bytes())?;
+            if !report.checks.nothing_lost {
+                bail!("scans were lost or did not finish: see the report");
+            }
+        }
+        Cmd::Scaling { population, workers, timeout_minutes, json, plot } => {
+            let timeout = Duration::from_secs(timeout_minutes * 60);
+            let report =
+                scaling::run(&bins()?, &population.spec(), &workers, population.push_parallel, timeout, command)?;
+            print!("{}", scaling::table(&report));
+            write(&json, &serde_json::to_vec_pretty(&report)?)?;
+            let title =
+                format!("strata-loadtest scaling: {} images, night 1 (cold) per worker count", report.spec.images);
+            let series: Vec<(String, &report::NightReport)> =
+                report.runs.iter().map(|r| (format!("{} worker(s)", r.workers), &r.night)).collect();
+            write(&plot, plot::svg(&title, &series).as_bytes())?;
+        }
+        Cmd::BigLayer { size_mib, json } => {
+            let report = biglayer::run(&bins()?, size_mib, command)?;
+            print!("{}", biglayer::table(&report));
+            write(&json, &serde_json::to_vec_pretty(&report)?)?;
+        }
+        Cmd::Fleet { images, workers, runs, json } => compare::fleet(&bins()?, images, workers, runs, json.as_deref())?,
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Submits with `--file` (one streamed gRPC call) and waits for every scan.
-fn submit_wait(fleet: &Fleet, references: &[String]) -> Result<Duration> {
-    let list = tempfile::NamedTempFile::new()?;
-    std::fs::write(list.path(), references.join("\n"))?;
-    timed(|| {
-        let mut cmd = fleet.strata();
-        cmd.args(["submit", "--wait", "--file"]).arg(list.path());
-        run_ok(cmd).map(|_| ()).with_context(|| fleet.logs())
-    })
+    Ok(())
 }

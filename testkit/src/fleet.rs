@@ -247,6 +247,23 @@ impl Fleet {
         terminate(&mut self.workers[n], grace)
     }
 
+    /// The process id of the coordinator (`coordinator`) and of each worker still running (`worker-N`),
+    /// for tools that read `/proc`.
+    pub fn pids(&mut self) -> BTreeMap<String, u32> {
+        let mut pids = BTreeMap::new();
+        if let Some(c) = self.coordinator.as_mut()
+            && matches!(c.try_wait(), Ok(None))
+        {
+            pids.insert("coordinator".to_string(), c.id());
+        }
+        for (n, w) in self.workers.iter_mut().enumerate() {
+            if matches!(w.try_wait(), Ok(None)) {
+                pids.insert(format!("worker-{n}"), w.id());
+            }
+        }
+        pids
+    }
+
     /// `strata` with the coordinator preset.
     pub fn strata(&self) -> Command {
         let mut command = Command::new(&self.bins.strata);

@@ -15,6 +15,7 @@ pub mod otlp;
 pub mod populate;
 pub mod proxy;
 pub mod registry;
+pub mod services;
 pub mod tarball;
 pub mod token;
 

@@ -47,6 +47,12 @@ impl TarBuilder {
         self.builder.into_inner().expect("writing to a Vec cannot fail")
     }
 
+    /// The entries without the end-of-archive blocks, to be followed by more entries (layers assembled
+    /// from pieces, as `strata-loadtest` does).
+    pub fn fragment(mut self) -> Vec<u8> {
+        std::mem::take(self.builder.get_mut())
+    }
+
     fn append(&mut self, path: &str, data: &[u8], kind: tar::EntryType, mode: u32) {
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(kind);

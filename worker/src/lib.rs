@@ -70,6 +70,9 @@ impl Worker {
         let mut stream = self.queue.consume(self.config.prefetch.max(1)).await?;
         let mut in_flight = JoinSet::new();
         tokio::pin!(shutdown);
+        // Why the loop ended other than by `shutdown`: the queue is gone for good (a broker that did not
+        // come back). The process then exits with an error, so its supervisor starts it again.
+        let mut lost = None;
         loop {
             // Never hold more than `prefetch` jobs: the broker's prefetch bounds unacked jobs, this bounds ours.
             while in_flight.len() >= usize::from(self.config.prefetch.max(1)) {
@@ -82,8 +85,17 @@ impl Worker {
                         let worker = self.clone();
                         in_flight.spawn(async move { worker.handle(delivery).await });
                     }
-                    Some(Err(e)) => warn!(error = %e, "skipping an unreadable delivery"),
-                    None => break,
+                    Some(Err(e @ strata_fleet::FleetError::Decode { .. })) => {
+                        warn!(error = %e, "skipping an unreadable delivery")
+                    }
+                    Some(Err(e)) => {
+                        lost = Some(e);
+                        break;
+                    }
+                    None => {
+                        lost = Some(strata_fleet::FleetError::Closed);
+                        break;
+                    }
                 },
                 Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
             }
@@ -91,7 +103,7 @@ impl Worker {
         drop(stream);
         info!(jobs = in_flight.len(), "stopping: finishing jobs in flight");
         while in_flight.join_next().await.is_some() {}
-        Ok(())
+        lost.map_or(Ok(()), Err)
     }
 
     async fn handle(&self, delivery: Delivery) {

@@ -124,6 +124,9 @@ async fn submit_traced(args: SubmitArgs) -> Result<u8> {
     Ok(if failed > 0 { 2 } else { 0 })
 }
 
+/// How long `wait` trusts a silent watch before it re-reads the unfinished scans.
+const QUIET: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Watches until every scan is terminal, with a progress bar on a terminal.
 async fn wait(client: &mut Client, ids: &[String]) -> Result<BTreeMap<String, Scan>> {
     let bar = std::io::stderr().is_terminal().then(|| {
@@ -137,14 +140,22 @@ async fn wait(client: &mut Client, ids: &[String]) -> Result<BTreeMap<String, Sc
     let mut latest: BTreeMap<String, Scan> = BTreeMap::new();
     let done = |latest: &BTreeMap<String, Scan>| latest.values().filter(|s| terminal(s.status)).count();
     // Scans may have finished before the watch began: read them once.
-    for id in ids {
-        let scan = client.get_scan(GetScanRequest { id: id.clone() }).await?.into_inner();
-        latest.insert(id.clone(), scan);
-    }
+    reread(client, ids, &mut latest).await?;
     while done(&latest) < ids.len() {
-        let Some(event) = stream.message().await? else { bail!("the coordinator closed the watch") };
-        if let Some(scan) = event.scan {
-            latest.insert(scan.id.clone(), scan);
+        match tokio::time::timeout(QUIET, stream.message()).await {
+            Ok(message) => {
+                let Some(event) = message? else { bail!("the coordinator closed the watch") };
+                if let Some(scan) = event.scan {
+                    latest.insert(scan.id.clone(), scan);
+                }
+            }
+            // Events published while the coordinator's Redis was restarting never arrive: after a quiet
+            // spell, read the unfinished scans again.
+            Err(_) => {
+                let unfinished: Vec<String> =
+                    ids.iter().filter(|id| latest.get(*id).is_none_or(|s| !terminal(s.status))).cloned().collect();
+                reread(client, &unfinished, &mut latest).await?;
+            }
         }
         if let Some(bar) = &bar {
             let (analysed, cached, failed) = latest.values().fold((0, 0, 0), |(a, c, f), s| {
@@ -162,6 +173,20 @@ async fn wait(client: &mut Client, ids: &[String]) -> Result<BTreeMap<String, Sc
         bar.finish_and_clear();
     }
     Ok(latest)
+}
+
+/// Reads the scans' records; one the coordinator cannot read now (its Redis restarting) is read later.
+async fn reread(client: &mut Client, ids: &[String], latest: &mut BTreeMap<String, Scan>) -> Result<()> {
+    for id in ids {
+        match client.get_scan(GetScanRequest { id: id.clone() }).await {
+            Ok(scan) => {
+                latest.insert(id.clone(), scan.into_inner());
+            }
+            Err(status) if status.code() == tonic::Code::Unavailable => {}
+            Err(status) => return Err(status.into()),
+        }
+    }
+    Ok(())
 }
 
 fn terminal(status: i32) -> bool {

@@ -132,7 +132,7 @@ pub struct Outbox {
 
 impl Outbox {
     pub async fn connect(url: &str, prefix: &str, settings: std::sync::Arc<Settings>) -> Result<Outbox> {
-        let conn = strata_fleet::cache::connection_manager(redis::Client::open(url)?).await?;
+        let conn = strata_fleet::redis_link::manager(&redis::Client::open(url)?).await?;
         Ok(Outbox { conn, prefix: prefix.to_string(), settings })
     }
 

@@ -31,7 +31,7 @@ pub enum Admission {
 
 impl Inbox {
     pub async fn connect(url: &str, prefix: &str) -> Result<Inbox> {
-        let conn = strata_fleet::cache::connection_manager(redis::Client::open(url)?).await?;
+        let conn = strata_fleet::redis_link::manager(&redis::Client::open(url)?).await?;
         Ok(Inbox { conn, prefix: prefix.to_string() })
     }
 

@@ -208,6 +208,15 @@ impl Runner {
         let outcome = self.execute(&mut scan).instrument(span.clone()).await;
         span.record("image.digest", scan.image_digest.as_str());
         let mut status = scan.status;
+        if let Err(e) = &outcome
+            && backend_unavailable(e)
+        {
+            // Redis or RabbitMQ went away mid-scan (a restart): the scan stays active and the resumer
+            // runs it again once its lease is released or runs out; failing it would lose a night's work.
+            warn!(scan = %id, error = %e, "a backend is unavailable; the scan will be resumed");
+            metrics::counter!("strata_scans_deferred_total").increment(1);
+            return self.store.release(id).await;
+        }
         if let Err(e) = outcome {
             let latest = self.store.get(id).await.unwrap_or(scan);
             status = latest.status;
@@ -352,6 +361,16 @@ impl Runner {
         }
         Ok(scan)
     }
+}
+
+/// Errors that say nothing about the scan, only that Redis or the broker could not be reached.
+fn backend_unavailable(e: &CoordinatorError) -> bool {
+    use strata_fleet::FleetError;
+    matches!(
+        e,
+        CoordinatorError::Redis(_)
+            | CoordinatorError::Fleet(FleetError::Cache(_) | FleetError::Queue(_) | FleetError::Closed)
+    )
 }
 
 /// Marks a scan as running on this replica for as long as it lives.

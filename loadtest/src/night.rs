@@ -1,0 +1,166 @@
+//! One night: submit every image through the gRPC API, follow the run to its end (every scan done or
+//! failed, or the timeout), with faults injected alongside when asked, and measure it.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use strata_proto::v1::{Scan, ScanStatus};
+
+use crate::analyses::{self, Counts};
+use crate::client::{self, Progress};
+use crate::faults::{FaultEvent, Injector};
+use crate::sampler::{Sampler, Window};
+
+/// What a night is run against.
+pub struct Ctx<'a> {
+    pub runtime: &'a tokio::runtime::Runtime,
+    pub sampler: &'a Sampler,
+    pub url: String,
+    pub redis_url: String,
+    pub prefix: String,
+    pub timeout: Duration,
+}
+
+/// The raw outcome of a night, before it is reduced to a report.
+pub struct NightData {
+    pub night: u32,
+    pub ids: Vec<String>,
+    pub scans: Vec<Scan>,
+    pub submit_seconds: f64,
+    pub wall_seconds: f64,
+    pub timed_out: bool,
+    pub watch_reconnects: usize,
+    pub window: Window,
+    /// Analyses per layer during the night.
+    pub analysed: Counts,
+    /// Layers analysed during the night that had been analysed before it.
+    pub analysed_again: Vec<String>,
+    pub faults: Vec<FaultEvent>,
+}
+
+struct Driven {
+    ids: Vec<String>,
+    scans: Vec<Scan>,
+    submit_seconds: f64,
+    submitted_at_ms: i64,
+    timed_out: bool,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+async fn drive(ctx: &Ctx<'_>, references: &[String], night: u32, progress: Arc<Progress>) -> Result<Driven> {
+    let watch = client::spawn_watch(ctx.url.clone(), progress.clone());
+    let mut client = client::connect(&ctx.url).await?;
+    let (started, submitted_at_ms) = (Instant::now(), now_ms());
+    let ids = client::submit(&mut client, references, night).await?;
+    let submit_seconds = started.elapsed().as_secs_f64();
+    progress.submitted.store(true, std::sync::atomic::Ordering::Relaxed);
+    let wanted: HashSet<&String> = ids.iter().collect();
+    let mut last_list = Instant::now();
+    let (scans, timed_out) = loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        ctx.sampler.set_done(progress.finished());
+        let timed_out = started.elapsed() > ctx.timeout;
+        // The watch says when to look; the list is the authority (the watch may have missed events).
+        if progress.finished() >= ids.len() || last_list.elapsed() > Duration::from_secs(10) || timed_out {
+            last_list = Instant::now();
+            match client::list(&mut client, night).await {
+                Ok(scans) => {
+                    scans.iter().for_each(|s| progress.record(s));
+                    let finished =
+                        scans.iter().filter(|s| wanted.contains(&s.id) && client::terminal(s.status)).count();
+                    if finished == ids.len() || timed_out {
+                        break (scans, timed_out);
+                    }
+                }
+                Err(e) if timed_out => return Err(e),
+                Err(_) => {
+                    if let Ok(fresh) = client::connect(&ctx.url).await {
+                        client = fresh;
+                    }
+                }
+            }
+        }
+    };
+    watch.abort();
+    Ok(Driven { ids, scans, submit_seconds, submitted_at_ms, timed_out })
+}
+
+/// Runs one night; with `injector`, its faults run alongside on a thread of their own.
+pub fn run(ctx: &Ctx<'_>, references: &[String], night: u32, injector: Option<Injector<'_>>) -> Result<NightData> {
+    let before = analyses::read(&ctx.redis_url, &ctx.prefix)?;
+    let progress = Arc::new(Progress::default());
+    ctx.sampler.set_done(0);
+    let from = ctx.sampler.start_mark();
+    let stop = AtomicBool::new(false);
+    let (driven, faults) = std::thread::scope(|scope| {
+        let faults = injector.map(|mut injector| {
+            let (progress, stop) = (&progress, &stop);
+            scope.spawn(move || injector.run(progress, references.len(), stop))
+        });
+        let driven = ctx.runtime.block_on(drive(ctx, references, night, progress.clone()));
+        stop.store(true, Ordering::Relaxed);
+        let events = match faults {
+            Some(thread) => thread.join().map_err(|_| anyhow::anyhow!("the fault thread panicked"))?,
+            None => Ok(Vec::new()),
+        };
+        Ok::<_, anyhow::Error>((driven, events))
+    })?;
+    let (driven, faults) = (driven?, faults.context("injecting faults")?);
+    ctx.sampler.set_done(progress.finished());
+    let to = ctx.sampler.mark();
+    let after = analyses::read(&ctx.redis_url, &ctx.prefix)?;
+    let last = driven.scans.iter().map(|s| s.updated_unix_ms).max().unwrap_or(driven.submitted_at_ms);
+    Ok(NightData {
+        night,
+        wall_seconds: (last - driven.submitted_at_ms) as f64 / 1000.0,
+        submit_seconds: driven.submit_seconds,
+        timed_out: driven.timed_out,
+        watch_reconnects: progress.reconnects.load(Ordering::Relaxed),
+        window: ctx.sampler.window(&from, &to),
+        analysed_again: analyses::delta(&before, &after)
+            .into_keys()
+            .filter(|d| before.get(d).is_some_and(|&n| n > 0))
+            .collect(),
+        analysed: analyses::delta(&before, &after),
+        ids: driven.ids,
+        scans: driven.scans,
+        faults,
+    })
+}
+
+/// Scans by final status, and the reasons of those that failed.
+pub fn outcome(data: &NightData) -> (BTreeMap<String, usize>, BTreeMap<String, usize>) {
+    let by_id: BTreeMap<&str, &Scan> = data.scans.iter().map(|s| (s.id.as_str(), s)).collect();
+    let (mut statuses, mut reasons) = (BTreeMap::new(), BTreeMap::new());
+    for id in &data.ids {
+        let status = match by_id.get(id.as_str()) {
+            None => "lost (no record)".to_string(),
+            Some(scan) => {
+                if scan.status == ScanStatus::Failed as i32 || scan.status == ScanStatus::Partial as i32 {
+                    *reasons.entry(generalise(&scan.error)).or_default() += 1;
+                }
+                ScanStatus::try_from(scan.status).map_or("unknown".to_string(), |s| {
+                    s.as_str_name().trim_start_matches("SCAN_STATUS_").to_lowercase()
+                })
+            }
+        };
+        *statuses.entry(status).or_default() += 1;
+    }
+    (statuses, reasons)
+}
+
+/// A failure reason without the digests and ids that make every message unique.
+fn generalise(error: &str) -> String {
+    let words: Vec<String> = error
+        .split_whitespace()
+        .map(|w| if w.contains("sha256:") || w.len() > 40 { "…".to_string() } else { w.to_string() })
+        .collect();
+    let text = words.join(" ");
+    if text.is_empty() { "(no reason given)".to_string() } else { text.chars().take(160).collect() }
+}
