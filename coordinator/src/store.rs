@@ -43,6 +43,14 @@ pub struct ScanStore {
     events: broadcast::Sender<Scan>,
 }
 
+/// How long a scan record's save waits for Redis to come back (a restart takes a second or two).
+const TRANSIENT_RETRY: Duration = Duration::from_secs(15);
+
+/// Errors of the connection, not of the command: worth a retry once the connection manager reconnects.
+fn transient(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout()
+}
+
 pub fn is_terminal(status: i32) -> bool {
     matches!(
         ScanStatus::try_from(status),
@@ -81,7 +89,8 @@ impl ScanStore {
     pub async fn save_with(&self, scan: &Scan, extra: Vec<redis::Cmd>) -> Result<()> {
         let bytes = scan.encode_to_vec();
         let mut pipe = redis::pipe();
-        if !extra.is_empty() {
+        let is_transaction = !extra.is_empty();
+        if is_transaction {
             pipe.atomic();
         }
         for cmd in extra {
@@ -98,8 +107,23 @@ impl ScanStore {
             pipe.sadd(self.key("scans:active"), &scan.id);
         }
         pipe.publish(self.key("events"), &bytes);
-        let _: () = pipe.query_async(&mut self.conn.clone()).await?;
-        Ok(())
+        // A Redis restart breaks the connection under a submit or a status change; the connection manager
+        // reconnects, so wait for it rather than fail the caller. Only without `extra`: a MULTI whose reply
+        // was lost may have run, and its commands are not all idempotent (this pipeline's are).
+        let retry_for = if is_transaction { Duration::ZERO } else { TRANSIENT_RETRY };
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match pipe.query_async::<()>(&mut self.conn.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(e) if transient(&e) && started.elapsed() + pause < retry_for => {
+                    tracing::warn!(scan = %scan.id, error = %e, "saving a scan record: Redis unavailable, retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     pub async fn get(&self, id: &str) -> Result<Scan> {
