@@ -114,7 +114,7 @@ pub fn run(ctx: &Ctx<'_>, references: &[String], night: u32, injector: Option<In
     let (driven, faults) = (driven?, faults.context("injecting faults")?);
     ctx.sampler.set_done(progress.finished());
     let to = ctx.sampler.mark();
-    let after = analyses::read(&ctx.redis_url, &ctx.prefix)?;
+    let after = settled_counts(ctx)?;
     let last = driven.scans.iter().map(|s| s.updated_unix_ms).max().unwrap_or(driven.submitted_at_ms);
     Ok(NightData {
         night,
@@ -163,4 +163,23 @@ fn generalise(error: &str) -> String {
         .collect();
     let text = words.join(" ");
     if text.is_empty() { "(no reason given)".to_string() } else { text.chars().take(160).collect() }
+}
+
+/// The layer counters once no analysis has been recorded for [`SETTLE`]. A night's scans can all be done
+/// while a duplicate job (redelivered after a fault, its first consumer still at work) is still being
+/// analysed; read too early, its analysis would be counted in the next night.
+fn settled_counts(ctx: &Ctx<'_>) -> Result<Counts> {
+    const SETTLE: Duration = Duration::from_secs(15);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut last = analyses::read(&ctx.redis_url, &ctx.prefix)?;
+    let mut quiet_since = Instant::now();
+    while quiet_since.elapsed() < SETTLE && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = analyses::read(&ctx.redis_url, &ctx.prefix)?;
+        if now != last {
+            last = now;
+            quiet_since = Instant::now();
+        }
+    }
+    Ok(last)
 }
