@@ -77,6 +77,16 @@ pub fn nights(nights: &[NightReport]) -> String {
     row(&mut out, "coordinator CPU", each(&|n| format!("{:.1} s", n.coordinator_cpu_seconds)));
     row(
         &mut out,
+        "service CPU (registry, owned Redis and RabbitMQ)",
+        each(&|n| list(&n.services_cpu_seconds, |c| format!("{c:.1} s"))),
+    );
+    row(
+        &mut out,
+        "machine CPU busy (all processes, any user)",
+        each(&|n| format!("{:.0} %", n.machine_busy_share * 100.0)),
+    );
+    row(
+        &mut out,
         "peak RSS: worker (max) / coordinator",
         each(&|n| format!("{:.0} / {:.0} MiB", n.worker_peak_rss_mib, n.coordinator_peak_rss_mib)),
     );
