@@ -393,6 +393,8 @@ fn compose_has_the_fleet_with_health_checks_ordered_start_and_file_secrets() {
     let redis = std::fs::read_to_string(tmp.path().join("redis.conf")).unwrap();
     let rpass = redis.lines().find_map(|l| l.strip_prefix("requirepass ")).unwrap();
     assert!(setting("redis_url").contains(&format!(":{rpass}@redis:6379")), "{fleet:?}");
+    // Scan state must survive a Redis restart.
+    assert!(redis.lines().any(|l| l.trim() == "appendonly yes"), "{redis:?}");
 }
 
 // ---------------------------------------------------------------------------------------------------

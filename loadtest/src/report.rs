@@ -52,7 +52,8 @@ pub struct Layers {
     pub reanalysed: usize,
     /// Night 2: layers pushed since night 1.
     pub new_layers: Option<usize>,
-    /// Night 2: layers analysed for the first time that were not new (their night-1 scan failed first).
+    /// Night 2: old layers with no earlier analysis on record (their night-1 scan failed first, or Redis
+    /// lost the cache and the counters).
     pub first_analysed_old_layers: Option<usize>,
     pub analysed_mib: f64,
     pub analysed_compressed_mib: f64,

@@ -41,7 +41,7 @@ pub fn nights(nights: &[NightReport]) -> String {
     );
     row(
         &mut out,
-        "old layers analysed for the first time (their night-1 scan failed)",
+        "old layers with no earlier analysis on record (night-1 scan failed, or the cache was lost)",
         each(&|n| n.layers.first_analysed_old_layers.map_or("—".into(), |v| v.to_string())),
     );
     row(&mut out, "repeated analyses (redeliveries)", each(&|n| n.layers.repeated_analyses.to_string()));
