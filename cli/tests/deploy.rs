@@ -414,6 +414,8 @@ fn compose_has_the_fleet_with_health_checks_ordered_start_and_file_secrets() {
     let coordinator = env_map(&doc["services"]["coordinator"]);
     assert_eq!(coordinator["STRATA_NOTIFY_TOKEN_FILE"], "/run/secrets/strata_notify_token");
     assert_eq!(coordinator["STRATA_HTTP_LISTEN"], "0.0.0.0:8080");
+    // Scan state must survive a Redis restart.
+    assert!(redis.lines().any(|l| l.trim() == "appendonly yes"), "{redis:?}");
 }
 
 // ---------------------------------------------------------------------------------------------------

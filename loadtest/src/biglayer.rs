@@ -145,6 +145,7 @@ pub fn run(bins: &Bins, size_mib: u64, command: String) -> Result<BigLayerReport
     let (url, prefix, worker) = {
         let mut f = fleet.lock().unwrap_or_else(|p| p.into_inner());
         sampler.set_procs(crate::faults::procs(&mut f));
+        sampler.set_services(crate::faults::services(registry.pid(), &backends));
         (f.url(), f.prefix.clone(), f.pids().get("worker-0").copied().context("the worker is not running")?)
     };
     let before = procstat::sample(worker).map_or(0.0, |s| s.rss_kib as f64 / 1024.0);

@@ -16,8 +16,12 @@ pub struct Costs {
     pub redis_bytes_per_analysed_layer: Option<f64>,
     /// Messages published to RabbitMQ per analysed layer (jobs, retries, dead letters).
     pub rabbitmq_messages_per_analysed_layer: f64,
-    /// Worker CPU per uncompressed MiB analysed, night 1.
+    /// Worker CPU per uncompressed MiB analysed, night 1 (all of it, fixed costs included).
     pub worker_cpu_ms_per_mib: f64,
+    /// The same split in two from both nights: a fixed cost per layer job (fetch, cache, broker, encoding)
+    /// and a cost per MiB (decompression and analysis).
+    pub worker_cpu_ms_per_job: Option<f64>,
+    pub worker_cpu_ms_per_mib_beyond_jobs: Option<f64>,
     /// Coordinator CPU per image whose layers were all cached (night 2 minus its analyses' share).
     pub coordinator_cpu_ms_per_image: f64,
     pub mean_analysed_layer_compressed_mib: f64,
@@ -25,8 +29,8 @@ pub struct Costs {
     pub night1_vs_plain_decompression: Option<f64>,
 }
 
+/// `total = a × x + b × y` from two nights' `(x, y, total)`: `(a, b)`.
 fn solve(n1: (f64, f64, f64), n2: (f64, f64, f64)) -> Option<(f64, f64)> {
-    // (images, layers, total) per night.
     let (i1, l1, t1) = n1;
     let (i2, l2, t2) = n2;
     let det = i1 * l2 - i2 * l1;
@@ -51,6 +55,12 @@ pub fn costs(nights: &[NightReport], anchor: Option<&Anchor>) -> Costs {
     let messages = first.layers.jobs_queued + first.layers.job_retries + first.layers.dead_lettered;
     let worker_ms = first.workers_cpu_seconds * 1000.0 / first.layers.analysed_mib.max(1e-9);
     let coordinator = nights.get(1).unwrap_or(first);
+    let jobs =
+        |n: &NightReport| (n.layers.distinct_analysed as f64, n.layers.analysed_mib, n.workers_cpu_seconds * 1000.0);
+    let worker_split = match nights {
+        [a, b, ..] => solve(jobs(a), jobs(b)),
+        _ => None,
+    };
     Costs {
         redis_commands_per_image: commands.map(|c| c.0),
         redis_commands_per_analysed_layer: commands.map(|c| c.1),
@@ -58,6 +68,8 @@ pub fn costs(nights: &[NightReport], anchor: Option<&Anchor>) -> Costs {
         redis_bytes_per_analysed_layer: bytes.map(|b| b.1),
         rabbitmq_messages_per_analysed_layer: messages / layers,
         worker_cpu_ms_per_mib: worker_ms,
+        worker_cpu_ms_per_job: worker_split.map(|s| s.0),
+        worker_cpu_ms_per_mib_beyond_jobs: worker_split.map(|s| s.1),
         coordinator_cpu_ms_per_image: coordinator.coordinator_cpu_seconds * 1000.0 / coordinator.images.max(1) as f64,
         mean_analysed_layer_compressed_mib: first.layers.analysed_compressed_mib / layers,
         night1_vs_plain_decompression: anchor.map(|a| first.analysed_mib_per_worker_cpu_second / a.mib_per_second),

@@ -44,7 +44,17 @@ pub fn procs(fleet: &mut Fleet) -> Vec<Proc> {
     fleet
         .pids()
         .into_iter()
-        .filter_map(|(name, pid)| ports.get(&name).map(|&ops_port| Proc { name, pid, ops_port }))
+        .filter_map(|(name, pid)| ports.get(&name).map(|&port| Proc { name, pid, ops_port: Some(port) }))
+        .collect()
+}
+
+/// The services a run started, for the sampler: the registry, and Redis and RabbitMQ when owned.
+pub fn services(registry_pid: u32, backends: &Backends) -> Vec<Proc> {
+    let redis = backends.redis.as_ref().and_then(|r| r.pid());
+    let rabbit = backends.rabbit.as_ref().and_then(|r| r.pid());
+    [("registry", Some(registry_pid)), ("redis", redis), ("rabbitmq", rabbit)]
+        .into_iter()
+        .filter_map(|(name, pid)| Some(Proc { name: name.to_string(), pid: pid?, ops_port: None }))
         .collect()
 }
 
@@ -54,6 +64,7 @@ fn lock(fleet: &Mutex<Fleet>) -> std::sync::MutexGuard<'_, Fleet> {
 
 pub struct Injector<'a> {
     pub fleet: &'a Mutex<Fleet>,
+    pub registry_pid: u32,
     pub backends: &'a mut Backends,
     pub sampler: &'a Sampler,
     pub workers: usize,
@@ -108,6 +119,7 @@ impl Injector<'_> {
 
     fn refresh(&self) {
         self.sampler.set_procs(procs(&mut lock(self.fleet)));
+        self.sampler.set_services(services(self.registry_pid, self.backends));
     }
 
     fn inject(&mut self, fault: Fault) -> Result<String> {

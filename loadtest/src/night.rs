@@ -155,12 +155,18 @@ pub fn outcome(data: &NightData) -> (BTreeMap<String, usize>, BTreeMap<String, u
     (statuses, reasons)
 }
 
+/// A word that names one layer or scan (a digest, a UUID), not the kind of failure.
+fn names_one(word: &str) -> bool {
+    let hex = word.chars().filter(|c| c.is_ascii_hexdigit()).count();
+    word.contains("sha256:")
+        || word.len() > 40
+        || (hex >= 16 && word.chars().all(|c| c.is_ascii_hexdigit() || "-:,.".contains(c)))
+}
+
 /// A failure reason without the digests and ids that make every message unique.
 fn generalise(error: &str) -> String {
-    let words: Vec<String> = error
-        .split_whitespace()
-        .map(|w| if w.contains("sha256:") || w.len() > 40 { "…".to_string() } else { w.to_string() })
-        .collect();
+    let words: Vec<String> =
+        error.split_whitespace().map(|w| if names_one(w) { "…".to_string() } else { w.to_string() }).collect();
     let text = words.join(" ");
     if text.is_empty() { "(no reason given)".to_string() } else { text.chars().take(160).collect() }
 }
@@ -182,4 +188,14 @@ fn settled_counts(ctx: &Ctx<'_>) -> Result<Counts> {
         }
     }
     Ok(last)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reasons_are_grouped_without_ids() {
+        assert_eq!(super::generalise("not found: scan 008d1cbe-9ce1-4fbf-a7b2-f6e1c4821b3f"), "not found: scan …");
+        assert_eq!(super::generalise("layer sha256:ab12 failed: timed out"), "layer … failed: timed out");
+        assert_eq!(super::generalise("Redis: timed out"), "Redis: timed out");
+    }
 }

@@ -37,8 +37,7 @@ pub struct Options {
 
 /// Everything a run scans: the registry with the pushed population, and the two DBs.
 pub struct Setup {
-    /// Held: the registry process lives as long as the setup.
-    _registry: TestRegistry,
+    pub registry: TestRegistry,
     pub client: Registry,
     pub materials: Arc<Materials>,
     pub pushed: Pushed,
@@ -57,7 +56,7 @@ pub fn setup(bins: &Bins, runtime: &tokio::runtime::Runtime, spec: &Spec, parall
     let (pushed, push) = runtime.block_on(push::push_all(&client, &registry.host(), spec, &materials, parallel))?;
     eprintln!("pushed in {:.1} s; building the DBs…", push.seconds);
     let dbs = db::build(bins, dir.path())?;
-    Ok(Setup { _registry: registry, client, materials, pushed, push, dbs, dir })
+    Ok(Setup { registry, client, materials, pushed, push, dbs, dir })
 }
 
 /// The fleet processes' environment for these backends (production re-check interval, not the tests').
@@ -114,6 +113,7 @@ pub fn run(bins: &Bins, options: &Options, command: String) -> Result<RunReport>
     let (url, prefix) = {
         let mut f = fleet.lock().unwrap_or_else(|p| p.into_inner());
         sampler.set_procs(faults::procs(&mut f));
+        sampler.set_services(faults::services(setup.registry.pid(), &backends));
         (f.url(), f.prefix.clone())
     };
     let redis_url = backends.redis_url();
@@ -123,6 +123,7 @@ pub fn run(bins: &Bins, options: &Options, command: String) -> Result<RunReport>
         eprintln!("night 1…");
         let injector = options.faults.then_some(Injector {
             fleet: &fleet,
+            registry_pid: setup.registry.pid(),
             backends: &mut backends,
             sampler: &sampler,
             workers: options.workers,

@@ -64,7 +64,7 @@ impl Panel {
             let _ = writeln!(svg, r##"<text x="{}" y="{:.1}" text-anchor="end">{v:.0}</text>"##, LEFT - 6.0, y + 4.0);
             let t = self.max_x * f64::from(k) / 4.0;
             let x = self.x(t);
-            let label = if t.fract() == 0.0 { format!("{t:.0}") } else { format!("{t:.1}") };
+            let label = if t.fract() == 0.0 || self.max_x >= 20.0 { format!("{t:.0}") } else { format!("{t:.1}") };
             let _ = writeln!(svg, r##"<text x="{x:.1}" y="{}" text-anchor="middle">{label} s</text>"##, bottom + 16.0);
         }
         let _ = writeln!(
@@ -114,6 +114,13 @@ pub fn svg(title: &str, series: &[(String, &NightReport)]) -> String {
             let x = top.x(fault.at_seconds);
             let _ = writeln!(
                 svg,
+                r##"<text x="{:.1}" y="{}" font-size="10" fill="{colour}">{}</text>"##,
+                x + 3.0,
+                top.top + 12.0,
+                fault_label(&fault.action)
+            );
+            let _ = writeln!(
+                svg,
                 r##"<line x1="{x:.1}" y1="{}" x2="{x:.1}" y2="{}" stroke="{colour}" stroke-dasharray="4 3"/><title>{}</title>"##,
                 top.top,
                 bottom.top + PANEL,
@@ -130,6 +137,21 @@ pub fn svg(title: &str, series: &[(String, &NightReport)]) -> String {
     }
     svg.push_str("</svg>\n");
     svg
+}
+
+/// A word or two for a fault's marker (the whole action is its tooltip).
+fn fault_label(action: &str) -> &'static str {
+    if action.contains("supervisor") {
+        "restarted by supervisor"
+    } else if action.starts_with("SIGKILL") {
+        "worker killed"
+    } else if action.contains("RabbitMQ") {
+        "RabbitMQ restart"
+    } else if action.contains("Redis") {
+        "Redis restart"
+    } else {
+        "fault"
+    }
 }
 
 fn escape(text: &str) -> String {

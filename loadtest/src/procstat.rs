@@ -46,6 +46,15 @@ pub fn sample(pid: u32) -> Option<ProcSample> {
     })
 }
 
+/// CPU seconds the whole machine spent busy since boot (every process, ours or not): user, nice,
+/// system, irq, softirq and steal from `/proc/stat`.
+pub fn machine_busy_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat.lines().next()?.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+    let busy: u64 = [0, 1, 2, 5, 6, 7].iter().filter_map(|&i| fields.get(i)).sum();
+    Some(busy as f64 / ticks_per_second())
+}
+
 /// Resets the peak (`VmHWM`) to the current RSS, so a night's peak is its own (Linux ≥ 4.0).
 pub fn reset_peak(pid: u32) {
     let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");

@@ -52,7 +52,8 @@ pub struct Layers {
     pub reanalysed: usize,
     /// Night 2: layers pushed since night 1.
     pub new_layers: Option<usize>,
-    /// Night 2: layers analysed for the first time that were not new (their night-1 scan failed first).
+    /// Night 2: old layers with no earlier analysis on record (their night-1 scan failed first, or Redis
+    /// lost the cache and the counters).
     pub first_analysed_old_layers: Option<usize>,
     pub analysed_mib: f64,
     pub analysed_compressed_mib: f64,
@@ -76,6 +77,10 @@ pub struct NightReport {
     pub workers_cpu_seconds: f64,
     pub coordinator_peak_rss_mib: f64,
     pub worker_peak_rss_mib: f64,
+    /// CPU of the registry, and of Redis and RabbitMQ when the run owns them.
+    pub services_cpu_seconds: BTreeMap<String, f64>,
+    /// Share of the machine's cores busy during the night (every process, other users' too).
+    pub machine_busy_share: f64,
     /// Uncompressed layer MiB analysed per second of worker CPU.
     pub analysed_mib_per_worker_cpu_second: f64,
     pub redis: Option<RedisTotals>,
@@ -165,6 +170,9 @@ pub fn night_report(
         workers_cpu_seconds: window.workers_cpu_seconds,
         coordinator_peak_rss_mib: window.coordinator_peak_rss_mib,
         worker_peak_rss_mib: window.worker_peak_rss_mib,
+        services_cpu_seconds: window.services_cpu_seconds.clone(),
+        machine_busy_share: window.machine_busy_cpu_seconds
+            / (window.seconds * window.machine_cores.max(1) as f64).max(1e-9),
         analysed_mib_per_worker_cpu_second: analysed_mib / window.workers_cpu_seconds.max(1e-9),
         redis: window.redis,
         max_queue_depth: window.max_queue_depth,

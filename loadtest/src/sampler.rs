@@ -1,6 +1,8 @@
 //! Sampling during a run, once a second on a thread of its own: each fleet process's CPU time and memory
-//! (`/proc`) and its `/metrics` counters, the job queue's depth (the coordinator's `strata_queue_depth`,
-//! refreshed by its `/readyz`), the scans finished so far, and an owned Redis's command and byte counts.
+//! (`/proc`) and its `/metrics` counters, the CPU of the services the run started (registry, owned Redis
+//! and RabbitMQ) and of the whole machine, the job queue's depth (the coordinator's
+//! `strata_queue_depth`, refreshed by its `/readyz`), the scans finished so far, and an owned Redis's
+//! command and byte counts.
 //!
 //! A night is the span between two [`Mark`]s; [`Sampler::window`] turns them into per-role totals. A
 //! process that was killed counts with its last sample (faults take one right before the kill).
@@ -27,12 +29,13 @@ const COUNTERS: [&str; 9] = [
     "strata_scans_submitted_total",
 ];
 
-/// A process to watch: `coordinator` or `worker-N`, with its ops port.
+/// A process to watch: `coordinator` or `worker-N` with its ops port, or a service (`registry`,
+/// `redis`, `rabbitmq`) without one.
 #[derive(Debug, Clone)]
 pub struct Proc {
     pub name: String,
     pub pid: u32,
-    pub ops_port: u16,
+    pub ops_port: Option<u16>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -71,6 +74,7 @@ struct Shared {
     stop: AtomicBool,
     done: AtomicUsize,
     procs: Mutex<Vec<Proc>>,
+    services: Mutex<Vec<Proc>>,
     state: Mutex<State>,
     redis_url: Option<String>,
 }
@@ -86,6 +90,7 @@ pub struct Mark {
     t: f64,
     seen: BTreeMap<(String, u32), Seen>,
     redis: RedisTotals,
+    machine_busy: f64,
 }
 
 /// Totals over a window, per role.
@@ -96,6 +101,11 @@ pub struct Window {
     pub workers_cpu_seconds: f64,
     pub coordinator_peak_rss_mib: f64,
     pub worker_peak_rss_mib: f64,
+    /// CPU of the services the run started (`registry`, `redis`, `rabbitmq`).
+    pub services_cpu_seconds: BTreeMap<String, f64>,
+    /// CPU the whole machine was busy (every process, other users' too), and its cores.
+    pub machine_busy_cpu_seconds: f64,
+    pub machine_cores: usize,
     pub counters: BTreeMap<String, f64>,
     pub redis: Option<RedisTotals>,
     pub max_queue_depth: f64,
@@ -131,15 +141,20 @@ fn redis_info(url: &str) -> Option<RedisTotals> {
 impl Shared {
     fn tick(&self) {
         let procs = lock(&self.procs).clone();
+        let services = lock(&self.services).clone();
         let mut queue_depth = None;
         let mut fresh = Vec::new();
-        for proc in &procs {
+        for proc in procs.iter().chain(&services) {
             let Some(sample) = procstat::sample(proc.pid) else { continue };
+            let Some(port) = proc.ops_port else {
+                fresh.push(((proc.name.clone(), proc.pid), sample, BTreeMap::new()));
+                continue;
+            };
             if proc.name == "coordinator" {
                 // /readyz refreshes the queue-depth gauge that /metrics then shows.
-                let _ = strata_testkit::registry::http_get(proc.ops_port, "/readyz");
+                let _ = strata_testkit::registry::http_get(port, "/readyz");
             }
-            let body = strata_testkit::registry::http_get(proc.ops_port, "/metrics").map(|r| r.1).unwrap_or_default();
+            let body = strata_testkit::registry::http_get(port, "/metrics").map(|r| r.1).unwrap_or_default();
             if proc.name == "coordinator" {
                 queue_depth = metric(&body, "strata_queue_depth");
             }
@@ -166,8 +181,8 @@ impl Shared {
             state.redis_raw = Some(now);
         }
         let rss = |coordinator: bool| {
-            let live: Vec<u32> =
-                procs.iter().filter(|p| (p.name == "coordinator") == coordinator).map(|p| p.pid).collect();
+            let role = |p: &&Proc| if coordinator { p.name == "coordinator" } else { p.name.starts_with("worker-") };
+            let live: Vec<u32> = procs.iter().filter(role).map(|p| p.pid).collect();
             state.seen.iter().filter(|((_, pid), _)| live.contains(pid)).map(|(_, s)| s.sample.rss_kib).sum::<u64>()
                 as f64
                 / 1024.0
@@ -190,6 +205,7 @@ impl Sampler {
             stop: AtomicBool::new(false),
             done: AtomicUsize::new(0),
             procs: Mutex::new(Vec::new()),
+            services: Mutex::new(Vec::new()),
             state: Mutex::new(State::default()),
             redis_url,
         });
@@ -207,6 +223,11 @@ impl Sampler {
     /// The processes to watch from now on.
     pub fn set_procs(&self, procs: Vec<Proc>) {
         *lock(&self.shared.procs) = procs;
+    }
+
+    /// The services to watch from now on (their CPU and memory only).
+    pub fn set_services(&self, services: Vec<Proc>) {
+        *lock(&self.shared.services) = services;
     }
 
     pub fn set_done(&self, done: usize) {
@@ -234,7 +255,8 @@ impl Sampler {
     pub fn mark(&self) -> Mark {
         self.shared.tick();
         let mut state = lock(&self.shared.state);
-        let mark = Mark { t: self.now(), seen: state.seen.clone(), redis: state.redis };
+        let machine_busy = procstat::machine_busy_seconds().unwrap_or(0.0);
+        let mark = Mark { t: self.now(), seen: state.seen.clone(), redis: state.redis, machine_busy };
         // Peaks restart at each mark: a window's peak is its own.
         for seen in state.seen.values_mut() {
             seen.peak_rss_kib = seen.sample.rss_kib;
@@ -243,7 +265,12 @@ impl Sampler {
     }
 
     pub fn window(&self, from: &Mark, to: &Mark) -> Window {
-        let mut window = Window { seconds: to.t - from.t, ..Window::default() };
+        let mut window = Window {
+            seconds: to.t - from.t,
+            machine_busy_cpu_seconds: to.machine_busy - from.machine_busy,
+            machine_cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            ..Window::default()
+        };
         for (key, end) in &to.seen {
             let start = from.seen.get(key).cloned().unwrap_or_default();
             let cpu = end.sample.cpu_seconds - start.sample.cpu_seconds;
@@ -251,9 +278,11 @@ impl Sampler {
             if key.0 == "coordinator" {
                 window.coordinator_cpu_seconds += cpu;
                 window.coordinator_peak_rss_mib = window.coordinator_peak_rss_mib.max(peak);
-            } else {
+            } else if key.0.starts_with("worker-") {
                 window.workers_cpu_seconds += cpu;
                 window.worker_peak_rss_mib = window.worker_peak_rss_mib.max(peak);
+            } else {
+                *window.services_cpu_seconds.entry(key.0.clone()).or_default() += cpu;
             }
             for (name, value) in &end.counters {
                 let before = start.counters.get(name).copied().unwrap_or(0.0);

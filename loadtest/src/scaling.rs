@@ -57,6 +57,7 @@ pub fn run(
         let (url, prefix) = {
             let mut f = fleet.lock().unwrap_or_else(|p| p.into_inner());
             sampler.set_procs(faults::procs(&mut f));
+            sampler.set_services(faults::services(setup.registry.pid(), &backends));
             (f.url(), f.prefix.clone())
         };
         let ctx = Ctx { runtime: &runtime, sampler: &sampler, url, redis_url: backends.redis_url(), prefix, timeout };

@@ -41,7 +41,7 @@ pub fn nights(nights: &[NightReport]) -> String {
     );
     row(
         &mut out,
-        "old layers analysed for the first time (their night-1 scan failed)",
+        "old layers with no earlier analysis on record (night-1 scan failed, or the cache was lost)",
         each(&|n| n.layers.first_analysed_old_layers.map_or("—".into(), |v| v.to_string())),
     );
     row(&mut out, "repeated analyses (redeliveries)", each(&|n| n.layers.repeated_analyses.to_string()));
@@ -75,6 +75,16 @@ pub fn nights(nights: &[NightReport]) -> String {
         each(&|n| format!("{:.0}", n.analysed_mib_per_worker_cpu_second)),
     );
     row(&mut out, "coordinator CPU", each(&|n| format!("{:.1} s", n.coordinator_cpu_seconds)));
+    row(
+        &mut out,
+        "service CPU (registry, owned Redis and RabbitMQ)",
+        each(&|n| list(&n.services_cpu_seconds, |c| format!("{c:.1} s"))),
+    );
+    row(
+        &mut out,
+        "machine CPU busy (all processes, any user)",
+        each(&|n| format!("{:.0} %", n.machine_busy_share * 100.0)),
+    );
     row(
         &mut out,
         "peak RSS: worker (max) / coordinator",

@@ -110,6 +110,11 @@ impl TestRegistry {
         std::fs::read_to_string(self._dir.path().join("registry.log")).unwrap_or_default()
     }
 
+    /// The `docker-registry` process (tools that read `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `127.0.0.1:PORT`, the registry part of references.
     pub fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)

@@ -87,6 +87,10 @@ impl OwnedRedis {
         self.appendonly
     }
 
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Stops it (SIGTERM: Redis flushes its append-only file), waits `down`, starts it on the same port.
     pub fn restart(&mut self, down: Duration) {
         if let Some(mut child) = self.child.take() {
@@ -160,6 +164,11 @@ impl OwnedRabbit {
 
     pub fn url(&self) -> String {
         format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+
+    /// The Erlang VM's process (a grandchild: the start script runs it), from the node's pid file.
+    pub fn pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.dir.join("pid")).ok()?.trim().parse().ok()
     }
 
     /// Stops the node (SIGTERM: a clean shutdown), waits `down`, starts it with the same name and data.

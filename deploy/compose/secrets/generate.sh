@@ -23,9 +23,12 @@ if [[ $force == true || ! -e strata-fleet.toml ]]; then
   force_all=$force; force=true
   write rabbitmq-credentials.conf "default_user = strata
 default_pass = ${amqp_pass}"
+  # Scan state lives in Redis: a Redis that restarted empty would lose every scan of the night (measured,
+  # docs/benchmarks.md), so it keeps an append-only file on its volume (fsync every second).
   write redis.conf "requirepass ${redis_pass}
 save \"\"
-appendonly no"
+appendonly yes
+appendfsync everysec"
   fleet="amqp_url = \"amqp://strata:${amqp_pass}@rabbitmq:5672/%2f\"
 redis_url = \"redis://:${redis_pass}@redis:6379\""
   if [[ -n ${REGISTRY_USERNAME:-} ]]; then
