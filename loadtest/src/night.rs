@@ -32,6 +32,9 @@ pub struct NightData {
     pub submit_seconds: f64,
     pub wall_seconds: f64,
     pub timed_out: bool,
+    /// After the last scan finished, how long until no job was queued or held (a job delivered twice
+    /// around a broker restart can still be running): its work belongs to this night.
+    pub settle_seconds: f64,
     pub watch_reconnects: usize,
     pub window: Window,
     /// Analyses per layer during the night.
@@ -113,6 +116,7 @@ pub fn run(ctx: &Ctx<'_>, references: &[String], night: u32, injector: Option<In
     })?;
     let (driven, faults) = (driven?, faults.context("injecting faults")?);
     ctx.sampler.set_done(progress.finished());
+    let settle_seconds = settle(ctx.sampler);
     let to = ctx.sampler.mark();
     let after = settled_counts(ctx)?;
     let last = driven.scans.iter().map(|s| s.updated_unix_ms).max().unwrap_or(driven.submitted_at_ms);
@@ -121,6 +125,7 @@ pub fn run(ctx: &Ctx<'_>, references: &[String], night: u32, injector: Option<In
         wall_seconds: (last - driven.submitted_at_ms) as f64 / 1000.0,
         submit_seconds: driven.submit_seconds,
         timed_out: driven.timed_out,
+        settle_seconds,
         watch_reconnects: progress.reconnects.load(Ordering::Relaxed),
         window: ctx.sampler.window(&from, &to),
         analysed_again: analyses::delta(&before, &after)
@@ -132,6 +137,17 @@ pub fn run(ctx: &Ctx<'_>, references: &[String], night: u32, injector: Option<In
         scans: driven.scans,
         faults,
     })
+}
+
+/// Waits (at most five minutes) until the fleet is idle twice in a row; returns how long it took.
+fn settle(sampler: &Sampler) -> f64 {
+    let started = Instant::now();
+    let mut idle = 0;
+    while idle < 2 && started.elapsed() < Duration::from_secs(300) {
+        idle = if sampler.idle_now() { idle + 1 } else { 0 };
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    started.elapsed().as_secs_f64()
 }
 
 /// Scans by final status, and the reasons of those that failed.

@@ -163,7 +163,7 @@ mod tests {
     use crate::sampler::Point;
 
     fn point(t: f64, done: usize) -> Point {
-        Point { t, done, queue_depth: Some(3.0), coordinator_rss_mib: 0.0, workers_rss_mib: 0.0 }
+        Point { t, done, queue_depth: Some(3.0), jobs_in_flight: None, coordinator_rss_mib: 0.0, workers_rss_mib: 0.0 }
     }
 
     #[test]

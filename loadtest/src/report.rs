@@ -67,6 +67,8 @@ pub struct NightReport {
     pub submit_seconds: f64,
     pub images_per_second: f64,
     pub timed_out: bool,
+    /// Seconds after the last scan until no job was queued or held by a worker.
+    pub settle_seconds: f64,
     pub statuses: BTreeMap<String, usize>,
     pub failure_reasons: BTreeMap<String, usize>,
     /// Every submitted scan ended done, or failed with a reason.
@@ -161,6 +163,7 @@ pub fn night_report(
         submit_seconds: data.submit_seconds,
         images_per_second: data.ids.len() as f64 / data.wall_seconds.max(1e-9),
         timed_out: data.timed_out,
+        settle_seconds: data.settle_seconds,
         statuses,
         failure_reasons,
         nothing_lost,

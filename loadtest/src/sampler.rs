@@ -43,6 +43,8 @@ pub struct Point {
     pub t: f64,
     pub done: usize,
     pub queue_depth: Option<f64>,
+    /// Jobs the live workers hold (taken, not yet acknowledged or given back).
+    pub jobs_in_flight: Option<f64>,
     pub coordinator_rss_mib: f64,
     pub workers_rss_mib: f64,
 }
@@ -143,6 +145,7 @@ impl Shared {
         let procs = lock(&self.procs).clone();
         let services = lock(&self.services).clone();
         let mut queue_depth = None;
+        let mut in_flight: Option<f64> = None;
         let mut fresh = Vec::new();
         for proc in procs.iter().chain(&services) {
             let Some(sample) = procstat::sample(proc.pid) else { continue };
@@ -157,6 +160,11 @@ impl Shared {
             let body = strata_testkit::registry::http_get(port, "/metrics").map(|r| r.1).unwrap_or_default();
             if proc.name == "coordinator" {
                 queue_depth = metric(&body, "strata_queue_depth");
+            } else if let Some(n) = metric(&body, "strata_jobs_in_flight") {
+                in_flight = Some(in_flight.unwrap_or(0.0) + n);
+            } else if body.contains("strata_") {
+                // A worker that never took a job has no gauge yet.
+                in_flight = Some(in_flight.unwrap_or(0.0));
             }
             let counters: BTreeMap<&'static str, f64> =
                 COUNTERS.iter().filter_map(|&c| metric(&body, c).map(|v| (c, v))).collect();
@@ -191,6 +199,7 @@ impl Shared {
             t: self.started.elapsed().as_secs_f64(),
             done: self.done.load(Ordering::Relaxed),
             queue_depth,
+            jobs_in_flight: in_flight,
             coordinator_rss_mib: rss(true),
             workers_rss_mib: rss(false),
         };
@@ -237,6 +246,13 @@ impl Sampler {
     /// Samples now (before a kill, at a night's edges).
     pub fn sample_now(&self) {
         self.shared.tick();
+    }
+
+    /// Samples now and says whether the fleet is idle: no job waiting in the queue, none held by a worker.
+    pub fn idle_now(&self) -> bool {
+        self.shared.tick();
+        let state = lock(&self.shared.state);
+        state.points.last().is_some_and(|p| p.queue_depth == Some(0.0) && p.jobs_in_flight == Some(0.0))
     }
 
     /// Seconds since the sampler started: the time axis of the points.

@@ -26,6 +26,11 @@ pub fn nights(nights: &[NightReport]) -> String {
     row(&mut out, "wall time (submit → last scan done)", each(&|n| format!("{:.1} s", n.wall_seconds)));
     row(&mut out, "throughput", each(&|n| format!("**{:.1} images/s**", n.images_per_second)));
     row(&mut out, "submit (one SubmitScans stream)", each(&|n| format!("{:.2} s", n.submit_seconds)));
+    row(
+        &mut out,
+        "fleet idle after the last scan (no job queued or held)",
+        each(&|n| format!("{:.1} s", n.settle_seconds)),
+    );
     row(&mut out, "scans by outcome", each(&|n| list(&n.statuses, |c| c.to_string())));
     row(&mut out, "nothing lost (each done, or failed with a reason)", each(&|n| n.nothing_lost.to_string()));
     row(&mut out, "failure reasons", each(&|n| list(&n.failure_reasons, |c| c.to_string())));

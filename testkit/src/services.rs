@@ -25,6 +25,13 @@ fn wait_for_port(port: u16, within: Duration, what: &str, child: &mut Child, log
     }
 }
 
+/// Stops the service in `child`, if running: SIGTERM to its process group, SIGKILL after `grace`.
+fn stop(child: &mut Option<Child>, grace: Duration) {
+    if let Some(mut child) = child.take() {
+        stop_group(&mut child, grace);
+    }
+}
+
 /// SIGTERM to the process group, then waits for it to be gone (SIGKILL after `grace`).
 fn stop_group(child: &mut Child, grace: Duration) {
     let group = format!("-{}", child.id());
@@ -93,9 +100,7 @@ impl OwnedRedis {
 
     /// Stops it (SIGTERM: Redis flushes its append-only file), waits `down`, starts it on the same port.
     pub fn restart(&mut self, down: Duration) {
-        if let Some(mut child) = self.child.take() {
-            stop_group(&mut child, Duration::from_secs(20));
-        }
+        stop(&mut self.child, Duration::from_secs(20));
         std::thread::sleep(down);
         self.launch();
     }
@@ -103,9 +108,7 @@ impl OwnedRedis {
 
 impl Drop for OwnedRedis {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            stop_group(&mut child, Duration::from_secs(5));
-        }
+        stop(&mut self.child, Duration::from_secs(5));
     }
 }
 
@@ -173,9 +176,7 @@ impl OwnedRabbit {
 
     /// Stops the node (SIGTERM: a clean shutdown), waits `down`, starts it with the same name and data.
     pub fn restart(&mut self, down: Duration) {
-        if let Some(mut child) = self.child.take() {
-            stop_group(&mut child, Duration::from_secs(60));
-        }
+        stop(&mut self.child, Duration::from_secs(60));
         std::thread::sleep(down);
         self.launch();
     }
@@ -183,8 +184,6 @@ impl OwnedRabbit {
 
 impl Drop for OwnedRabbit {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            stop_group(&mut child, Duration::from_secs(30));
-        }
+        stop(&mut self.child, Duration::from_secs(30));
     }
 }

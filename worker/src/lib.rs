@@ -83,7 +83,12 @@ impl Worker {
                 delivery = stream.next() => match delivery {
                     Some(Ok(delivery)) => {
                         let worker = self.clone();
-                        in_flight.spawn(async move { worker.handle(delivery).await });
+                        // Jobs taken and not yet settled: 0 on every worker and an empty queue is an idle fleet.
+                        metrics::gauge!("strata_jobs_in_flight").increment(1.0);
+                        in_flight.spawn(async move {
+                            worker.handle(delivery).await;
+                            metrics::gauge!("strata_jobs_in_flight").decrement(1.0);
+                        });
                     }
                     Some(Err(e @ strata_fleet::FleetError::Decode { .. })) => {
                         warn!(error = %e, "skipping an unreadable delivery")
