@@ -14,9 +14,16 @@ fn random(n: usize) -> Vec<u8> {
 }
 
 /// `n` random characters of `alphabet`.
+/// Random text from `alphabet`, re-drawn when chance made it look like a placeholder (`xxx`, `dummy`, …),
+/// which the scanner rightly skips: a planted secret must be one.
 fn chars(alphabet: &str, n: usize) -> String {
     let a = alphabet.as_bytes();
-    random(n).iter().map(|b| a[*b as usize % a.len()] as char).collect()
+    loop {
+        let text: String = random(n).iter().map(|b| a[*b as usize % a.len()] as char).collect();
+        if !crate::secret::scan::is_placeholder(text.as_bytes()) {
+            return text;
+        }
+    }
 }
 
 const ALNUM: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
