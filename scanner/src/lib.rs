@@ -11,6 +11,7 @@
 //! source is the `strata-registry` crate.
 
 pub mod analyze;
+pub mod budget;
 pub mod error;
 pub mod image;
 pub mod layer;
@@ -29,4 +30,4 @@ pub use error::{Error, ErrorKind, Result};
 
 /// Bumped whenever a change to layer analysis changes what a [`layer::LayerInventory`] holds for the same
 /// bytes. Cached inventories are keyed by it, so a new analyser never reads a stale result.
-pub const ANALYZER_VERSION: u32 = 2;
+pub const ANALYZER_VERSION: u32 = 3;

@@ -203,7 +203,9 @@ impl Worker {
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
             let inventory = match &secrets {
-                Some(scanner) => strata_scanner::layer::analyze_layer_with(reader, &digest, scanner),
+                Some(scanner) => {
+                    strata_scanner::layer::analyze_layer_with(reader, &digest, scanner, &Default::default())
+                }
                 None => analyze_layer(reader, &digest),
             };
             if let Ok(inventory) = &inventory {

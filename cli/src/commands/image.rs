@@ -64,7 +64,12 @@ pub async fn run(mut args: ImageArgs) -> Result<u8> {
         Some(path) => std::fs::write(path, rendered).with_context(|| format!("writing {}", path.display()))?,
         None => std::io::stdout().lock().write_all(rendered.as_bytes()).context("writing the report")?,
     }
-    Ok(if report.summary.any() { args.exit_code } else { 0 })
+    if !report.is_complete() {
+        for line in report.incomplete_lines() {
+            tracing::warn!("incomplete analysis: {line}");
+        }
+    }
+    Ok(if report.fails_gate() { args.exit_code } else { 0 })
 }
 
 fn report_options(args: &ImageArgs) -> Result<ReportOptions> {

@@ -20,6 +20,11 @@ pub struct LayerInventory {
     pub opaque_dirs: BTreeSet<String>,
     /// Files that were skipped, with why. Never fatal.
     pub warnings: Vec<LayerWarning>,
+    /// Analysis that was skipped or cut short (a budget ran out, a package database could not be read):
+    /// the layer's result is then not the whole truth, and a report built from it must say so rather than
+    /// look clean. Empty for a complete analysis.
+    #[serde(default)]
+    pub incomplete: Vec<Incomplete>,
     pub stats: LayerStats,
     /// Secrets in this layer's files, masked (see [`crate::secret`]).
     #[serde(default)]
@@ -33,6 +38,15 @@ pub struct LayerInventory {
 pub struct LayerWarning {
     pub path: String,
     pub message: String,
+}
+
+/// Why part of a layer went unanalysed. `path` is the file concerned (`/var/lib/rpm/Packages`), absent when
+/// the whole rest of the layer was given up (a budget of the layer ran out).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incomplete {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +65,7 @@ impl LayerInventory {
             whiteouts: BTreeSet::new(),
             opaque_dirs: BTreeSet::new(),
             warnings: Vec::new(),
+            incomplete: Vec::new(),
             stats: LayerStats::default(),
             secrets: Vec::new(),
             facts: crate::misconfig::LayerFacts::default(),
@@ -59,5 +74,15 @@ impl LayerInventory {
 
     pub(crate) fn warn(&mut self, path: &str, message: String) {
         self.warnings.push(LayerWarning { path: format!("/{path}"), message });
+    }
+
+    /// Records that analysis of `path` (a normalised path, or `None` for the rest of the layer) was skipped
+    /// or cut short, and why.
+    pub fn mark_incomplete(&mut self, path: Option<&str>, reason: impl Into<String>) {
+        self.incomplete.push(Incomplete { path: path.map(|p| format!("/{p}")), reason: reason.into() });
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.incomplete.is_empty()
     }
 }

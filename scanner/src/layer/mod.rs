@@ -13,9 +13,10 @@ pub mod path;
 use std::io::{self, BufRead, BufReader, Read};
 
 pub use digest::{HashingReader, verify};
-pub use inventory::{LayerInventory, LayerStats, LayerWarning};
+pub use inventory::{Incomplete, LayerInventory, LayerStats, LayerWarning};
 
 use crate::analyze;
+use crate::budget::Budget;
 use crate::error::{Error, ErrorKind, Result};
 use crate::secret::{self, Scanner};
 use path::EntryPath;
@@ -43,12 +44,17 @@ fn sniff(head: &[u8]) -> Compression {
 /// Analyses one layer blob read from `reader`, verifying it against `expected_digest` (the digest the blob
 /// was fetched by). Errors name the layer and, where there is one, the tar entry; the caller adds the image.
 pub fn analyze_layer(reader: impl Read, expected_digest: &str) -> Result<LayerInventory> {
-    analyze_layer_with(reader, expected_digest, Scanner::builtin())
+    analyze_layer_with(reader, expected_digest, Scanner::builtin(), &Budget::default())
 }
 
-/// [`analyze_layer`] with the secret rules of a user's config: the result then depends on the config too,
-/// so a cache must key it by the config as well.
-pub fn analyze_layer_with(reader: impl Read, expected_digest: &str, secrets: &Scanner) -> Result<LayerInventory> {
+/// [`analyze_layer`] with the secret rules of a user's config (the result then depends on the config too,
+/// so a cache must key it by the config as well) and the given budget (see [`crate::budget`]).
+pub fn analyze_layer_with(
+    reader: impl Read,
+    expected_digest: &str,
+    secrets: &Scanner,
+    budget: &Budget,
+) -> Result<LayerInventory> {
     let fail = |kind, what: String| Error::new(kind, format!("layer {expected_digest}: {what}"));
     let mut hashing = HashingReader::new(reader);
     let mut inventory = LayerInventory::new(expected_digest);
@@ -67,7 +73,8 @@ pub fn analyze_layer_with(reader: impl Read, expected_digest: &str, secrets: &Sc
         // than the same inflate in big blocks plus one memcpy out of this buffer.
         let decoded = BufReader::with_capacity(DECODED_BUFFER, decoder);
         let mut counting = CountingReader { inner: decoded, bytes: 0 };
-        walk_tar(&mut counting, &mut inventory, secrets).map_err(|e| e.context(format!("layer {expected_digest}")))?;
+        walk_tar(&mut counting, &mut inventory, secrets, budget)
+            .map_err(|e| e.context(format!("layer {expected_digest}")))?;
         // Whatever follows the tar's end-of-archive blocks (padding, gzip trailer) belongs to the blob too.
         io::copy(&mut counting, &mut io::sink()).map_err(|e| io_error(expected_digest, None, e))?;
         inventory.stats.uncompressed_bytes = counting.bytes;
@@ -79,7 +86,7 @@ pub fn analyze_layer_with(reader: impl Read, expected_digest: &str, secrets: &Sc
     Ok(inventory)
 }
 
-fn walk_tar(reader: &mut impl Read, inventory: &mut LayerInventory, secrets: &Scanner) -> Result<()> {
+fn walk_tar(reader: &mut impl Read, inventory: &mut LayerInventory, secrets: &Scanner, budget: &Budget) -> Result<()> {
     let mut archive = tar::Archive::new(reader);
     // One buffer for every file read for the secret scan, so small files cost no allocation.
     let mut text = Vec::with_capacity(64 * 1024);
@@ -90,6 +97,16 @@ fn walk_tar(reader: &mut impl Read, inventory: &mut LayerInventory, secrets: &Sc
     for entry in entries {
         let mut entry = entry.map_err(|e| io_error_plain(shown(&last_path).as_deref(), e))?;
         inventory.stats.entries += 1;
+        if inventory.stats.entries > budget.entries {
+            inventory.mark_incomplete(
+                None,
+                format!(
+                    "more than {} tar entries (budget `entries`); the rest of the layer was not analysed",
+                    budget.entries
+                ),
+            );
+            break;
+        }
         let raw_path = entry.path().map_err(|e| io_error_plain(shown(&last_path).as_deref(), e))?.into_owned();
         let classified = path::classify(&raw_path).map_err(|why| {
             Error::new(ErrorKind::Parse, format!("tar entry {:?}: {why}", raw_path.display().to_string()))

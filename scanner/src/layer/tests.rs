@@ -114,3 +114,17 @@ fn empty_blob_is_an_error_not_a_panic() {
     assert!(inv.files.is_empty());
     assert!(analyze(&[0x1f, 0x8b, 0x08]).is_err());
 }
+
+#[test]
+fn over_the_entry_budget_the_layer_is_incomplete_and_still_verified() {
+    let tar = tar_of(&[("etc/a", b"1"), ("etc/b", b"2"), ("var/lib/dpkg/status", STATUS)]);
+    let blob = gzip(&tar);
+    let budget = Budget { entries: 2, ..Budget::default() };
+    let inventory = analyze_layer_with(&blob[..], &digest_of(&blob), Scanner::builtin(), &budget).unwrap();
+    assert!(!inventory.is_complete());
+    assert!(inventory.incomplete[0].reason.contains("budget `entries`"), "{:?}", inventory.incomplete);
+    assert!(inventory.files.is_empty(), "nothing past the budget is analysed");
+    // The rest of the blob is still hashed: a wrong digest is still caught.
+    let err = analyze_layer_with(&blob[..], &digest_of(b"other"), Scanner::builtin(), &budget).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::DigestMismatch);
+}

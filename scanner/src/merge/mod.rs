@@ -49,12 +49,24 @@ pub struct ImageWarning {
     pub message: String,
 }
 
+/// Analysis of one layer that was skipped or cut short (see [`crate::layer::Incomplete`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageIncomplete {
+    pub layer: LayerOrigin,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    pub reason: String,
+}
+
 /// The image as a whole: what a scan matches and reports on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageInventory {
     pub os: Option<OsInfo>,
     pub packages: Vec<InstalledPackage>,
     pub warnings: Vec<ImageWarning>,
+    /// What went unanalysed in any layer: a non-empty list makes the report incomplete.
+    #[serde(default)]
+    pub incomplete: Vec<ImageIncomplete>,
     /// Secrets in every layer, deleted files included: a later layer's whiteout hides a file from the
     /// container, not from anyone who pulls the image's blobs.
     #[serde(default)]
@@ -73,6 +85,7 @@ pub fn merge(layers: &[LayerRef], inventories: &[LayerInventory]) -> ImageInvent
     // For each visible path, the layers holding a copy since it was last deleted, bottom to top.
     let mut visible: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     let mut warnings = Vec::new();
+    let mut incomplete = Vec::new();
     for (i, inventory) in inventories.iter().enumerate() {
         visible.retain(|path, _| {
             let hidden = inventory.opaque_dirs.iter().any(|dir| is_within(path, dir))
@@ -86,6 +99,11 @@ pub fn merge(layers: &[LayerRef], inventories: &[LayerInventory]) -> ImageInvent
             layer: LayerOrigin::from(&layers[i]),
             path: w.path.clone(),
             message: w.message.clone(),
+        }));
+        incomplete.extend(inventory.incomplete.iter().map(|gap| ImageIncomplete {
+            layer: LayerOrigin::from(&layers[i]),
+            path: gap.path.clone(),
+            reason: gap.reason.clone(),
         }));
     }
 
@@ -122,7 +140,7 @@ pub fn merge(layers: &[LayerRef], inventories: &[LayerInventory]) -> ImageInvent
         .sort_by(|a, b| (&a.package.name, &a.package.arch, &a.path).cmp(&(&b.package.name, &b.package.arch, &b.path)));
     let secrets = secrets(layers, inventories);
     let layer_facts = inventories.iter().map(|i| i.facts.clone()).collect();
-    let mut inventory = ImageInventory { os, packages, warnings, secrets, layer_facts };
+    let mut inventory = ImageInventory { os, packages, warnings, incomplete, secrets, layer_facts };
     // What no single file can tell (npm trees through nested node_modules, Python Requires-Dist graphs).
     crate::analyze::post_merge(&mut inventory);
     inventory

@@ -22,6 +22,7 @@ pub use table::{TableStyle, to_table};
 
 use crate::analyze::OsInfo;
 use crate::image::ResolvedImage;
+pub use crate::merge::ImageIncomplete as Incomplete;
 use crate::merge::{ImageInventory, InstalledPackage, LayerOrigin};
 use crate::misconfig::Misconfiguration;
 use crate::package::PackageKind;
@@ -41,6 +42,11 @@ pub struct Report {
     pub summary: Summary,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Analysis that was skipped or cut short (a budget ran out, a package database was unreadable). A
+    /// report with entries here is **incomplete**: its findings are a lower bound, never a clean bill, and
+    /// `--exit-code` treats it as failing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub incomplete: Vec<Incomplete>,
     /// What to do about the base image (see [`crate::misconfig::advice`]); set by the caller, which knows
     /// today's date.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -233,7 +239,32 @@ pub fn build(image: &ResolvedImage, inventory: &ImageInventory, db: &VulnDb, opt
         results,
         summary,
         warnings,
+        incomplete: inventory.incomplete.clone(),
         advice: None,
+    }
+}
+
+impl Report {
+    /// Whether every layer was analysed in full: a report that is not may hide findings.
+    pub fn is_complete(&self) -> bool {
+        self.incomplete.is_empty()
+    }
+
+    /// One line per gap, naming the layer and file: for tables, SARIF notifications and error summaries.
+    pub fn incomplete_lines(&self) -> Vec<String> {
+        self.incomplete
+            .iter()
+            .map(|gap| match &gap.path {
+                Some(path) => format!("layer #{} {} {path}: {}", gap.layer.index, gap.layer.diff_id, gap.reason),
+                None => format!("layer #{} {}: {}", gap.layer.index, gap.layer.diff_id, gap.reason),
+            })
+            .collect()
+    }
+
+    /// What `--exit-code` acts on: findings remain after the filters, or the analysis was incomplete (a
+    /// skipped analysis must never pass a gate that a complete one would fail).
+    pub fn fails_gate(&self) -> bool {
+        self.summary.any() || !self.is_complete()
     }
 }
 

@@ -95,6 +95,13 @@ pub fn to_value(report: &Report) -> Value {
         })
         .collect();
     let rules: Vec<Value> = rules.into_iter().map(|(id, r)| rule_json(&id, r)).collect();
+    // An incomplete analysis is a failed execution with a notification per gap, so a code-scanning UI
+    // never shows a partial result as a clean one.
+    let notifications: Vec<Value> = report
+        .incomplete_lines()
+        .into_iter()
+        .map(|line| json!({"level": "error", "message": {"text": format!("not analysed: {line}")}}))
+        .collect();
     json!({
         "$schema": SCHEMA,
         "version": "2.1.0",
@@ -106,6 +113,10 @@ pub fn to_value(report: &Report) -> Value {
                 "rules": rules,
             }},
             "originalUriBaseIds": {"ROOTPATH": {"uri": "file:///"}},
+            "invocations": [{
+                "executionSuccessful": report.is_complete(),
+                "toolExecutionNotifications": notifications,
+            }],
             "results": results,
             "properties": {
                 "imageName": report.artifact.name,

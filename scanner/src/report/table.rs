@@ -91,6 +91,12 @@ pub fn to_table(report: &Report, style: TableStyle) -> String {
     for warning in &report.warnings {
         let _ = writeln!(out, "warning: {warning}");
     }
+    if !report.is_complete() {
+        let _ = writeln!(out, "\nINCOMPLETE: part of the image was not analysed; findings may be missing:");
+        for line in report.incomplete_lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
     out
 }
 

@@ -182,6 +182,7 @@ fn post_merge_paths_from_requires_dist() {
             installed(other, "requests-2.19.1.METADATA"),
         ],
         warnings: vec![],
+        incomplete: vec![],
         secrets: vec![],
         layer_facts: vec![],
     };

@@ -76,6 +76,7 @@ fn report() -> Report {
         summary: summarize(&results),
         results,
         warnings: Vec::new(),
+        incomplete: Vec::new(),
         advice: None,
     }
 }
@@ -259,4 +260,23 @@ fn vex_documents_that_are_not_openvex_or_incomplete_are_refused() {
         let err = vex::parse(&doc, "x.json").unwrap_err().to_string();
         assert!(err.contains(needle), "{doc}: {err}");
     }
+}
+
+#[test]
+fn an_incomplete_report_fails_the_gate_even_without_findings() {
+    let mut report = report();
+    report.results.iter_mut().for_each(|r| r.findings.clear());
+    report.summary = summarize(&report.results);
+    assert!(!report.fails_gate(), "no findings, complete");
+    report.incomplete.push(crate::report::Incomplete {
+        layer: LayerOrigin { index: 1, diff_id: "sha256:33".into(), created_by: None },
+        path: Some("/var/lib/rpm/Packages".into()),
+        reason: "over its cap".into(),
+    });
+    assert!(report.fails_gate());
+    assert_eq!(report.incomplete_lines(), ["layer #1 sha256:33 /var/lib/rpm/Packages: over its cap"]);
+    let sarif = crate::report::sarif::to_value(&report);
+    assert_eq!(sarif["runs"][0]["invocations"][0]["executionSuccessful"], false);
+    let table = crate::report::to_table(&report, crate::report::TableStyle { color: false, width: None });
+    assert!(table.contains("INCOMPLETE") && table.contains("/var/lib/rpm/Packages: over its cap"), "{table}");
 }
