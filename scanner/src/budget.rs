@@ -5,7 +5,7 @@
 //! (or skips the file concerned) and records an [`crate::layer::Incomplete`] naming the file and the budget,
 //! which makes the report incomplete. The defaults leave room for the largest real images (multi-GiB CUDA
 //! layers, desktop dpkg databases, monorepo lockfiles) and stop hostile ones within seconds.
-//! `docs/security.md` lists each budget with its setting.
+//! `docs/security-layers.md` lists each budget with its default and setting.
 
 use std::time::Duration;
 

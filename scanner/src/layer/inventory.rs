@@ -18,6 +18,11 @@ pub struct LayerInventory {
     pub whiteouts: BTreeSet<String>,
     /// Directories whose lower-layer content this layer hides (`.wh..wh..opq`).
     pub opaque_dirs: BTreeSet<String>,
+    /// Hard links of interest whose target is not in this layer (tar links always point back): link path →
+    /// target path, resolved against the lower layers at merge, as the runtime links to the file it already
+    /// unpacked. Links resolved within the layer have their content in `files` instead.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hardlinks: BTreeMap<String, String>,
     /// Files that were skipped, with why. Never fatal.
     pub warnings: Vec<LayerWarning>,
     /// Analysis that was skipped or cut short (a budget ran out, a package database could not be read):
@@ -64,6 +69,7 @@ impl LayerInventory {
             files: BTreeMap::new(),
             whiteouts: BTreeSet::new(),
             opaque_dirs: BTreeSet::new(),
+            hardlinks: BTreeMap::new(),
             warnings: Vec::new(),
             incomplete: Vec::new(),
             stats: LayerStats::default(),

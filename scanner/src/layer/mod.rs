@@ -1,13 +1,18 @@
 //! Layer analysis: one pass over a layer blob as a stream.
 //!
 //! The blob is hashed as it is read, decompressed (gzip, zstd or none, sniffed from the first bytes because
-//! docker-archive layers carry no media type), and walked as a tar. Only files the analysers ask for are read
-//! into memory, up to a size cap, so memory stays bounded whatever the layer size. The result, a
+//! docker-archive layers carry no media type), and walked as a tar the way a container runtime unpacks it
+//! ([`archive`]). Only files the analysers ask for are read into memory, up to a size cap, so memory stays
+//! bounded whatever the layer size; time, decompressed bytes, entries and metadata are bounded by the
+//! [`Budget`] ([`meter`]), and whatever is skipped is recorded as incomplete (`docs/security-layers.md`). The result, a
 //! [`LayerInventory`], depends only on the layer bytes and [`crate::ANALYZER_VERSION`]: it is what the fleet
 //! caches by digest.
 
+mod archive;
 mod digest;
 mod inventory;
+mod links;
+mod meter;
 pub mod path;
 
 use std::io::{self, BufRead, BufReader, Read};
@@ -19,6 +24,7 @@ use crate::analyze;
 use crate::budget::Budget;
 use crate::error::{Error, ErrorKind, Result};
 use crate::secret::{self, Scanner};
+use meter::Meter;
 use path::EntryPath;
 
 /// Large enough that the decompressor is fed in big gulps; small next to any layer.
@@ -55,47 +61,100 @@ pub fn analyze_layer_with(
     secrets: &Scanner,
     budget: &Budget,
 ) -> Result<LayerInventory> {
+    analyze_layer_sized(reader, expected_digest, None, secrets, budget)
+}
+
+/// [`analyze_layer_with`] for a blob whose size is declared (a manifest's layer descriptor): nothing past
+/// `expected_size` bytes is read, and a shorter blob fails the digest check.
+///
+/// A budget that runs out (see [`crate::budget`]) stops decompression and marks the inventory incomplete;
+/// the rest of the compressed blob is then only hashed, so the digest is verified either way. A corrupt
+/// layer is reported as a digest mismatch when its digest does not match, since that means the bytes are
+/// not the layer's.
+pub fn analyze_layer_sized(
+    reader: impl Read,
+    expected_digest: &str,
+    expected_size: Option<u64>,
+    secrets: &Scanner,
+    budget: &Budget,
+) -> Result<LayerInventory> {
     let fail = |kind, what: String| Error::new(kind, format!("layer {expected_digest}: {what}"));
-    let mut hashing = HashingReader::new(reader);
+    let meter = Meter::new(budget);
+    let mut hashing = HashingReader::new(reader.take(expected_size.unwrap_or(u64::MAX)));
     let mut inventory = LayerInventory::new(expected_digest);
-    {
-        let mut buffered = BufReader::with_capacity(READ_BUFFER, &mut hashing);
-        let head = buffered.fill_buf().map_err(|e| io_error(expected_digest, None, e))?;
-        let decoder: Box<dyn Read + '_> = match sniff(head) {
-            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
-            Compression::Zstd => {
-                Box::new(zstd::Decoder::with_buffer(buffered).map_err(|e| io_error(expected_digest, None, e))?)
-            }
-            Compression::None => Box::new(buffered),
-        };
-        // The tar walk reads in small pieces (512-byte headers, padding, small files). Handed to the
-        // decompressor directly, those cost 20 % more CPU on a node_modules layer (thousands of small files)
-        // than the same inflate in big blocks plus one memcpy out of this buffer.
-        let decoded = BufReader::with_capacity(DECODED_BUFFER, decoder);
-        let mut counting = CountingReader { inner: decoded, bytes: 0 };
-        walk_tar(&mut counting, &mut inventory, secrets, budget)
-            .map_err(|e| e.context(format!("layer {expected_digest}")))?;
-        // Whatever follows the tar's end-of-archive blocks (padding, gzip trailer) belongs to the blob too.
-        io::copy(&mut counting, &mut io::sink()).map_err(|e| io_error(expected_digest, None, e))?;
-        inventory.stats.uncompressed_bytes = counting.bytes;
-    }
+    let walked = walk_blob(&mut hashing, &meter, &mut inventory, secrets);
+    let walked = match (walked, meter.tripped()) {
+        (Err(_), Some(reason)) => {
+            inventory.mark_incomplete(None, reason);
+            Ok(())
+        }
+        (other, _) => other,
+    };
     hashing.drain().map_err(|e| io_error(expected_digest, None, e))?;
     inventory.stats.blob_bytes = hashing.bytes_read();
+    inventory.stats.uncompressed_bytes = meter.decompressed();
+    if let Some(size) = expected_size
+        && inventory.stats.blob_bytes < size
+    {
+        return Err(fail(
+            ErrorKind::DigestMismatch,
+            format!("the blob ended after {} of its {size} declared bytes", inventory.stats.blob_bytes),
+        ));
+    }
     let actual = hashing.finish();
     verify(expected_digest, &actual).map_err(|e| fail(e.kind, e.message))?;
+    walked.map_err(|e| e.context(format!("layer {expected_digest}")))?;
     Ok(inventory)
 }
 
-fn walk_tar(reader: &mut impl Read, inventory: &mut LayerInventory, secrets: &Scanner, budget: &Budget) -> Result<()> {
-    let mut archive = tar::Archive::new(reader);
+/// Decompresses and walks the blob; returns with the compressed rest unread when a budget ran out.
+fn walk_blob(hashing: &mut impl Read, meter: &Meter, inventory: &mut LayerInventory, secrets: &Scanner) -> Result<()> {
+    let compressed = meter::Compressed { inner: hashing, meter };
+    let mut buffered = BufReader::with_capacity(READ_BUFFER, compressed);
+    let head = buffered.fill_buf().map_err(|e| io_error_plain(None, e))?;
+    let decoder: Box<dyn Read + '_> = match sniff(head) {
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
+        Compression::Zstd => Box::new(zstd::Decoder::with_buffer(buffered).map_err(|e| io_error_plain(None, e))?),
+        Compression::None => Box::new(buffered),
+    };
+    // The tar walk reads in small pieces (512-byte headers, padding, small files). Handed to the
+    // decompressor directly, those cost 20 % more CPU on a node_modules layer (thousands of small files)
+    // than the same inflate in big blocks plus one memcpy out of this buffer.
+    let decoded = BufReader::with_capacity(DECODED_BUFFER, meter::Decompressed { inner: decoder, meter });
+    let mut tar = archive::Reader::new(decoded, meter);
+    walk_tar(&mut tar, inventory, secrets, meter)?;
+    if meter.tripped().is_some() {
+        // A budget ran out inside an analyser, which may have reported it as that file's warning.
+        return Err(io_error_plain(None, meter::exhausted()));
+    }
+    // Whatever follows the tar's end-of-archive blocks (padding, gzip trailer) belongs to the blob too; a
+    // budget running out here cuts nothing a runtime would unpack.
+    match io::copy(&mut tar.into_inner(), &mut io::sink()) {
+        Err(_) if meter.tripped().is_some() => Ok(()),
+        Err(e) => Err(io_error_plain(None, e)),
+        Ok(_) => Ok(()),
+    }
+}
+
+fn walk_tar<R: BufRead>(
+    tar: &mut archive::Reader<'_, '_, R>,
+    inventory: &mut LayerInventory,
+    secrets: &Scanner,
+    meter: &Meter,
+) -> Result<()> {
+    let budget = meter.budget();
     // One buffer for every file read for the secret scan, so small files cost no allocation.
     let mut text = Vec::with_capacity(64 * 1024);
-    let entries = archive.entries().map_err(|e| io_error_plain(None, e))?;
-    // Formatted only for an error message: most layers have thousands of entries and no error.
-    let mut last_path: Option<std::path::PathBuf> = None;
-    let shown = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string());
-    for entry in entries {
-        let mut entry = entry.map_err(|e| io_error_plain(shown(&last_path).as_deref(), e))?;
+    // Kept raw, formatted only for an error message: most layers have thousands of entries and no error.
+    let mut last_path: Option<Vec<u8>> = None;
+    let shown = |p: &Option<Vec<u8>>| p.as_ref().map(|p| String::from_utf8_lossy(p).into_owned());
+    let mut links = links::Links::default();
+    loop {
+        let meta = match tar.next() {
+            Ok(Some(meta)) => meta,
+            Ok(None) => break,
+            Err(e) => return Err(io_error_plain(shown(&last_path).as_deref(), e)),
+        };
         inventory.stats.entries += 1;
         if inventory.stats.entries > budget.entries {
             inventory.mark_incomplete(
@@ -107,13 +166,29 @@ fn walk_tar(reader: &mut impl Read, inventory: &mut LayerInventory, secrets: &Sc
             );
             break;
         }
-        let raw_path = entry.path().map_err(|e| io_error_plain(shown(&last_path).as_deref(), e))?.into_owned();
-        let classified = path::classify(&raw_path).map_err(|why| {
-            Error::new(ErrorKind::Parse, format!("tar entry {:?}: {why}", raw_path.display().to_string()))
+        if let Some(why) = &meta.problem {
+            let shown = String::from_utf8_lossy(&meta.path);
+            let shown = shown.trim_start_matches("./").trim_start_matches('/');
+            inventory.mark_incomplete(Some(shown), format!("{why}; not analysed"));
+            last_path = Some(meta.path);
+            continue;
+        }
+        let classified = path::classify(&meta.path).map_err(|why| {
+            Error::new(ErrorKind::Parse, format!("tar entry {:?}: {why}", String::from_utf8_lossy(&meta.path)))
         })?;
-        last_path = Some(raw_path);
-        let path = match classified {
-            EntryPath::Root => continue,
+        last_path = Some(meta.path);
+        if classified.not_utf8
+            && let EntryPath::Normal(p) = &classified.path
+        {
+            inventory.warn(p, "the name is not valid UTF-8: shown with U+FFFD, analysed under that name".into());
+        }
+        let path = match classified.path {
+            EntryPath::Root | EntryPath::AufsMeta => continue,
+            // Under a lossy name a whiteout could hide a file the runtime keeps: keep it visible instead.
+            EntryPath::Whiteout(p) | EntryPath::Opaque(p) if classified.not_utf8 => {
+                inventory.warn(&p, "a whiteout with a name that is not UTF-8; ignored".into());
+                continue;
+            }
             EntryPath::Whiteout(p) => {
                 inventory.whiteouts.insert(p);
                 continue;
@@ -122,12 +197,27 @@ fn walk_tar(reader: &mut impl Read, inventory: &mut LayerInventory, secrets: &Sc
                 inventory.opaque_dirs.insert(dir);
                 continue;
             }
+            EntryPath::EmptyWhiteout(dir) => {
+                inventory.warn(
+                    format!("{dir}/.wh.").trim_start_matches('/'),
+                    "a whiteout without a name is invalid (OCI image layer spec); ignored".into(),
+                );
+                continue;
+            }
             EntryPath::Normal(p) => p,
         };
-        let header = entry.header();
+        let header = &meta.header;
         inventory.facts.observe(&path, header);
         let is_file = header.entry_type().is_file();
-        let size = entry.size();
+        let size = meta.size;
+        if header.entry_type().is_hard_link() {
+            links.link(&path, meta.link.as_deref(), inventory);
+            continue;
+        }
+        if is_file {
+            links.saw_file(&path);
+        }
+        let mut entry = tar.content();
         let kind = match analyze::classify(&path) {
             Some(kind) => kind,
             None if is_file => {
@@ -148,9 +238,9 @@ fn walk_tar(reader: &mut impl Read, inventory: &mut LayerInventory, secrets: &Sc
             continue;
         }
         if size > kind.size_cap() {
-            inventory.warn(
-                &path,
-                format!("{size} bytes is over the {} byte cap for this kind of file; skipped", kind.size_cap()),
+            inventory.mark_incomplete(
+                Some(&path),
+                format!("{size} bytes is over the {} byte cap for this kind of file; not analysed", kind.size_cap()),
             );
             continue;
         }
@@ -229,19 +319,7 @@ fn io_error(digest: &str, path: Option<&str>, e: io::Error) -> Error {
     io_error_plain(path, e).context(format!("layer {digest}"))
 }
 
-/// Counts uncompressed bytes for the layer's statistics (and the benchmarks' MB/s).
-struct CountingReader<R> {
-    inner: R,
-    bytes: u64,
-}
-
-impl<R: Read> Read for CountingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.bytes += n as u64;
-        Ok(n)
-    }
-}
-
+#[cfg(test)]
+mod hostile_tests;
 #[cfg(test)]
 mod tests;

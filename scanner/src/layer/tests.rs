@@ -5,10 +5,10 @@ use sha2::{Digest, Sha256};
 use super::*;
 use crate::error::ErrorKind;
 
-const STATUS: &[u8] =
+pub(super) const STATUS: &[u8] =
     b"Package: libssl1.1\nStatus: install ok installed\nSource: openssl\nVersion: 1.1.1n-0+deb11u3\n\n";
 
-fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+pub(super) fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut builder = tar::Builder::new(Vec::new());
     for (path, data) in entries {
         let mut header = tar::Header::new_gnu();
@@ -24,13 +24,13 @@ fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
     builder.into_inner().unwrap()
 }
 
-fn gzip(data: &[u8]) -> Vec<u8> {
+pub(super) fn gzip(data: &[u8]) -> Vec<u8> {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     enc.write_all(data).unwrap();
     enc.finish().unwrap()
 }
 
-fn digest_of(data: &[u8]) -> String {
+pub(super) fn digest_of(data: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(data)))
 }
 
@@ -92,12 +92,13 @@ fn garbage_status_names_the_file() {
 }
 
 #[test]
-fn oversized_file_is_a_warning_not_an_error() {
+fn oversized_file_makes_the_layer_incomplete_not_an_error() {
     let big = vec![b'#'; (analyze::FileKind::OsRelease.size_cap() + 1) as usize];
     let inv = analyze(&tar_of(&[("etc/os-release", &big)])).unwrap();
     assert!(inv.files.is_empty());
-    assert_eq!(inv.warnings.len(), 1);
-    assert_eq!(inv.warnings[0].path, "/etc/os-release");
+    assert_eq!(inv.incomplete.len(), 1);
+    assert_eq!(inv.incomplete[0].path.as_deref(), Some("/etc/os-release"));
+    assert!(inv.incomplete[0].reason.contains("cap"), "{:?}", inv.incomplete);
 }
 
 #[test]
