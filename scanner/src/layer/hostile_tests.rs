@@ -212,3 +212,15 @@ fn a_gzip_bomb_after_the_end_of_the_archive_costs_nothing_but_hashing() {
     assert!(inv.is_complete(), "nothing a runtime unpacks was skipped: {}", reasons(&inv));
     assert!(inv.files.contains_key("var/lib/dpkg/status"));
 }
+
+#[test]
+fn a_run_of_metadata_entries_counts_against_the_entries_budget() {
+    let mut b = tar::Builder::new(Vec::new());
+    for _ in 0..50 {
+        append(&mut b, "PaxHeaders/g", tar::EntryType::XGlobalHeader, b"");
+    }
+    append(&mut b, "var/lib/dpkg/status", tar::EntryType::Regular, STATUS);
+    let inv = run(&b.into_inner().unwrap(), &Budget { entries: 10, ..Budget::default() }).unwrap();
+    assert!(reasons(&inv).contains("more than 10 metadata entries (budget `entries`)"), "{}", reasons(&inv));
+    assert!(inv.files.is_empty());
+}
