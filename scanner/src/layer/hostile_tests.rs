@@ -224,3 +224,17 @@ fn a_run_of_metadata_entries_counts_against_the_entries_budget() {
     assert!(reasons(&inv).contains("more than 10 metadata entries (budget `entries`)"), "{}", reasons(&inv));
     assert!(inv.files.is_empty());
 }
+
+#[test]
+fn a_later_entry_replaces_a_link_and_a_link_replaces_an_earlier_file() {
+    let mut b = tar::Builder::new(Vec::new());
+    link(&mut b, "var/lib/dpkg/status", "var/lib/dpkg/status.d/base");
+    append(&mut b, "var/lib/dpkg/status", tar::EntryType::Regular, STATUS);
+    append(&mut b, "lib/apk/db/installed", tar::EntryType::Regular, b"P:musl\nV:1.2.4-r2\n\n");
+    link(&mut b, "lib/apk/db/installed", "lib/apk/db/installed.old");
+    let inv = run(&b.into_inner().unwrap(), &Budget::default()).unwrap();
+    assert!(inv.files.contains_key("var/lib/dpkg/status"));
+    assert!(!inv.files.contains_key("lib/apk/db/installed"));
+    let links: Vec<_> = inv.hardlinks.keys().collect();
+    assert_eq!(links, ["lib/apk/db/installed"]);
+}

@@ -49,6 +49,7 @@ impl Links {
             inventory.files.insert(path.to_string(), content);
         } else if let Some(root) = inventory.hardlinks.get(&target) {
             let root = root.clone();
+            inventory.files.remove(path);
             inventory.hardlinks.insert(path.to_string(), root);
         } else if self.seen.contains(&self.hasher.hash_one(target.as_str())) {
             inventory.mark_incomplete(
@@ -59,6 +60,8 @@ impl Links {
                 ),
             );
         } else {
+            // The link replaces whatever this layer had at its path before.
+            inventory.files.remove(path);
             inventory.hardlinks.insert(path.to_string(), target);
         }
     }

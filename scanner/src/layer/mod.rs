@@ -216,6 +216,10 @@ fn walk_tar<R: BufRead>(
         }
         if is_file {
             links.saw_file(&path);
+            // A later entry replaces an earlier link at its path, as on disk.
+            if !inventory.hardlinks.is_empty() {
+                inventory.hardlinks.remove(&path);
+            }
         }
         let mut entry = tar.content();
         let kind = match analyze::classify(&path) {
