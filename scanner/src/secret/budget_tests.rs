@@ -34,7 +34,7 @@ fn a_flood_of_key_lines_is_capped_per_file() {
     assert!(reason.contains("`/app/.env`") && reason.contains("`secrets_per_file`"), "{reason}");
     // Under the cap nothing is marked.
     let mut small = LayerInventory::new("sha256:test");
-    scan_into(Scanner::builtin(), "app/.env", text[..4000].as_bytes(), &budget, &mut small);
+    scan_into(Scanner::builtin(), "app/.env", &text.as_bytes()[..4000], &budget, &mut small);
     assert!(!small.secrets.is_empty() && small.is_complete());
 }
 

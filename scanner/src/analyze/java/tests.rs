@@ -14,8 +14,10 @@ fn packages(path: &str, bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
     partial(path, bytes).map(|(found, _)| found)
 }
 
+type Found = Vec<(String, String)>;
+
 /// The packages found, and why they may not be all.
-fn partial(path: &str, bytes: &[u8]) -> Result<(Vec<(String, String)>, Option<String>), String> {
+fn partial(path: &str, bytes: &[u8]) -> Result<(Found, Option<String>), String> {
     let analysis = analyze(Kind::Archive, path, bytes)?;
     match analysis.content {
         Some(FileContent::Packages { packages, group }) => {

@@ -13,9 +13,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::paths::{Graph, label};
+use super::app_graph;
 use super::{Kind, classify, dir_label, npm_package};
 use crate::analyze::FileContent;
+use crate::analyze::graph::label;
 use crate::merge::ImageInventory;
 use crate::package::PackageKind;
 
@@ -145,7 +146,7 @@ fn resolve_app(inventory: &mut ImageInventory, dir: &str, app: &App) {
         // Global installs have no application: their paths start at the installed packages.
         None => String::new(),
     };
-    let mut graph = Graph::new(root_label);
+    let mut graph = app_graph(root_label);
     let mut at: HashMap<String, usize> = HashMap::new();
     let mut node_of = Vec::with_capacity(app.installed.len());
     for &i in &app.installed {
@@ -182,7 +183,7 @@ fn resolve_app(inventory: &mut ImageInventory, dir: &str, app: &App) {
             }
         }
     }
-    let mut walk = graph.walk();
+    let mut walk = super::walk(&graph);
     // What nothing requires but sits at the top of node_modules is still listed by `npm ls` (as extraneous).
     let top = format!("{dir}/node_modules/");
     let mut extraneous = false;
@@ -195,7 +196,7 @@ fn resolve_app(inventory: &mut ImageInventory, dir: &str, app: &App) {
         }
     }
     if extraneous {
-        walk = graph.walk();
+        walk = super::walk(&graph);
     }
     for (k, &i) in app.installed.iter().enumerate() {
         let node = node_of[k];

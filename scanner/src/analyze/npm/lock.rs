@@ -9,8 +9,9 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use super::paths::{Graph, label};
+use super::app_graph;
 use super::{dir_label, packages_from_graph, split_name_version};
+use crate::analyze::graph::{Graph, label};
 use crate::package::Package;
 
 type Names = BTreeMap<String, IgnoredAny>;
@@ -79,7 +80,7 @@ pub fn parse(bytes: &[u8], dir: &str) -> Result<Vec<Package>, String> {
     };
     let root = entries.remove("").unwrap_or_default();
     let root_name = root.name.clone().or(lock.name).unwrap_or_else(|| dir_label(dir));
-    let mut graph = Graph::new(label(&root_name, root.version.as_deref().or(lock.version.as_deref())));
+    let mut graph = app_graph(label(&root_name, root.version.as_deref().or(lock.version.as_deref())));
     let mut index: HashMap<&str, usize> = HashMap::from([("", 0)]);
     for (location, entry) in &entries {
         index.insert(location, graph.add_node(node_label(location, entry)));

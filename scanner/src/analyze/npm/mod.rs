@@ -8,11 +8,11 @@
 
 mod installed;
 mod lock;
-mod paths;
 mod pnpm;
 mod yarn;
 
 use crate::analyze::FileContent;
+use crate::analyze::graph::{self, Graph, Order, Unreached, Walk};
 use crate::package::{Package, PackageKind};
 
 pub use installed::post_merge;
@@ -99,10 +99,24 @@ fn split_name_version(spec: &str) -> Option<(&str, &str)> {
     Some((&spec[..at], &spec[at + 1..]))
 }
 
+/// A dependency graph whose node 0 is the application, labelled `root_label` (empty when there is no
+/// application, as for global installs: paths then start at its children).
+fn app_graph(root_label: String) -> Graph {
+    let mut graph = Graph::new();
+    let root = graph.add_node(root_label);
+    graph.add_root(root);
+    graph
+}
+
+/// Paths `npm ls` style: sorted alphabetically, from the application only.
+fn walk(graph: &Graph) -> Walk {
+    graph.walk(Order::Lexical, Unreached::Ignore)
+}
+
 /// Packages of one lockfile from its graph: one package per name and version, with the union of the
 /// paths of every copy (a version nested in two places is one package with both paths).
-fn packages_from_graph(graph: &paths::Graph, nodes: &[(usize, String, String, Option<bool>)]) -> Vec<Package> {
-    let walk = graph.walk();
+fn packages_from_graph(graph: &Graph, nodes: &[(usize, String, String, Option<bool>)]) -> Vec<Package> {
+    let walk = walk(graph);
     let mut by_id: std::collections::BTreeMap<(&str, &str), (Package, u64)> = Default::default();
     for (node, name, version, dev) in nodes {
         let (package, count) = by_id.entry((name, version)).or_insert_with(|| {
@@ -118,7 +132,7 @@ fn packages_from_graph(graph: &paths::Graph, nodes: &[(usize, String, String, Op
     by_id
         .into_values()
         .map(|(mut p, count)| {
-            paths::compact(&mut p.dependency_paths);
+            graph::compact(&mut p.dependency_paths);
             p.dependency_paths_cut =
                 u32::try_from(count.saturating_sub(p.dependency_paths.len() as u64)).unwrap_or(u32::MAX);
             p
