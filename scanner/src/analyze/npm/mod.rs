@@ -9,10 +9,11 @@
 mod installed;
 mod lock;
 mod pnpm;
+mod resolve;
 mod yarn;
 
-use crate::analyze::FileContent;
 use crate::analyze::graph::{self, Graph, Order, Unreached, Walk};
+use crate::analyze::{Analysis, FileContent};
 use crate::package::{Package, PackageKind};
 
 pub use installed::post_merge;
@@ -74,14 +75,17 @@ pub fn size_cap(kind: Kind) -> u64 {
     }
 }
 
-pub fn analyze(kind: Kind, path: &str, bytes: &[u8]) -> Result<FileContent, String> {
+pub fn analyze(kind: Kind, path: &str, bytes: &[u8]) -> Result<Analysis, String> {
     let root_dir = path.rsplit_once('/').map_or("", |(dir, _)| dir);
-    match kind {
-        Kind::PackageLock => lock::parse(bytes, root_dir).map(FileContent::packages),
-        Kind::YarnLock => yarn::parse(bytes, root_dir).map(FileContent::packages),
-        Kind::PnpmLock => pnpm::parse(bytes, root_dir).map(FileContent::packages),
-        Kind::Installed | Kind::Manifest => installed::analyze(kind, path, bytes),
-    }
+    Ok(match kind {
+        Kind::PackageLock => {
+            let (packages, unresolved) = lock::parse(bytes, root_dir)?;
+            Analysis::partial(FileContent::packages(packages), unresolved)
+        }
+        Kind::YarnLock => yarn::parse(bytes, root_dir).map(FileContent::packages)?.into(),
+        Kind::PnpmLock => pnpm::parse(bytes, root_dir).map(FileContent::packages)?.into(),
+        Kind::Installed | Kind::Manifest => installed::analyze(kind, path, bytes)?.into(),
+    })
 }
 
 fn npm_package(name: &str, version: &str) -> Package {
