@@ -145,3 +145,41 @@ fn npm_lockfile_of_28_mb() {
     let deepest = got.packages().iter().find(|p| p.version == format!("1.0.{}", DEPTH - 1)).unwrap();
     assert!(deepest.dependency_paths[0].starts_with("app@1.0.0 › … › c@1.0."), "{:?}", deepest.dependency_paths);
 }
+
+/// A tar of regular files (the default header's mode and type).
+fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, data) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        builder.append_data(&mut header, path, *data).unwrap();
+    }
+    builder.into_inner().unwrap()
+}
+
+/// Through the layer walk: each partial analysis is recorded on the layer with the file and the cap named,
+/// and what could be analysed still is.
+#[test]
+fn partial_analyses_mark_the_layer_incomplete() {
+    use sha2::{Digest, Sha256};
+    let status = b"Package: a\nStatus: install ok installed\nVersion: 1\n\nPackage: b\nStatus: install ok installed\nVersion: 2\n\n";
+    let flood: String =
+        (0..300).map(|i| format!("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCY{i:010}\n")).collect();
+    let tar = tar_of(&[("var/lib/dpkg/status", status), ("app/.env", flood.as_bytes())]);
+    let digest = format!("sha256:{}", hex::encode(Sha256::digest(&tar)));
+    let budget = Budget { packages_per_file: 1, secrets_per_file: 5, ..Budget::default() };
+    let inventory =
+        crate::layer::analyze_layer_with(&tar[..], &digest, crate::secret::Scanner::builtin(), &budget).unwrap();
+    let reasons: Vec<String> =
+        inventory.incomplete.iter().map(|i| format!("{} {}", i.path.as_deref().unwrap_or("-"), i.reason)).collect();
+    assert!(
+        reasons.iter().any(|r| r.starts_with("/var/lib/dpkg/status `/var/lib/dpkg/status`: lists 2 packages")),
+        "{reasons:?}"
+    );
+    assert!(reasons.iter().any(|r| r.starts_with("/app/.env") && r.contains("`secrets_per_file`")), "{reasons:?}");
+    match &inventory.files["var/lib/dpkg/status"] {
+        FileContent::Packages { packages, .. } => assert_eq!(packages.len(), 1),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(inventory.secrets.len(), 5);
+}

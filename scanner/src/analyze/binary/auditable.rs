@@ -38,7 +38,17 @@ struct Candidate {
 /// A zlib stream that inflated to auditable-looking JSON.
 struct Complete {
     offset: u64,
+    /// `Err`: the stream inflated past a cap, with which.
     json: Result<Vec<u8>, String>,
+}
+
+/// What the sniffer found at the end.
+#[derive(Debug)]
+pub enum Found {
+    Nothing,
+    Packages(Vec<Package>),
+    /// The data is there but inflates past a cap: not analysed, with why.
+    OverCap(String),
 }
 
 #[derive(Default)]
@@ -125,9 +135,9 @@ impl Sniffer {
     /// The packages, given where `.dep-v0` is: `Ok(Some(range))` from the section table, `Ok(None)` when the
     /// table has no such section, `Err(())` when the table could not be read (then a single complete
     /// candidate is trusted on its content alone).
-    pub fn finish(self, section: Result<Option<Range<u64>>, ()>) -> Result<Option<Vec<Package>>, String> {
+    pub fn finish(self, section: Result<Option<Range<u64>>, ()>) -> Result<Found, String> {
         let chosen = match section {
-            Ok(None) => return Ok(None),
+            Ok(None) => return Ok(Found::Nothing),
             Ok(Some(range)) => match self.complete.into_iter().find(|c| c.offset == range.start) {
                 Some(c) => c,
                 None => {
@@ -140,10 +150,13 @@ impl Sniffer {
             },
             Err(()) => match self.complete.into_iter().next() {
                 Some(c) => c,
-                None => return Ok(None),
+                None => return Ok(Found::Nothing),
             },
         };
-        packages(&chosen.json?).map(Some)
+        match chosen.json {
+            Ok(json) => packages(&json).map(Found::Packages),
+            Err(why) => Ok(Found::OverCap(why)),
+        }
     }
 }
 
@@ -200,8 +213,8 @@ mod tests {
         assert!(section.len() < 128 * 1024, "{}", section.len());
         let sniffer = sniff(&section);
         assert!(sniffer.held <= MAX_HELD);
-        let err = sniffer.finish(Ok(Some(0..section.len() as u64))).unwrap_err();
-        assert!(err.contains("inflates past"), "{err}");
+        let found = sniffer.finish(Ok(Some(0..section.len() as u64))).unwrap();
+        assert!(matches!(&found, Found::OverCap(why) if why.contains("inflates past")), "{found:?}");
     }
 
     /// Many streams each just under the cap: what is held at once stays under MAX_HELD, and the number

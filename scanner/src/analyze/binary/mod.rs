@@ -77,7 +77,12 @@ pub fn analyze(_path: &str, reader: &mut dyn Read, size: u64) -> Result<Analysis
         Some(captured) if captured.is_complete() => layout.find_section(captured.bytes(), auditable::SECTION),
         _ => Err(()),
     };
-    Ok(sniffer.finish(section)?.map(FileContent::packages).map(Analysis::from).unwrap_or_default())
+    Ok(match sniffer.finish(section)? {
+        auditable::Found::Nothing => Analysis::default(),
+        auditable::Found::Packages(packages) => FileContent::packages(packages).into(),
+        // Skipping a Rust program's dependency list hides its crates: not a clean result.
+        auditable::Found::OverCap(why) => Analysis { content: None, incomplete: Some(why) },
+    })
 }
 
 /// Reads until `buf` is full or the stream ends; the count read.
