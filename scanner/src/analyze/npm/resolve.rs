@@ -24,6 +24,7 @@ pub struct Resolver<'a> {
     names: HashMap<&'a str, u32>,
     providers: HashMap<(u32, u32), usize>,
     steps: u64,
+    max_steps: u64,
 }
 
 impl<'a> Resolver<'a> {
@@ -36,6 +37,7 @@ impl<'a> Resolver<'a> {
             names: HashMap::new(),
             providers: HashMap::new(),
             steps: 0,
+            max_steps: MAX_STEPS,
         }
     }
 
@@ -97,7 +99,7 @@ impl<'a> Resolver<'a> {
     pub fn resolve_from(&mut self, start: u32, name: &str, accept: impl Fn(usize) -> Option<usize>) -> Option<usize> {
         let name = *self.names.get(name)?;
         let mut at = start;
-        while at != NONE && self.steps < MAX_STEPS {
+        while at != NONE && self.steps < self.max_steps {
             self.steps += 1;
             if let Some(found) = self.providers.get(&(at, name)).and_then(|&v| accept(v)) {
                 return Some(found);
@@ -125,10 +127,60 @@ impl<'a> Resolver<'a> {
 
     /// Whether the step budget ran out, so some dependencies may be unresolved.
     pub fn exhausted(&self) -> bool {
-        self.steps >= MAX_STEPS
+        self.steps >= self.max_steps
     }
 }
 
 fn components(dir: &str) -> impl Iterator<Item = &str> {
     (!dir.is_empty()).then(|| dir.split('/')).into_iter().flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_node_modules_wins_and_refusals_walk_on() {
+        let locations =
+            ["node_modules/a", "node_modules/x", "node_modules/x/node_modules/b", "node_modules/x/node_modules/a"];
+        let mut r = Resolver::new();
+        for (i, l) in locations.iter().enumerate() {
+            r.provide(l, i);
+        }
+        r.provide("packages/web", 9); // a workspace folder provides nothing
+        r.finish();
+        assert_eq!(r.resolve("node_modules/x", "b", Some), Some(2));
+        assert_eq!(r.resolve("node_modules/x", "a", Some), Some(3));
+        assert_eq!(r.resolve("node_modules/x/node_modules/b", "a", Some), Some(3));
+        assert_eq!(r.resolve("", "a", Some), Some(0));
+        assert_eq!(r.resolve("", "b", Some), None);
+        assert_eq!(r.resolve("packages/web", "a", Some), Some(0), "unknown directories resolve from their ancestors");
+        assert_eq!(r.resolve("node_modules/x", "nothing", Some), None);
+        // A refused candidate (an unresolvable link) lets the walk go on up.
+        assert_eq!(r.resolve("node_modules/x", "a", |v| (v != 3).then_some(v)), Some(0));
+        assert!(!r.exhausted());
+    }
+
+    #[test]
+    fn the_step_budget_ends_resolution() {
+        let mut location = String::from("node_modules/c");
+        let mut locations = vec![String::from("node_modules/top")];
+        for _ in 0..100 {
+            locations.push(location.clone());
+            location.push_str("/node_modules/c");
+        }
+        let mut r = Resolver::new();
+        for (i, l) in locations.iter().enumerate() {
+            r.provide(l, i);
+        }
+        r.finish();
+        r.max_steps = 1_000;
+        let deepest = locations.last().unwrap().clone();
+        let mut resolved = 0;
+        for _ in 0..20 {
+            resolved += usize::from(r.resolve(&deepest, "top", Some).is_some());
+        }
+        assert!(r.exhausted());
+        assert!(resolved < 20, "{resolved}");
+    }
 }
