@@ -162,15 +162,24 @@ fn rocky_image_with_jars_matches_rpm_and_unzip() {
             assert!(p["purl"].as_str().unwrap().starts_with("pkg:maven/"), "{p}");
         }
     }
+    // The bomb's nested bomb is skipped, not the whole jar: the real jar next to it is still found.
+    assert!(found.remove("/opt/app/lib/bomb.jar org.slf4j:slf4j-api 1.7.32"), "{found:?}");
     assert_eq!(found, oracle);
 
-    // Broken archives: a warning naming each, and nothing from them.
+    // A broken archive: a warning naming it, and nothing from it.
     let warnings: Vec<&str> = report["warnings"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
     assert!(
         warnings.iter().any(|w| w.contains("opt/app/lib/not-a-zip.jar") && w.contains("not a zip")),
         "{warnings:?}"
     );
-    assert!(warnings.iter().any(|w| w.contains("opt/app/lib/bomb.jar") && w.contains("zip bomb")), "{warnings:?}");
+    // An entry skipped for a cap: the report is incomplete, naming the archive and the entry.
+    let incomplete = report["incomplete"].as_array().expect("incomplete");
+    assert!(
+        incomplete.iter().any(|i| i["path"] == "/opt/app/lib/bomb.jar"
+            && i["reason"].as_str().unwrap().contains("bomb.jar!")
+            && i["reason"].as_str().unwrap().contains("zip bomb")),
+        "{incomplete:#?}"
+    );
 }
 
 #[test]

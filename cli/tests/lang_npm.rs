@@ -160,12 +160,19 @@ fn bad_lockfiles_are_warnings() {
     let report = scan(tmp.path(), app_layer(true, &extra));
     let warnings: Vec<&str> =
         report["warnings"].as_array().expect("warnings").iter().filter_map(Value::as_str).collect();
-    for (path, what) in [
-        ("/big/package-lock.json", "cap"),
-        ("/deep/package-lock.json", "recursion limit"),
-        ("/html/package-lock.json", "not a valid npm lockfile"),
-    ] {
+    for (path, what) in
+        [("/deep/package-lock.json", "recursion limit"), ("/html/package-lock.json", "not a valid npm lockfile")]
+    {
         assert!(warnings.iter().any(|w| w.contains(path) && w.contains(what)), "{path}: {what} in {warnings:#?}");
     }
+    // A lockfile over its size cap is not a mere warning: skipping it hides packages, so the report is
+    // incomplete and names the file and the cap.
+    let incomplete = report["incomplete"].as_array().expect("incomplete");
+    assert!(
+        incomplete
+            .iter()
+            .any(|i| i["path"] == "/big/package-lock.json" && i["reason"].as_str().unwrap().contains("cap")),
+        "{incomplete:#?}"
+    );
     assert!(!npm_results(&report)[0]["findings"].as_array().unwrap().is_empty(), "the scan went on");
 }

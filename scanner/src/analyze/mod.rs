@@ -15,6 +15,7 @@ pub mod graph;
 pub mod java;
 pub mod npm;
 pub mod os;
+mod outcome;
 pub mod python;
 pub mod rpm;
 pub mod ruby;
@@ -24,9 +25,12 @@ use std::io::Read;
 
 use serde::{Deserialize, Serialize};
 
+use crate::budget::Budget;
 use crate::merge::ImageInventory;
 use crate::package::Package;
 pub use os::{OsInfo, OsRelease};
+pub use outcome::Analysis;
+pub(crate) use outcome::{record, record_oversized};
 
 /// The kinds of file the analysers read. Language analysers own their sub-kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -131,34 +135,36 @@ impl FileContent {
 
 /// Parses one file of interest. `path` is the normalised path (`app/package-lock.json`). The error is a
 /// sentence about the file's content (with a line number where there is one); the caller adds image,
-/// layer and path.
-pub fn analyze(kind: FileKind, path: &str, bytes: &[u8]) -> Result<FileContent, String> {
+/// layer and path. Caps an analyser reaches (see [`crate::budget`]) make the analysis partial, not an error.
+pub fn analyze(kind: FileKind, path: &str, bytes: &[u8], budget: &Budget) -> Result<Analysis, String> {
     let first_line = || String::from_utf8_lossy(bytes).lines().next().unwrap_or_default().trim().to_string();
-    match kind {
-        FileKind::OsRelease => os::parse_os_release(bytes).map(FileContent::OsRelease),
-        FileKind::DebianVersion => Ok(FileContent::DebianVersion { version: first_line() }),
-        FileKind::AlpineRelease => Ok(FileContent::AlpineRelease { version: first_line() }),
-        FileKind::DpkgStatus => dpkg::parse_status(bytes).map(FileContent::packages),
-        FileKind::ApkInstalled => apk::parse_installed(bytes).map(FileContent::packages),
-        FileKind::Rpm(k) => rpm::analyze(k, path, bytes),
-        FileKind::Npm(k) => npm::analyze(k, path, bytes),
-        FileKind::Python(k) => python::analyze(k, path, bytes),
-        FileKind::Ruby(k) => ruby::analyze(k, path, bytes),
-        FileKind::Rust(k) => rust::analyze(k, path, bytes),
-        FileKind::Java(k) => java::analyze(k, path, bytes),
-        FileKind::Executable => Err("executables are analysed as streams".into()),
-    }
+    let analysis = match kind {
+        FileKind::OsRelease => os::parse_os_release(bytes).map(FileContent::OsRelease)?.into(),
+        FileKind::DebianVersion => FileContent::DebianVersion { version: first_line() }.into(),
+        FileKind::AlpineRelease => FileContent::AlpineRelease { version: first_line() }.into(),
+        FileKind::DpkgStatus => dpkg::parse_status(bytes).map(FileContent::packages)?.into(),
+        FileKind::ApkInstalled => apk::parse_installed(bytes).map(FileContent::packages)?.into(),
+        FileKind::Rpm(k) => rpm::analyze(k, path, bytes, budget)?,
+        FileKind::Npm(k) => npm::analyze(k, path, bytes)?,
+        FileKind::Python(k) => python::analyze(k, path, bytes)?.into(),
+        FileKind::Ruby(k) => ruby::analyze(k, path, bytes)?.into(),
+        FileKind::Rust(k) => rust::analyze(k, path, bytes)?.into(),
+        FileKind::Java(k) => java::analyze(k, path, bytes)?,
+        FileKind::Executable => return Err("executables are analysed as streams".into()),
+    };
+    Ok(outcome::cap_packages(analysis, budget))
 }
 
-/// Scans a streamed file (an executable). `Ok(None)`: nothing of interest (not a Go or auditable binary).
+/// Scans a streamed file (an executable). No content: nothing of interest (not a Go or auditable binary).
 pub fn analyze_stream(
     kind: FileKind,
     path: &str,
     reader: &mut dyn Read,
     size: u64,
-) -> Result<Option<FileContent>, String> {
+    budget: &Budget,
+) -> Result<Analysis, String> {
     match kind {
-        FileKind::Executable => binary::analyze(path, reader, size),
+        FileKind::Executable => Ok(outcome::cap_packages(binary::analyze(path, reader, size)?, budget)),
         _ => Err(format!("{kind:?} is not a streamed kind")),
     }
 }
@@ -175,6 +181,9 @@ pub fn post_merge(inventory: &mut ImageInventory) {
 pub(crate) fn numbered_lines(bytes: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
     bytes.split(|b| *b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l)).enumerate().map(|(i, l)| (i + 1, l))
 }
+
+#[cfg(test)]
+mod hostile_tests;
 
 #[cfg(test)]
 mod tests {

@@ -229,7 +229,7 @@ fn walk_tar<R: BufRead>(
                 match analyze::classify_executable(&path, mode, size) {
                     Some(kind) => kind,
                     None => {
-                        scan_secrets(&mut entry, &path, size, secrets, &mut text, inventory)?;
+                        scan_secrets(&mut entry, &path, size, secrets, budget, &mut text, inventory)?;
                         continue;
                     }
                 }
@@ -242,38 +242,26 @@ fn walk_tar<R: BufRead>(
             continue;
         }
         if size > kind.size_cap() {
-            inventory.mark_incomplete(
-                Some(&path),
-                format!("{size} bytes is over the {} byte cap for this kind of file; not analysed", kind.size_cap()),
-            );
+            analyze::record_oversized(inventory, &path, kind, size);
             continue;
         }
         let analysed = if kind.is_streamed() && size > secret::SIZE_CAP {
-            analyze::analyze_stream(kind, &path, &mut entry, size)
+            analyze::analyze_stream(kind, &path, &mut entry, size, budget)
         } else if kind.is_streamed() {
             // A small "executable" may be a script with credentials in it: read it once for both.
             text.clear();
             entry.read_to_end(&mut text).map_err(|e| io_error_plain(Some(&path), e))?;
-            inventory.secrets.extend(secrets.scan(&path, &text));
-            analyze::analyze_stream(kind, &path, &mut &text[..], size)
+            secret::scan_into(secrets, &path, &text, budget, inventory);
+            analyze::analyze_stream(kind, &path, &mut &text[..], size, budget)
         } else {
             let mut bytes = Vec::with_capacity(size as usize);
             entry.read_to_end(&mut bytes).map_err(|e| io_error_plain(Some(&path), e))?;
             if size <= secret::SIZE_CAP {
-                inventory.secrets.extend(secrets.scan(&path, &bytes));
+                secret::scan_into(secrets, &path, &bytes, budget, inventory);
             }
-            analyze::analyze(kind, &path, &bytes).map(Some)
+            analyze::analyze(kind, &path, &bytes, budget)
         };
-        match analysed {
-            Ok(Some(content)) => {
-                inventory.files.insert(path, content);
-            }
-            Ok(None) => {}
-            Err(why) if kind.errors_are_fatal() => {
-                return Err(Error::new(ErrorKind::Parse, format!("file /{path}: {why}")));
-            }
-            Err(why) => inventory.warn(&path, why),
-        }
+        analyze::record(inventory, &path, kind, analysed)?;
     }
     Ok(())
 }
@@ -285,6 +273,7 @@ fn scan_secrets(
     path: &str,
     size: u64,
     secrets: &Scanner,
+    budget: &Budget,
     buf: &mut Vec<u8>,
     inventory: &mut LayerInventory,
 ) -> Result<()> {
@@ -298,7 +287,7 @@ fn scan_secrets(
         return Ok(());
     }
     read(entry, buf)?;
-    inventory.secrets.extend(secrets.scan(path, buf));
+    secret::scan_into(secrets, path, buf, budget, inventory);
     Ok(())
 }
 

@@ -133,9 +133,17 @@ impl Scanner {
     }
 
     /// Scans one file's bytes. `path` is normalised (no leading slash). Binary content yields nothing.
+    /// At most the default budget's findings per file are kept (see [`Scanner::scan_limited`]).
     pub fn scan(&self, path: &str, bytes: &[u8]) -> Vec<FileSecret> {
+        self.scan_limited(path, bytes, crate::budget::Budget::default().secrets_per_file).0
+    }
+
+    /// [`Scanner::scan`] keeping at most `limit` findings; `true` when there were more. The scan stops at
+    /// the first finding past the limit, so a file of a million key-like lines costs no more than one
+    /// with `limit`.
+    pub fn scan_limited(&self, path: &str, bytes: &[u8], limit: usize) -> (Vec<FileSecret>, bool) {
         if self.skips(path) || looks_binary(bytes) {
-            return Vec::new();
+            return (Vec::new(), false);
         }
         // Candidate (line start, rule) pairs, in file order.
         let mut todo: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
@@ -160,14 +168,41 @@ impl Scanner {
             }
         }
 
-        let mut file = FileScan { path, bytes, requires: BTreeMap::new(), hits: BTreeMap::new() };
+        // Allow-listed findings are dropped later but still take part in overlap checks; only the others
+        // count towards the limit.
+        let allowed = self
+            .rules
+            .iter()
+            .map(|rule| {
+                self.allow.iter().any(|a| {
+                    (a.rules.is_empty() || a.rules.contains(&rule.id))
+                        && a.paths.as_ref().is_none_or(|p| p.is_match(path.as_bytes()))
+                })
+            })
+            .collect();
+        let mut file = FileScan {
+            path,
+            bytes,
+            requires: BTreeMap::new(),
+            hits: BTreeMap::new(),
+            allowed,
+            limit,
+            counted: 0,
+            full: false,
+        };
         for (start, rules) in &todo {
             let line = line_at(bytes, *start);
             for &i in rules {
                 file.try_rule(&self.rules[i], i, line.clone());
             }
+            if file.full {
+                break;
+            }
         }
         for &(anchor, i, n) in &self.near {
+            if file.full {
+                break;
+            }
             let anchored: Vec<usize> = file
                 .hits
                 .iter()
@@ -180,7 +215,8 @@ impl Scanner {
                 }
             }
         }
-        self.findings(file)
+        let full = file.full;
+        (self.findings(file), full)
     }
 
     fn findings(&self, file: FileScan<'_>) -> Vec<FileSecret> {
@@ -195,11 +231,7 @@ impl Scanner {
             let spans: Vec<Range<usize>> = hits.iter().map(|h| h.secret.clone()).collect();
             for hit in hits {
                 let rule = &self.rules[hit.rule];
-                let allowed = self.allow.iter().any(|a| {
-                    (a.rules.is_empty() || a.rules.contains(&rule.id))
-                        && a.paths.as_ref().is_none_or(|p| p.is_match(file.path.as_bytes()))
-                });
-                if allowed {
+                if file.allowed[hit.rule] {
                     continue;
                 }
                 out.push(FileSecret {
@@ -229,10 +261,19 @@ struct FileScan<'a> {
     requires: BTreeMap<usize, bool>,
     /// Accepted matches per line start.
     hits: BTreeMap<usize, Vec<Hit>>,
+    /// Per rule: its findings in this file are allow-listed.
+    allowed: Vec<bool>,
+    /// The most findings (not allow-listed) kept, how many so far, and whether one more was seen.
+    limit: usize,
+    counted: usize,
+    full: bool,
 }
 
 impl FileScan<'_> {
     fn try_rule(&mut self, rule: &Rule, index: usize, line: Range<usize>) {
+        if self.full {
+            return;
+        }
         if rule.path.as_ref().is_some_and(|p| !p.is_match(self.path.as_bytes())) {
             return;
         }
@@ -261,6 +302,13 @@ impl FileScan<'_> {
                 h.secret.start < range.end.max(range.start + 1) && range.start < h.secret.end.max(h.secret.start + 1)
             });
             if passes && !overlaps {
+                if !self.allowed[index] {
+                    if self.counted == self.limit {
+                        self.full = true;
+                        break;
+                    }
+                    self.counted += 1;
+                }
                 hits.push(Hit { rule: index, secret: range });
             }
         }
@@ -376,7 +424,7 @@ fn has_key_body(after: &[u8]) -> bool {
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(haystack, needle)
 }
 
 /// How many leading characters of a secret stay visible: enough to recognise the kind (`AKIA`, `ghp_`),
@@ -391,25 +439,27 @@ fn kept(len: usize) -> usize {
 
 /// The line with every secret span on it starred (keeping a short prefix), cut to a window around
 /// `focus` when the line is long.
+/// Only the window shown is copied: a megabyte-long line with many secrets costs a window per finding, not
+/// the line.
 pub fn mask(line: &[u8], spans: &[Range<usize>], focus: Range<usize>) -> String {
-    let mut masked = line.to_vec();
+    let (from, to) = if line.len() > 2 * CONTEXT + focus.len().min(120) {
+        let from = focus.start.saturating_sub(CONTEXT);
+        (from, (focus.end.min(focus.start + 120) + CONTEXT).min(line.len()))
+    } else {
+        (0, line.len())
+    };
+    let mut masked = line[from..to].to_vec();
     for span in spans {
-        let keep = kept(span.len());
-        for b in &mut masked[span.start + keep..span.end] {
+        let starred = (span.start + kept(span.len())).max(from)..span.end.min(to);
+        for b in masked.iter_mut().take(starred.end.saturating_sub(from)).skip(starred.start.saturating_sub(from)) {
             *b = b'*';
         }
     }
-    let (from, to) = if masked.len() > 2 * CONTEXT + focus.len().min(120) {
-        let from = focus.start.saturating_sub(CONTEXT);
-        (from, (focus.end.min(focus.start + 120) + CONTEXT).min(masked.len()))
-    } else {
-        (0, masked.len())
-    };
-    let mut shown = String::from_utf8_lossy(&masked[from..to]).trim().to_string();
+    let mut shown = String::from_utf8_lossy(&masked).trim().to_string();
     if from > 0 {
         shown.insert(0, '…');
     }
-    if to < masked.len() {
+    if to < line.len() {
         shown.push('…');
     }
     shown

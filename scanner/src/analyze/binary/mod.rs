@@ -13,7 +13,7 @@ mod go;
 use std::io::{self, Read};
 use std::ops::Range;
 
-use crate::analyze::FileContent;
+use crate::analyze::{Analysis, FileContent};
 
 /// The most of an executable we scan.
 pub const SIZE_CAP: u64 = 512 * 1024 * 1024;
@@ -32,12 +32,12 @@ pub fn is_candidate(_path: &str, mode: u32, size: u64) -> bool {
 }
 
 /// Scans one executable. `Ok(None)`: not ELF, or ELF without Go or auditable information.
-pub fn analyze(_path: &str, reader: &mut dyn Read, size: u64) -> Result<Option<FileContent>, String> {
+pub fn analyze(_path: &str, reader: &mut dyn Read, size: u64) -> Result<Analysis, String> {
     let mut head = vec![0u8; elf::HEAD.min(usize::try_from(size).unwrap_or(usize::MAX))];
     let magic_len = head.len().min(elf::MAGIC.len());
     let got = read_full(reader, &mut head[..magic_len])?;
     if got < elf::MAGIC.len() || head[..got] != elf::MAGIC[..] {
-        return Ok(None);
+        return Ok(Analysis::default());
     }
     let got = got + read_full(reader, &mut head[got..])?;
     head.truncate(got);
@@ -71,13 +71,18 @@ pub fn analyze(_path: &str, reader: &mut dyn Read, size: u64) -> Result<Option<F
     }
 
     if let Some(info) = go.finish()? {
-        return Ok(Some(FileContent::packages(go::packages(&info))));
+        return Ok(FileContent::packages(go::packages(&info)).into());
     }
     let section = match &sections {
         Some(captured) if captured.is_complete() => layout.find_section(captured.bytes(), auditable::SECTION),
         _ => Err(()),
     };
-    Ok(sniffer.finish(section)?.map(FileContent::packages))
+    Ok(match sniffer.finish(section)? {
+        auditable::Found::Nothing => Analysis::default(),
+        auditable::Found::Packages(packages) => FileContent::packages(packages).into(),
+        // Skipping a Rust program's dependency list hides its crates: not a clean result.
+        auditable::Found::OverCap(why) => Analysis { content: None, incomplete: Some(why) },
+    })
 }
 
 /// Reads until `buf` is full or the stream ends; the count read.

@@ -33,7 +33,7 @@ impl Read for Trickle<'_> {
 
 fn scan(data: &[u8], step: usize) -> (Result<Option<FileContent>, String>, usize) {
     let mut reader = Trickle { data, step, read: 0 };
-    let got = analyze("usr/local/bin/x", &mut reader, data.len() as u64);
+    let got = analyze("usr/local/bin/x", &mut reader, data.len() as u64).map(|a| a.content);
     (got, reader.read)
 }
 

@@ -29,19 +29,27 @@ pub fn is_archive_name(name: &str) -> bool {
 pub struct Walker {
     budget: u64,
     pub found: Vec<Coordinates>,
+    /// Entries not analysed, with why (`app.war!WEB-INF/lib/x.jar: inflates to more than 64 MiB`): each
+    /// may hide packages, so the analysis is partial when there is any.
+    pub skipped: Vec<String>,
 }
 
 impl Walker {
     pub fn new() -> Walker {
-        Walker { budget: TOTAL_BUDGET, found: Vec::new() }
+        Walker { budget: TOTAL_BUDGET, found: Vec::new(), skipped: Vec::new() }
     }
 
     /// Reads `entry` whole, refusing more than `cap` bytes or what is left of the budget. The limit is on
-    /// the bytes inflated, never on the sizes the archive declares, which a bomb can lie about.
+    /// the bytes inflated, never on the sizes the archive declares, which a bomb can lie about. Reading
+    /// stops at the limit, so a refused entry costs at most `cap` bytes of inflation.
     fn read_capped(&mut self, entry: impl Read, cap: u64, what: &str) -> Result<Vec<u8>, String> {
         let limit = cap.min(self.budget);
         let mut out = Vec::new();
-        entry.take(limit + 1).read_to_end(&mut out).map_err(|e| format!("{what}: cannot be decompressed ({e})"))?;
+        let read = entry.take(limit + 1).read_to_end(&mut out);
+        // What was inflated counts against the budget even when the entry is refused: otherwise a jar of
+        // many entries just over the cap inflates without end.
+        self.budget = self.budget.saturating_sub(out.len() as u64);
+        read.map_err(|e| format!("{what}: cannot be decompressed ({e})"))?;
         if out.len() as u64 > limit {
             return Err(if limit < cap {
                 format!("{what}: the archive inflates to more than {} MiB in all; zip bomb?", TOTAL_BUDGET / MIB)
@@ -49,11 +57,12 @@ impl Walker {
                 format!("{what}: inflates to more than {} MiB; zip bomb?", cap / MIB)
             });
         }
-        self.budget -= out.len() as u64;
         Ok(out)
     }
 
     /// Collects the packages of archive `bytes`, named `name` in messages (`app.war!WEB-INF/lib/x.jar`).
+    /// An error is about the archive itself (not a zip); an entry that cannot be read is recorded in
+    /// [`Walker::skipped`] and the walk goes on to the next, so one bad entry hides nothing else.
     pub fn walk(&mut self, name: &str, bytes: &[u8], depth: usize) -> Result<(), String> {
         let entries = central_directory_entries(bytes).ok_or_else(|| format!("{name}: not a zip archive"))?;
         if entries > MAX_ENTRIES {
@@ -76,17 +85,36 @@ impl Walker {
                 META_CAP
             } else if is_archive_name(entry_name) && depth < MAX_DEPTH {
                 NESTED_CAP
+            } else if is_archive_name(entry_name) {
+                self.skipped.push(format!("{what}: nested deeper than {MAX_DEPTH} archives"));
+                continue;
             } else {
                 continue;
             };
-            let entry = zip.by_index(index).map_err(|e| format!("{what}: {e}"))?;
-            let content = self.read_capped(entry, cap, &what)?;
+            if self.budget == 0 {
+                self.skipped.push(format!(
+                    "{what}: the archive inflates to more than {} MiB in all; zip bomb?",
+                    TOTAL_BUDGET / MIB
+                ));
+                continue;
+            }
+            let content = zip
+                .by_index(index)
+                .map_err(|e| format!("{what}: {e}"))
+                .and_then(|entry| self.read_capped(entry, cap, &what));
+            let content = match content {
+                Ok(content) => content,
+                Err(why) => {
+                    self.skipped.push(why);
+                    continue;
+                }
+            };
             if let Some((group, artifact)) = pom {
                 from_poms.extend(meta::pom_properties(&String::from_utf8_lossy(&content), (group, artifact)));
             } else if cap == META_CAP {
                 manifest = Some(content);
-            } else {
-                self.walk(&what, &content, depth + 1)?;
+            } else if let Err(why) = self.walk(&what, &content, depth + 1) {
+                self.skipped.push(why);
             }
         }
         // An archive with Maven metadata lists itself and whatever it shades; otherwise its manifest or

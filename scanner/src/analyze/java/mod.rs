@@ -11,7 +11,7 @@ mod meta;
 
 use std::collections::BTreeSet;
 
-use crate::analyze::FileContent;
+use crate::analyze::{Analysis, FileContent};
 use crate::package::{Package, PackageKind};
 
 /// The java files this analyser reads.
@@ -31,7 +31,9 @@ pub fn size_cap(_kind: Kind) -> u64 {
     128 * 1024 * 1024
 }
 
-pub fn analyze(kind: Kind, path: &str, bytes: &[u8]) -> Result<FileContent, String> {
+/// Entries of an archive that could not be read (over a cap, corrupt) are named in the partial result's
+/// reason, the first few of them: one is enough to say the jar's packages may be missing.
+pub fn analyze(kind: Kind, path: &str, bytes: &[u8]) -> Result<Analysis, String> {
     match kind {
         Kind::Archive => {
             let file = path.rsplit('/').next().unwrap_or(path);
@@ -41,7 +43,13 @@ pub fn analyze(kind: Kind, path: &str, bytes: &[u8]) -> Result<FileContent, Stri
                 walker.found.iter().map(|c| (c.name(), c.version.clone())).collect();
             let packages =
                 unique.into_iter().map(|(name, version)| Package::new(PackageKind::Maven, name, version)).collect();
-            Ok(FileContent::packages(packages))
+            let reason = (!walker.skipped.is_empty()).then(|| {
+                let shown: Vec<&str> = walker.skipped.iter().take(3).map(String::as_str).collect();
+                let more = walker.skipped.len().saturating_sub(shown.len());
+                let more = if more > 0 { format!(" (and {more} more)") } else { String::new() };
+                format!("not every entry of the archive was analysed: {}{more}", shown.join("; "))
+            });
+            Ok(Analysis::partial(FileContent::packages(packages), reason))
         }
     }
 }

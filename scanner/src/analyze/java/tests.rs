@@ -11,11 +11,19 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 fn packages(path: &str, bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
-    match analyze(Kind::Archive, path, bytes)? {
-        FileContent::Packages { packages, group } => {
+    partial(path, bytes).map(|(found, _)| found)
+}
+
+type Found = Vec<(String, String)>;
+
+/// The packages found, and why they may not be all.
+fn partial(path: &str, bytes: &[u8]) -> Result<(Found, Option<String>), String> {
+    let analysis = analyze(Kind::Archive, path, bytes)?;
+    match analysis.content {
+        Some(FileContent::Packages { packages, group }) => {
             assert_eq!(group, None, "each archive is its own target");
             assert!(packages.iter().all(|p| p.kind == PackageKind::Maven));
-            Ok(packages.into_iter().map(|p| (p.name, p.version)).collect())
+            Ok((packages.into_iter().map(|p| (p.name, p.version)).collect(), analysis.incomplete))
         }
         other => panic!("{other:?}"),
     }
@@ -65,14 +73,48 @@ fn not_a_zip_is_an_error() {
     assert!(packages("x.jar", &truncated[..truncated.len() / 2]).is_err());
 }
 
-/// A nested jar that inflates past the cap: refused from the bytes inflated, whatever sizes it declares.
+/// A nested jar that inflates past the cap: refused from the bytes inflated, whatever sizes it declares,
+/// and named in the reason the analysis is partial; the jar's other entries are still analysed.
 #[test]
-fn nested_zip_bomb_is_an_error() {
+fn nested_zip_bomb_is_skipped_and_named() {
     let zeros = vec![0u8; (archive::NESTED_CAP + 1024 * 1024) as usize];
     let bomb = zip_of(&[("META-INF/lib/slf4j-api.jar", &fixture("slf4j-api.jar")), ("lib/zeros.jar", &zeros)]);
     assert!(bomb.len() < 1024 * 1024, "the bomb compresses: {} bytes", bomb.len());
-    let err = packages("app/bomb.jar", &bomb).unwrap_err();
-    assert!(err.contains("bomb.jar!lib/zeros.jar") && err.contains("zip bomb"), "{err}");
+    let (found, why) = partial("app/bomb.jar", &bomb).unwrap();
+    assert_eq!(found, [("org.slf4j:slf4j-api".to_string(), "1.7.32".to_string())]);
+    let why = why.expect("partial");
+    assert!(why.contains("bomb.jar!lib/zeros.jar") && why.contains("zip bomb"), "{why}");
+}
+
+/// The first entry is oversized (a bomb) and a real jar follows it: the bomb is skipped and named, the
+/// nested jar after it still found. On main, the first entry aborted the whole jar and hid the rest.
+#[test]
+fn oversized_first_entry_does_not_hide_nested_jars() {
+    let zeros = vec![0u8; (archive::NESTED_CAP + 1024 * 1024) as usize];
+    let jar = zip_of(&[("BOOT-INF/lib/aaa-bomb.jar", &zeros), ("BOOT-INF/lib/xz-1.9.jar", &fixture("xz-1.9.jar"))]);
+    let (found, why) = partial("app/app.jar", &jar).unwrap();
+    assert_eq!(found, [("org.tukaani:xz".to_string(), "1.9".to_string())]);
+    let why = why.expect("partial");
+    assert!(why.contains("app.jar!BOOT-INF/lib/aaa-bomb.jar"), "{why}");
+    // A corrupt nested archive is skipped the same way.
+    let jar = zip_of(&[("lib/broken.jar", b"not a zip"), ("lib/xz.jar", &fixture("xz-1.9.jar"))]);
+    let (found, why) = partial("app/app.jar", &jar).unwrap();
+    assert_eq!(found.len(), 1);
+    assert!(why.unwrap().contains("app.jar!lib/broken.jar: not a zip archive"));
+}
+
+/// Many entries each just over the cap: what they inflate counts against the archive's total, so the
+/// walk ends after TOTAL_BUDGET bytes instead of inflating every one.
+#[test]
+fn total_inflation_is_bounded() {
+    let zeros = vec![0u8; (archive::NESTED_CAP + 1) as usize];
+    let names: Vec<String> = (0..8).map(|i| format!("lib/b{i}.jar")).collect();
+    let entries: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &zeros[..])).collect();
+    let mut walker = archive::Walker::new();
+    walker.walk("app.jar", &zip_of(&entries), 0).unwrap();
+    assert_eq!(walker.skipped.len(), 8, "{:?}", walker.skipped);
+    let over_total = walker.skipped.iter().filter(|s| s.contains("in all")).count();
+    assert!(over_total >= 4, "the total budget stopped the walk: {:?}", walker.skipped);
 }
 
 /// Archives nested deeper than MAX_DEPTH are not opened: the walk is bounded.
@@ -85,6 +127,8 @@ fn nesting_is_bounded() {
         results.push(packages("outer.jar", &archive).unwrap().len());
     }
     assert_eq!(results, [1, 1, 1, 0], "slf4j-api found down to depth {}", archive::MAX_DEPTH);
+    let why = partial("outer.jar", &archive).unwrap().1.unwrap();
+    assert!(why.contains("level1.jar: nested deeper than 3 archives"), "{why}");
 }
 
 #[test]

@@ -8,14 +8,16 @@
 //! paths, drops what a lockfile of the same application already reports, and drops the applications'
 //! own manifests, which are roots, not dependencies.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::paths::{Graph, label};
+use super::app_graph;
+use super::resolve::Resolver;
 use super::{Kind, classify, dir_label, npm_package};
 use crate::analyze::FileContent;
+use crate::analyze::graph::label;
 use crate::merge::ImageInventory;
 use crate::package::PackageKind;
 
@@ -145,44 +147,34 @@ fn resolve_app(inventory: &mut ImageInventory, dir: &str, app: &App) {
         // Global installs have no application: their paths start at the installed packages.
         None => String::new(),
     };
-    let mut graph = Graph::new(root_label);
-    let mut at: HashMap<String, usize> = HashMap::new();
+    let mut graph = app_graph(root_label);
+    let location_of = |i: usize| inventory.packages[i].path.rsplit_once('/').map_or("", |(d, _)| d).to_string();
+    let locations: Vec<String> = app.installed.iter().map(|&i| location_of(i)).collect();
+    let mut resolver = Resolver::new();
     let mut node_of = Vec::with_capacity(app.installed.len());
-    for &i in &app.installed {
+    for (&i, location) in app.installed.iter().zip(&locations) {
         let installed = &inventory.packages[i];
-        let location = installed.path.rsplit_once('/').map_or("", |(d, _)| d).to_string();
         let node = graph.add_node(label(&installed.package.name, Some(&installed.package.version)));
-        at.insert(location, node);
+        resolver.provide(location, node);
         node_of.push(node);
     }
-    let resolve = |from: &str, name: &str| -> Option<usize> {
-        let mut dir_up = from;
-        loop {
-            if let Some(&node) = at.get(&format!("{dir_up}/node_modules/{name}")) {
-                return Some(node);
-            }
-            if dir_up.len() <= dir.len() {
-                return None;
-            }
-            dir_up = dir_up.rsplit_once('/').map_or("", |(parent, _)| parent);
-        }
-    };
+    resolver.finish();
     if let Some(m) = app.manifest {
         for (field, name) in declared(m) {
-            if let Some(to) = resolve(dir, &name) {
+            if let Some(to) = resolver.resolve(dir, &name, Some) {
                 graph.add_edge(0, to, field == "devDependencies");
             }
         }
     }
     for (k, &i) in app.installed.iter().enumerate() {
-        let location = inventory.packages[i].path.rsplit_once('/').map_or("", |(d, _)| d).to_string();
+        let start = resolver.start(&locations[k]);
         for (_, name) in declared(i) {
-            if let Some(to) = resolve(&location, &name) {
+            if let Some(to) = resolver.resolve_from(start, &name, Some) {
                 graph.add_edge(node_of[k], to, false);
             }
         }
     }
-    let mut walk = graph.walk();
+    let mut walk = super::walk(&graph);
     // What nothing requires but sits at the top of node_modules is still listed by `npm ls` (as extraneous).
     let top = format!("{dir}/node_modules/");
     let mut extraneous = false;
@@ -195,7 +187,7 @@ fn resolve_app(inventory: &mut ImageInventory, dir: &str, app: &App) {
         }
     }
     if extraneous {
-        walk = graph.walk();
+        walk = super::walk(&graph);
     }
     for (k, &i) in app.installed.iter().enumerate() {
         let node = node_of[k];

@@ -9,8 +9,10 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use super::paths::{Graph, label};
+use super::app_graph;
+use super::resolve::Resolver;
 use super::{dir_label, packages_from_graph, split_name_version};
+use crate::analyze::graph::{Graph, label};
 use crate::package::Package;
 
 type Names = BTreeMap<String, IgnoredAny>;
@@ -57,7 +59,8 @@ struct V1Entry {
     dependencies: BTreeMap<String, V1Entry>,
 }
 
-pub fn parse(bytes: &[u8], dir: &str) -> Result<Vec<Package>, String> {
+/// The packages, and why some dependencies may be unresolved when the resolution budget ran out.
+pub fn parse(bytes: &[u8], dir: &str) -> Result<(Vec<Package>, Option<String>), String> {
     let lock: LockFile = serde_json::from_slice(bytes).map_err(|e| format!("not a valid npm lockfile: {e}"))?;
     let mut entries = if lock.lockfile_version >= 2 && !lock.packages.is_empty() {
         lock.packages
@@ -79,7 +82,7 @@ pub fn parse(bytes: &[u8], dir: &str) -> Result<Vec<Package>, String> {
     };
     let root = entries.remove("").unwrap_or_default();
     let root_name = root.name.clone().or(lock.name).unwrap_or_else(|| dir_label(dir));
-    let mut graph = Graph::new(label(&root_name, root.version.as_deref().or(lock.version.as_deref())));
+    let mut graph = app_graph(label(&root_name, root.version.as_deref().or(lock.version.as_deref())));
     let mut index: HashMap<&str, usize> = HashMap::from([("", 0)]);
     for (location, entry) in &entries {
         index.insert(location, graph.add_node(node_label(location, entry)));
@@ -90,9 +93,16 @@ pub fn parse(bytes: &[u8], dir: &str) -> Result<Vec<Package>, String> {
         let target = if entry.link { entry.resolved.as_deref()? } else { loc };
         index.get(target).copied()
     };
-    let add_edges = |graph: &mut Graph, from: usize, location: &str, entry: &Entry, root: bool| {
+    let locations: Vec<&str> = entries.keys().map(String::as_str).collect();
+    let mut resolver = Resolver::new();
+    for (i, location) in locations.iter().enumerate() {
+        resolver.provide(location, i);
+    }
+    resolver.finish();
+    let mut add_edges = |graph: &mut Graph, from: usize, location: &str, entry: &Entry, root: bool| {
+        let start = resolver.start(location);
         for (name, dev) in edges_of(entry, root) {
-            if let Some(to) = resolve(location, name, &resolve_link) {
+            if let Some(to) = resolver.resolve_from(start, name, |i| resolve_link(locations[i])) {
                 graph.add_edge(from, to, dev);
             }
         }
@@ -112,30 +122,21 @@ pub fn parse(bytes: &[u8], dir: &str) -> Result<Vec<Package>, String> {
         let Some(version) = entry.version.as_deref() else { continue };
         nodes.push((node, name.to_string(), version.to_string(), Some(entry.dev)));
     }
-    Ok(packages_from_graph(&graph, &nodes))
+    let unresolved = resolver.exhausted().then(|| {
+        format!(
+            "resolving its dependencies took more than {} steps (a crafted lockfile?); some dependency edges, \
+             and so paths and development flags, are missing",
+            super::resolve::MAX_STEPS
+        )
+    });
+    Ok((packages_from_graph(&graph, &nodes), unresolved))
 }
 
-/// The nearest `node_modules/<name>` from `location` up to the root, as Node resolves `require(name)`.
 /// What `npm ls` follows: the application's dev dependencies too, but no package's.
 fn edges_of(e: &Entry, root: bool) -> impl Iterator<Item = (&String, bool)> {
     let dev = e.dev_dependencies.keys().filter(move |_| root).map(|n| (n, true));
     let prod = e.dependencies.keys().chain(e.optional_dependencies.keys()).chain(e.peer_dependencies.keys());
     prod.map(|n| (n, false)).chain(dev)
-}
-
-fn resolve(location: &str, name: &str, lookup: &impl Fn(&str) -> Option<usize>) -> Option<usize> {
-    let mut dir = location;
-    loop {
-        let candidate =
-            if dir.is_empty() { format!("node_modules/{name}") } else { format!("{dir}/node_modules/{name}") };
-        if let Some(node) = lookup(&candidate) {
-            return Some(node);
-        }
-        if dir.is_empty() {
-            return None;
-        }
-        dir = dir.rsplit_once('/').map_or("", |(parent, _)| parent);
-    }
 }
 
 /// The registry name: the `name` field for aliases (`"node_modules/foo": {"name": "bar"}`), else the

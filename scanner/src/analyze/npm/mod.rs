@@ -8,11 +8,12 @@
 
 mod installed;
 mod lock;
-mod paths;
 mod pnpm;
+mod resolve;
 mod yarn;
 
-use crate::analyze::FileContent;
+use crate::analyze::graph::{self, Graph, Order, Unreached, Walk};
+use crate::analyze::{Analysis, FileContent};
 use crate::package::{Package, PackageKind};
 
 pub use installed::post_merge;
@@ -74,14 +75,17 @@ pub fn size_cap(kind: Kind) -> u64 {
     }
 }
 
-pub fn analyze(kind: Kind, path: &str, bytes: &[u8]) -> Result<FileContent, String> {
+pub fn analyze(kind: Kind, path: &str, bytes: &[u8]) -> Result<Analysis, String> {
     let root_dir = path.rsplit_once('/').map_or("", |(dir, _)| dir);
-    match kind {
-        Kind::PackageLock => lock::parse(bytes, root_dir).map(FileContent::packages),
-        Kind::YarnLock => yarn::parse(bytes, root_dir).map(FileContent::packages),
-        Kind::PnpmLock => pnpm::parse(bytes, root_dir).map(FileContent::packages),
-        Kind::Installed | Kind::Manifest => installed::analyze(kind, path, bytes),
-    }
+    Ok(match kind {
+        Kind::PackageLock => {
+            let (packages, unresolved) = lock::parse(bytes, root_dir)?;
+            Analysis::partial(FileContent::packages(packages), unresolved)
+        }
+        Kind::YarnLock => yarn::parse(bytes, root_dir).map(FileContent::packages)?.into(),
+        Kind::PnpmLock => pnpm::parse(bytes, root_dir).map(FileContent::packages)?.into(),
+        Kind::Installed | Kind::Manifest => installed::analyze(kind, path, bytes)?.into(),
+    })
 }
 
 fn npm_package(name: &str, version: &str) -> Package {
@@ -99,10 +103,24 @@ fn split_name_version(spec: &str) -> Option<(&str, &str)> {
     Some((&spec[..at], &spec[at + 1..]))
 }
 
+/// A dependency graph whose node 0 is the application, labelled `root_label` (empty when there is no
+/// application, as for global installs: paths then start at its children).
+fn app_graph(root_label: String) -> Graph {
+    let mut graph = Graph::new();
+    let root = graph.add_node(root_label);
+    graph.add_root(root);
+    graph
+}
+
+/// Paths `npm ls` style: sorted alphabetically, from the application only.
+fn walk(graph: &Graph) -> Walk {
+    graph.walk(Order::Lexical, Unreached::Ignore)
+}
+
 /// Packages of one lockfile from its graph: one package per name and version, with the union of the
 /// paths of every copy (a version nested in two places is one package with both paths).
-fn packages_from_graph(graph: &paths::Graph, nodes: &[(usize, String, String, Option<bool>)]) -> Vec<Package> {
-    let walk = graph.walk();
+fn packages_from_graph(graph: &Graph, nodes: &[(usize, String, String, Option<bool>)]) -> Vec<Package> {
+    let walk = walk(graph);
     let mut by_id: std::collections::BTreeMap<(&str, &str), (Package, u64)> = Default::default();
     for (node, name, version, dev) in nodes {
         let (package, count) = by_id.entry((name, version)).or_insert_with(|| {
@@ -118,7 +136,7 @@ fn packages_from_graph(graph: &paths::Graph, nodes: &[(usize, String, String, Op
     by_id
         .into_values()
         .map(|(mut p, count)| {
-            paths::compact(&mut p.dependency_paths);
+            graph::compact(&mut p.dependency_paths);
             p.dependency_paths_cut =
                 u32::try_from(count.saturating_sub(p.dependency_paths.len() as u64)).unwrap_or(u32::MAX);
             p

@@ -10,8 +10,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
 
-use super::paths::{Graph, label};
+use super::app_graph;
 use super::{dir_label, packages_from_graph, split_name_version};
+use crate::analyze::graph::label;
 use crate::package::Package;
 
 #[derive(Deserialize)]
@@ -73,7 +74,7 @@ pub fn parse(bytes: &[u8], dir: &str) -> Result<Vec<Package>, String> {
         _ => return Err("not a pnpm-lock.yaml: no lockfileVersion".into()),
     };
     let graph_entries = if lock.snapshots.is_empty() { &lock.packages } else { &lock.snapshots };
-    let mut graph = Graph::new(dir_label(dir));
+    let mut graph = app_graph(dir_label(dir));
     let mut index: HashMap<&str, usize> = HashMap::new();
     let mut nodes = Vec::new();
     for (id, snapshot) in graph_entries {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use super::*;
 
 type Paths = BTreeMap<String, BTreeSet<String>>;
-use crate::analyze::FileContent;
+use crate::analyze::{Analysis, FileContent};
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/npm").join(name);
@@ -43,9 +43,10 @@ fn oracle() -> BTreeMap<String, BTreeSet<String>> {
     out
 }
 
-fn packages(content: FileContent) -> Vec<Package> {
-    match content {
-        FileContent::Packages { packages, .. } => packages,
+fn packages(analysis: Analysis) -> Vec<Package> {
+    assert_eq!(analysis.incomplete, None);
+    match analysis.content {
+        Some(FileContent::Packages { packages, .. }) => packages,
         other => panic!("not packages: {other:?}"),
     }
 }

@@ -10,8 +10,9 @@ use std::collections::HashMap;
 
 use yarn_lock_parser::{Entry, parse_str};
 
-use super::paths::{Graph, label};
+use super::app_graph;
 use super::{dir_label, packages_from_graph};
+use crate::analyze::graph::label;
 use crate::package::Package;
 
 pub fn parse(bytes: &[u8], dir: &str) -> Result<Vec<Package>, String> {
@@ -26,7 +27,7 @@ pub fn parse(bytes: &[u8], dir: &str) -> Result<Vec<Package>, String> {
         Some(e) => e.name.to_string(),
         None => dir_label(dir),
     };
-    let mut graph = Graph::new(root_label);
+    let mut graph = app_graph(root_label);
     let mut by_descriptor: HashMap<(&str, &str), usize> = HashMap::new();
     let mut node_of = Vec::with_capacity(lock.entries.len());
     for (i, entry) in lock.entries.iter().enumerate() {

@@ -66,6 +66,9 @@ pub fn poetry(bytes: &[u8]) -> Result<Vec<Package>, String> {
         .collect())
 }
 
+/// Versions of one name a dependency without a version may stand for (real locks: one).
+const MAX_FORKS: usize = 16;
+
 #[derive(Deserialize)]
 struct UvLock {
     #[serde(default)]
@@ -103,10 +106,13 @@ pub fn uv(bytes: &[u8]) -> Result<Vec<Package>, String> {
         deps.iter()
             .flat_map(|d| {
                 let same_name = index.get(&normalize(&d.name)).map(Vec::as_slice).unwrap_or_default();
+                // uv names the version whenever a name has several; without it, a crafted lock of
+                // thousands of same-named packages would make every dependency an edge to each.
                 same_name
                     .iter()
                     .copied()
                     .filter(|&i| d.version.is_none() || lock.package[i].version == d.version)
+                    .take(MAX_FORKS)
                     .collect::<Vec<_>>()
             })
             .collect()

@@ -14,11 +14,13 @@ const P_HASH: u8 = 13;
 const H_KEYDATA: u8 = 1;
 const H_OFFPAGE: u8 = 3;
 
-#[derive(Clone, Copy)]
 struct Db<'a> {
     bytes: &'a [u8],
     page_size: usize,
     big_endian: bool,
+    /// Overflow pages already read. A page belongs to one item's chain; a crafted file that points many
+    /// items at one long chain would otherwise turn a 1 MiB file into gigabytes of copies.
+    used: Vec<bool>,
 }
 
 impl<'a> Db<'a> {
@@ -40,19 +42,21 @@ impl<'a> Db<'a> {
         self.bytes.len() / self.page_size
     }
 
-    /// Follows an overflow chain from `first`, collecting `total` bytes. Every page is visited at most
-    /// once, so a corrupt chain that loops ends instead of spinning.
-    fn overflow(&self, first: u32, total: usize) -> Result<Vec<u8>, String> {
+    /// Follows an overflow chain from `first`, collecting `total` bytes. Every page is read at most once
+    /// in the whole file, so a chain that loops ends, and all the values together are never larger than
+    /// the file: memory and work are linear in its size.
+    fn overflow(&mut self, first: u32, total: usize) -> Result<Vec<u8>, String> {
         if total > self.bytes.len() {
             return Err(format!("an item claims {total} bytes, more than the file"));
         }
-        let mut out = Vec::with_capacity(total);
+        let mut out = Vec::new();
         let mut next = first as usize;
-        let mut visited = 0usize;
         while out.len() < total {
-            visited += 1;
-            let page = self.page(next).filter(|_| next != 0 && visited <= self.pages());
+            let page = self.page(next).filter(|_| next != 0);
             let page = page.ok_or_else(|| format!("overflow chain from page {first} is broken at page {next}"))?;
+            if std::mem::replace(&mut self.used[next], true) {
+                return Err(format!("overflow page {next} is shared by two items or loops: a corrupt or crafted file"));
+            }
             if page[25] != P_OVERFLOW {
                 return Err(format!("page {next} in an overflow chain has type {}", page[25]));
             }
@@ -81,7 +85,7 @@ pub fn values(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
         (_, HASH_MAGIC) => true,
         _ => return Err("not a Berkeley DB hash file (bad magic)".into()),
     };
-    let mut db = Db { bytes, page_size: 512, big_endian };
+    let mut db = Db { bytes, page_size: 512, big_endian, used: Vec::new() };
     db.page_size = db.u32_at(20).unwrap_or(0) as usize;
     if !(512..=65536).contains(&db.page_size) || !db.page_size.is_power_of_two() || meta[25] != P_HASHMETA {
         return Err(format!("not a Berkeley DB hash file (page size {}, type {})", db.page_size, meta[25]));
@@ -89,6 +93,7 @@ pub fn values(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     if meta[24] != 0 {
         return Err("the Berkeley DB file is encrypted".into());
     }
+    db.used = vec![false; db.pages()];
     let mut values = Vec::new();
     for number in 1..db.pages() {
         let Some(page) = db.page(number) else { break };
@@ -107,7 +112,8 @@ pub fn values(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
         // Keys are at even indexes, their values at the odd ones.
         for i in (1..entries).step_by(2) {
             let start = offsets[i];
-            let end = sorted.iter().copied().find(|o| *o > start).unwrap_or(db.page_size);
+            // A binary search: a 64 KiB page holds up to 32k items, and a scan per item is quadratic.
+            let end = sorted.get(sorted.partition_point(|o| *o <= start)).copied().unwrap_or(db.page_size);
             let item = page.get(start..end).filter(|item| !item.is_empty() && start >= PAGE_HEADER);
             let item = item.ok_or_else(|| format!("hash page {number} item {i} is out of the page"))?;
             match item[0] {

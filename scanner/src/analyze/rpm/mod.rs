@@ -9,7 +9,8 @@ mod bdb;
 mod header;
 mod sqlite;
 
-use crate::analyze::FileContent;
+use crate::analyze::{Analysis, FileContent};
+use crate::budget::Budget;
 use crate::package::Package;
 
 /// The rpm files this analyser reads.
@@ -37,11 +38,11 @@ pub fn size_cap(_kind: Kind) -> u64 {
     512 * 1024 * 1024
 }
 
-pub fn analyze(kind: Kind, _path: &str, bytes: &[u8]) -> Result<FileContent, String> {
-    let blobs = match kind {
-        Kind::Sqlite => sqlite::blobs(bytes)?,
+pub fn analyze(kind: Kind, _path: &str, bytes: &[u8], budget: &Budget) -> Result<Analysis, String> {
+    let (blobs, incomplete) = match kind {
+        Kind::Sqlite => sqlite::blobs(bytes, budget)?,
         // Key 0 of the hash file holds rpm's 4-byte instance counter, not a header.
-        Kind::BerkeleyDb => bdb::values(bytes)?.into_iter().filter(|v| v.len() > 8).collect(),
+        Kind::BerkeleyDb => (bdb::values(bytes)?.into_iter().filter(|v| v.len() > 8).collect(), None),
     };
     let mut packages = Vec::with_capacity(blobs.len());
     for (i, blob) in blobs.iter().enumerate() {
@@ -54,16 +55,15 @@ pub fn analyze(kind: Kind, _path: &str, bytes: &[u8]) -> Result<FileContent, Str
         }
     }
     packages.sort();
-    Ok(FileContent::packages(packages))
+    Ok(Analysis::partial(FileContent::packages(packages), incomplete))
 }
 
-/// Parses one database into its packages (tests and tools).
+/// Parses one database into its packages with the default budget (tests and tools).
 pub fn parse(kind: Kind, bytes: &[u8]) -> Result<Vec<Package>, String> {
-    match analyze(kind, "", bytes)? {
-        FileContent::Packages { packages, .. } => Ok(packages),
-        _ => Ok(Vec::new()),
-    }
+    Ok(analyze(kind, "", bytes, &Budget::default())?.packages().to_vec())
 }
 
+#[cfg(test)]
+mod hostile_tests;
 #[cfg(test)]
 mod tests;
