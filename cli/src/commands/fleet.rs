@@ -206,8 +206,13 @@ fn status_line(scan: &Scan) -> String {
         format!(" findings={} (C{} H{} M{} L{} U{})", s.total, s.critical, s.high, s.medium, s.low, s.unknown)
     });
     let error = if scan.error.is_empty() { String::new() } else { format!(" error={:?}", scan.error) };
+    let incomplete = scan.summary.as_ref().and_then(|s| s.incomplete.first().map(|first| (s.incomplete_total, first)));
+    let incomplete = incomplete.map_or_else(String::new, |(total, first)| {
+        let more = if total > 1 { format!(" (+{} more: strata results)", total - 1) } else { String::new() };
+        format!(" INCOMPLETE={first:?}{more}")
+    });
     format!(
-        "{}\t{}\t{}\tlayers={}/{} analysed={} cached={}{summary}{error}",
+        "{}\t{}\t{}\tlayers={}/{} analysed={} cached={}{summary}{incomplete}{error}",
         scan.id,
         scan.reference,
         status_name(scan.status),
@@ -256,6 +261,8 @@ fn scan_json(scan: &Scan) -> serde_json::Value {
         "image_digest": scan.image_digest, "layers_total": scan.layers_total, "layers_cached": scan.layers_cached,
         "layers_analyzed": scan.layers_analyzed, "layers_failed": scan.layers_failed, "db_digest": scan.db_digest,
         "findings": scan.summary.as_ref().map(|s| s.total), "labels": scan.labels,
+        "incomplete": scan.summary.as_ref().map(|s| &s.incomplete),
+        "incomplete_total": scan.summary.as_ref().map(|s| s.incomplete_total),
     })
 }
 
