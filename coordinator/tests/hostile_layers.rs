@@ -113,7 +113,8 @@ impl StallingProxy {
         let port = listener.local_addr().unwrap().port();
         let (stalled, stop) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
         let (stalls, stopping) = (stalled.clone(), stop.clone());
-        let needle = format!("/blobs/{digest}");
+        // The hex part only: a client may percent-encode the `:` of the digest in the path.
+        let needle = digest.trim_start_matches("sha256:").to_string();
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
@@ -183,7 +184,8 @@ fn hanging_setup(tmp: &Path) -> (TestRegistry, StallingProxy, String, String, St
     let registry = TestRegistry::start();
     let noise: Vec<u8> = (0..256 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     let layer = TarBuilder::new().file("srv/data.bin", &noise).build();
-    let (hang, digest) = push(&registry, layer, Compression::None, "hang", tmp);
+    // Gzip: skopeo would compress an uncompressed layer on push, changing its digest.
+    let (hang, digest) = push(&registry, layer, Compression::Gzip, "hang", tmp);
     let victim = push_victim(&registry, tmp);
     let proxy = StallingProxy::start(registry.port, &digest, 4096);
     let via = |r: &str| r.replace(&registry.host(), &format!("127.0.0.1:{}", proxy.port));
