@@ -43,7 +43,7 @@ struct Args {
     #[arg(long, env = "STRATA_SHUTDOWN_GRACE_SECS", default_value_t = 100)]
     shutdown_grace_secs: u64,
     /// Address space of each analysis child, MiB (0: unlimited).
-    #[arg(long, env = "STRATA_ANALYSIS_MEMORY_MIB", default_value_t = 2048)]
+    #[arg(long, env = "STRATA_ANALYSIS_MEMORY_MIB", default_value_t = 1024)]
     analysis_memory_mib: u64,
     /// CPU time of each analysis child, seconds (0: unlimited).
     #[arg(long, env = "STRATA_ANALYSIS_CPU_SECS", default_value_t = 120)]

@@ -324,3 +324,27 @@ pub async fn cancel(args: CancelArgs) -> Result<u8> {
     println!("{}", status_line(&scan));
     Ok(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use strata_proto::v1::ReportSummary;
+
+    use super::*;
+
+    fn done(summary: ReportSummary) -> Scan {
+        Scan { id: "s1".into(), status: ScanStatus::Done as i32, summary: Some(summary), ..Scan::default() }
+    }
+
+    #[test]
+    fn a_done_scan_with_an_incomplete_report_says_so_and_why() {
+        let gap = "layer #1 sha256:ab usr/lib/rpm/Packages: over the 64 MiB cap for rpm databases; not analysed";
+        let scan = done(ReportSummary { incomplete: vec![gap.into()], incomplete_total: 3, ..Default::default() });
+        let line = status_line(&scan);
+        assert!(line.contains("\tdone\t"), "{line}");
+        assert!(line.contains(&format!("INCOMPLETE={gap:?} (+2 more: strata results)")), "{line}");
+        assert_eq!(scan_json(&scan)["incomplete"][0], gap);
+
+        let complete = status_line(&done(ReportSummary::default()));
+        assert!(!complete.contains("INCOMPLETE"), "{complete}");
+    }
+}
