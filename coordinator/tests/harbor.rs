@@ -103,7 +103,12 @@ fn a_harbor_scan_request_gives_reports_that_follow_the_spec_and_match_the_fleets
     std::fs::write(&token_file, token).unwrap();
     let token_path = token_file.to_string_lossy().into_owned();
     // Only the workers have registry credentials: the coordinator resolves with the ones Harbor lends.
-    let workers = [("STRATA_REGISTRY_USERNAME", user), ("STRATA_REGISTRY_PASSWORD", password.as_str())];
+    let host = registry.host();
+    let workers = [
+        ("STRATA_REGISTRY_USERNAME", user),
+        ("STRATA_REGISTRY_PASSWORD", password.as_str()),
+        ("STRATA_REGISTRY_HOST", host.as_str()),
+    ];
     let env = [("STRATA_TOKEN_FILE", token_path.as_str()), ("RUST_LOG", "debug")];
     let mut fleet = Fleet::start_with_worker_env(bins.clone(), &db, 0, &env, &workers);
     let bearer = format!("Bearer {token}");
