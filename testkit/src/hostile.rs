@@ -24,10 +24,19 @@ pub struct Seen {
 
 /// What to answer.
 pub enum Reply {
-    Bytes { status: u16, headers: Vec<(String, String)>, body: Vec<u8> },
+    Bytes {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
     /// `status` with a body of `len` bytes of `fill`, streamed in chunked encoding (no length up front)
     /// until the client hangs up.
-    Endless { status: u16, content_type: String, len: u64, fill: u8 },
+    Endless {
+        status: u16,
+        content_type: String,
+        len: u64,
+        fill: u8,
+    },
 }
 
 impl Reply {
@@ -105,7 +114,12 @@ impl Drop for HostileServer {
     }
 }
 
-fn serve(mut stream: TcpStream, handler: &Handler, seen: &Mutex<Vec<Seen>>, streamed: &AtomicU64) -> std::io::Result<()> {
+fn serve(
+    mut stream: TcpStream,
+    handler: &Handler,
+    seen: &Mutex<Vec<Seen>>,
+    streamed: &AtomicU64,
+) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut raw = Vec::new();
     let mut buf = [0u8; 8192];
