@@ -86,17 +86,7 @@ fn the_fleets_credential_reaches_only_its_own_registries_and_hostile_registries_
         Reply::status(307, &[("Location", internal_url.as_str())], b"")
     });
     // A registry answering every manifest with 5 GiB, streamed.
-    let huge = HostileServer::start(|seen: &Seen| {
-        if seen.path.contains("/manifests/") {
-            return Reply::Endless {
-                status: 200,
-                content_type: "application/vnd.oci.image.manifest.v1+json".into(),
-                len: 5 << 30,
-                fill: b' ',
-            };
-        }
-        Reply::status(404, &[], b"")
-    });
+    let huge = HostileServer::endless_manifests(5 << 30);
     // Listening, but in no allow-list: nothing may connect.
     let unlisted = HostileServer::start(|_| Reply::status(200, &[], b"{}"));
 

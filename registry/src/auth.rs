@@ -180,7 +180,7 @@ impl CredentialStore {
     pub(crate) async fn for_registry(&self, registry: &str) -> Result<Credentials, RegistryError> {
         let host = canonical_host(registry);
         if let Some((user, pass, hosts)) = &self.inner.explicit
-            && hosts.iter().any(|h| *h == host)
+            && hosts.contains(&host)
         {
             return Ok(Credentials {
                 secret: Secret::Basic(user.clone(), pass.clone()),

@@ -290,9 +290,8 @@ impl RegistryClient {
         let target = Target { subject: s.given, what: &what, scope: &scope };
         let response = s.transport.send(Method::GET, &s.url(&format!("blobs/{digest}"))?, &target, None).await?;
         let prefix = format!("{image_ref}: blob {digest}");
-        let stream = response
-            .bytes_stream()
-            .map_err(move |e| std::io::Error::new(std::io::ErrorKind::Other, format!("{prefix}: {}", error_chain(&e))));
+        let stream =
+            response.bytes_stream().map_err(move |e| std::io::Error::other(format!("{prefix}: {}", error_chain(&e))));
         Ok(StreamReader::new(stream))
     }
 

@@ -122,17 +122,7 @@ async fn registries_outside_the_allow_list_are_refused_without_a_connection() {
 #[tokio::test]
 async fn a_five_gib_manifest_fails_its_resolve_without_being_read() {
     let password = canary();
-    let server = HostileServer::start(|seen: &Seen| {
-        if seen.path.contains("/manifests/") {
-            return Reply::Endless {
-                status: 200,
-                content_type: "application/vnd.oci.image.manifest.v1+json".into(),
-                len: 5 << 30,
-                fill: b' ',
-            };
-        }
-        Reply::status(404, &[], b"")
-    });
+    let server = HostileServer::endless_manifests(5 << 30);
     let c = client(&server.host(), &password, &server.host());
     let err = c.resolve(&format!("{}/app:1", server.host())).await.unwrap_err();
     assert!(err.to_string().contains("larger than 4194304 bytes"), "{err}");

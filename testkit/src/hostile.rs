@@ -89,6 +89,22 @@ impl HostileServer {
         server
     }
 
+    /// A registry whose every manifest is `len` bytes of whitespace, streamed without a length (a client
+    /// that reads it whole runs out of memory); everything else is 404.
+    pub fn endless_manifests(len: u64) -> HostileServer {
+        HostileServer::start(move |seen: &Seen| {
+            if seen.path.contains("/manifests/") {
+                return Reply::Endless {
+                    status: 200,
+                    content_type: "application/vnd.oci.image.manifest.v1+json".into(),
+                    len,
+                    fill: b' ',
+                };
+            }
+            Reply::status(404, &[], b"")
+        })
+    }
+
     /// `127.0.0.1:PORT`.
     pub fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
