@@ -33,6 +33,7 @@ mod docker;
 mod error;
 mod link;
 pub mod policy;
+mod realm;
 mod reference;
 mod throttle;
 mod transport;

@@ -27,7 +27,8 @@ use crate::auth::{Credentials, Secret};
 use crate::challenge::{self, Challenge, Token};
 use crate::error::{RegistryError, error_chain, upstream_status};
 use crate::policy::{AllowList, check_literal};
-use crate::reference::{canonical_host, is_loopback};
+use crate::realm::{RealmUse, realm_use};
+use crate::reference::is_loopback;
 use crate::throttle::{Decision, RetryPolicy};
 
 /// Error bodies are read this far, for the registry's error code only.
@@ -39,14 +40,6 @@ pub(crate) struct Target<'a> {
     pub subject: &'a str,
     pub what: &'a str,
     pub scope: &'a str,
-}
-
-/// What a token realm may receive.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum RealmUse {
-    WithCredentials,
-    Anonymous,
-    Refused(String),
 }
 
 pub(crate) struct Transport {
@@ -335,30 +328,6 @@ impl Transport {
     }
 }
 
-/// Whether a token realm gets the registry's credential, is asked anonymously, or is not contacted.
-pub(crate) fn realm_use(
-    registry: &str,
-    base: &Url,
-    token_hosts: &[String],
-    allowed: &AllowList,
-    realm: &Url,
-) -> RealmUse {
-    let host = host_port(realm);
-    let own = canonical_host(&host) == canonical_host(&host_port(base))
-        || canonical_host(&host) == canonical_host(registry)
-        || token_hosts.iter().any(|h| canonical_host(h) == canonical_host(&host))
-        || (canonical_host(registry) == "index.docker.io" && host == "auth.docker.io");
-    let secure = realm.scheme() == "https" || (realm.scheme() == "http" && is_loopback(&host));
-    match (own, secure) {
-        (true, true) => RealmUse::WithCredentials,
-        (true, false) => RealmUse::Anonymous,
-        (false, _) if allowed.allows(&host) => RealmUse::Anonymous,
-        (false, _) => RealmUse::Refused(format!(
-            "its token realm {host} is neither this registry nor an allowed registry, so it is not contacted"
-        )),
-    }
-}
-
 /// `host[:port]` of a URL (port only when not the scheme's default), brackets kept for IPv6.
 pub(crate) fn host_port(url: &Url) -> String {
     // `host_str` keeps an IPv6 literal's brackets.
@@ -413,33 +382,6 @@ pub(crate) fn network(target: &Target<'_>, message: String) -> RegistryError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn token_realms_get_credentials_only_when_they_are_the_registrys() {
-        let url = |s: &str| Url::parse(s).unwrap();
-        let allowed = AllowList::parse("other.allowed.example").unwrap();
-        let listed = vec!["auth.example".to_string()];
-        let case =
-            |registry: &str, base: &str, realm: &str| realm_use(registry, &url(base), &listed, &allowed, &url(realm));
-        let reg = ("reg.example", "https://reg.example/");
-        assert_eq!(case(reg.0, reg.1, "https://reg.example/token"), RealmUse::WithCredentials);
-        assert_eq!(case(reg.0, reg.1, "https://auth.example/token"), RealmUse::WithCredentials);
-        // plain HTTP to a host that is not loopback: never the credential
-        assert_eq!(case(reg.0, reg.1, "http://reg.example/token"), RealmUse::Anonymous);
-        assert_eq!(case(reg.0, reg.1, "http://auth.example/token"), RealmUse::Anonymous);
-        // another host: anonymous if it is an allowed registry, else not contacted at all
-        assert_eq!(case(reg.0, reg.1, "https://other.allowed.example/t"), RealmUse::Anonymous);
-        assert!(matches!(case(reg.0, reg.1, "https://evil.example/token"), RealmUse::Refused(_)));
-        assert!(matches!(case(reg.0, reg.1, "https://reg.example:444/token"), RealmUse::Refused(_)));
-        // a second loopback port is another host
-        let lo = ("127.0.0.1:5000", "http://127.0.0.1:5000/");
-        assert_eq!(case(lo.0, lo.1, "http://127.0.0.1:5000/token"), RealmUse::WithCredentials);
-        assert!(matches!(case(lo.0, lo.1, "http://127.0.0.1:5001/token"), RealmUse::Refused(_)));
-        assert_eq!(
-            case("index.docker.io", "https://registry-1.docker.io/", "https://auth.docker.io/token"),
-            RealmUse::WithCredentials
-        );
-    }
 
     #[test]
     fn host_ports() {
