@@ -31,13 +31,27 @@ pub enum ImageSource {
 }
 
 impl ImageSource {
+    /// Local mode: the user named the registry, so it is the one allowed registry; the
+    /// `STRATA_REGISTRY_USERNAME`/`_PASSWORD` pair goes to it (or to `STRATA_REGISTRY_HOST` when set) and
+    /// to no other host.
     pub fn registry(reference: &str, insecure: bool, platform: &Platform) -> Result<Self> {
+        let registry = strata_registry::registry_of(reference).with_context(|| format!("image {reference}"))?;
+        let env = |name: &str| std::env::var(name).ok().filter(|s| !s.is_empty());
+        let hosts = match env("STRATA_REGISTRY_HOST") {
+            Some(hosts) => hosts.split(',').map(|h| h.trim().to_string()).collect(),
+            None => vec![registry.clone()],
+        };
         let options = RegistryOptions {
             insecure,
             platform: platform.clone(),
-            username: std::env::var("STRATA_REGISTRY_USERNAME").ok().filter(|s| !s.is_empty()),
-            password: std::env::var("STRATA_REGISTRY_PASSWORD").ok().filter(|s| !s.is_empty()),
-            ..RegistryOptions::default()
+            credentials: strata_registry::CredentialSources {
+                username: env("STRATA_REGISTRY_USERNAME"),
+                password: env("STRATA_REGISTRY_PASSWORD"),
+                hosts,
+                credentials_file: env("STRATA_REGISTRY_CREDENTIALS_FILE").map(Into::into),
+                docker_config: None,
+            },
+            allowed: strata_registry::AllowList::default().with_registries([registry]),
         };
         let client = RegistryClient::new(options).with_context(|| format!("image {reference}"))?;
         Ok(ImageSource::Registry { client: Arc::new(client), reference: reference.to_string() })

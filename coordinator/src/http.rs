@@ -6,11 +6,16 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
 use crate::harbor::api::{self as harbor, Adapter};
 use crate::notify::endpoint::{self, Endpoint};
+
+/// A Harbor scan request is a few hundred bytes and a notification envelope a few KiB per event: nothing
+/// larger is read.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
 
 /// The routes; `notify` is `None` when scan on push is not configured (its path then answers 404).
 pub fn router(adapter: Arc<Adapter>, notify: Option<Arc<Endpoint>>) -> Router {
@@ -22,7 +27,7 @@ pub fn router(adapter: Arc<Adapter>, notify: Option<Arc<Endpoint>>) -> Router {
     if let Some(notify) = notify {
         router = router.merge(Router::new().route("/v1/registry/events", post(endpoint::receive)).with_state(notify));
     }
-    router
+    router.layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves.

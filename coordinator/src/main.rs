@@ -34,10 +34,20 @@ struct Args {
     token_file: Option<PathBuf>,
     #[arg(long, env = "STRATA_REGISTRY_INSECURE")]
     registry_insecure: bool,
-    #[arg(long, env = "STRATA_REGISTRY_USERNAME", hide_env_values = true)]
+    #[arg(long, env = "STRATA_REGISTRY_USERNAME", hide_env_values = true, requires = "registry_host")]
     registry_username: Option<String>,
     #[arg(long, env = "STRATA_REGISTRY_PASSWORD", hide_env_values = true, hide = true)]
     registry_password: Option<String>,
+    /// The registries (`host[:port]`, comma-separated) the username/password are for; no other gets them.
+    #[arg(long, env = "STRATA_REGISTRY_HOST", value_delimiter = ',')]
+    registry_host: Vec<String>,
+    /// A JSON file of credentials by registry host (docs/security.md).
+    #[arg(long, env = "STRATA_REGISTRY_CREDENTIALS_FILE")]
+    registry_credentials_file: Option<PathBuf>,
+    /// Registries (`host[:port]` globs, comma-separated) scans may name, besides those with credentials and
+    /// the sweep and notify registries. `*` allows any (an explicit opt-in).
+    #[arg(long, env = "STRATA_ALLOWED_REGISTRIES", default_value = "")]
+    allowed_registries: String,
     #[arg(long, env = "STRATA_MAX_CONCURRENT_SCANS", default_value_t = 256)]
     max_concurrent_scans: usize,
     #[arg(long, env = "STRATA_LAYER_TTL_DAYS", default_value_t = 30)]
@@ -62,7 +72,8 @@ struct Args {
     /// File holding the secret the registry sends (`Authorization: Bearer …`); turns scan on push on.
     #[arg(long, env = "STRATA_NOTIFY_TOKEN_FILE", requires = "http_listen")]
     notify_token_file: Option<PathBuf>,
-    /// The registry's address as the fleet reaches it (default: the host the pusher used).
+    /// The registry's address as the fleet reaches it; required with scan on push (the event's own host
+    /// is the pusher's `Host` header and never used).
     #[arg(long, env = "STRATA_NOTIFY_REGISTRY")]
     notify_registry: Option<String>,
     /// Pushes of the same digest inside this many seconds start one scan.
@@ -111,7 +122,11 @@ fn main() -> anyhow::Result<()> {
     let notify = match &args.notify_token_file {
         Some(path) => Some(strata_coordinator::notify::Settings {
             token: read_secret(path).context("STRATA_NOTIFY_TOKEN_FILE")?,
-            registry: args.notify_registry.clone().filter(|r| !r.trim().is_empty()),
+            registry: args
+                .notify_registry
+                .clone()
+                .filter(|r| !r.trim().is_empty())
+                .context("scan on push (STRATA_NOTIFY_TOKEN_FILE) needs STRATA_NOTIFY_REGISTRY")?,
             dedup_window: Duration::from_secs(args.notify_dedup_secs.max(1)),
             rate: args.notify_rate,
             filter: strata_coordinator::notify::Filter::new(&args.notify_include, &args.notify_exclude)
@@ -131,9 +146,17 @@ fn main() -> anyhow::Result<()> {
         db: args.db,
         registry: RegistrySettings {
             insecure: args.registry_insecure,
-            username: args.registry_username,
-            password: args.registry_password,
-            docker_config: None,
+            credentials: strata_registry::CredentialSources {
+                username: args.registry_username,
+                password: args.registry_password,
+                hosts: args.registry_host.clone(),
+                credentials_file: args.registry_credentials_file.clone(),
+                docker_config: None,
+            },
+            allowed: strata_registry::AllowList::parse(&args.allowed_registries)
+                .map_err(anyhow::Error::msg)
+                .context("STRATA_ALLOWED_REGISTRIES")?
+                .with_registries(args.sweep_registry.iter().chain(args.notify_registry.iter())),
         },
         token,
         max_concurrent_scans: args.max_concurrent_scans,

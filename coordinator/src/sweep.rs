@@ -76,25 +76,23 @@ impl Sweeper {
         Sweeper { runner, registry, settings, catalogs: Mutex::default() }
     }
 
-    fn catalog(&self, registry: &str, page_size: usize) -> Result<Arc<Catalog>> {
-        let mut catalogs =
-            self.catalogs.lock().map_err(|_| CoordinatorError::Internal("catalog lock poisoned".into()))?;
+    async fn catalog(&self, registry: &str, page_size: usize) -> Result<Arc<Catalog>> {
         let key = (registry.to_string(), page_size);
-        if let Some(catalog) = catalogs.get(&key) {
-            return Ok(catalog.clone());
+        if let Some(catalog) = self.catalogs.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(catalog);
         }
         let options = CatalogOptions {
             insecure: self.registry.insecure,
-            docker_config: self.registry.docker_config.clone(),
-            username: self.registry.username.clone(),
-            password: self.registry.password.clone(),
+            credentials: self.registry.credentials.clone(),
+            allowed: self.registry.allowed.clone(),
             page_size,
             concurrency: self.settings.concurrency,
             retry: self.settings.retry,
         };
-        let catalog = Arc::new(Catalog::new(registry, options)?);
-        catalogs.insert(key, catalog.clone());
-        Ok(catalog)
+        let catalog = Arc::new(Catalog::new(registry, options).await?);
+        let mut catalogs =
+            self.catalogs.lock().map_err(|_| CoordinatorError::Internal("catalog lock poisoned".into()))?;
+        Ok(catalogs.entry(key).or_insert(catalog).clone())
     }
 
     /// Runs one sweep. Fails as a whole only when the request is invalid or the catalog cannot be listed;
@@ -129,7 +127,7 @@ impl Sweeper {
         let started = now_ms();
         let include = patterns(&request.repositories)?;
         let page_size = if request.page_size > 0 { request.page_size as usize } else { self.settings.page_size };
-        let catalog = self.catalog(&request.registry, page_size)?;
+        let catalog = self.catalog(&request.registry, page_size).await?;
         let host = catalog.host().to_string();
         let mut failures = Vec::new();
         let mut fail = |subject: String, error: String| failures.push(SweepFailure { subject, error });

@@ -301,8 +301,13 @@ fn registry_credentials_stay_out_of_logs_and_sigterm_finishes_the_job() {
     let proxy = strata_testkit::proxy::SlowProxy::start(registry.port, 8_000_000);
     let reference = format!("127.0.0.1:{}/private/app:1", proxy.port);
     let db = build_db(&bins, tmp.path(), &[minbase_osv()], "strata.db");
-    let env =
-        [("STRATA_REGISTRY_USERNAME", "fleet"), ("STRATA_REGISTRY_PASSWORD", password.as_str()), ("RUST_LOG", "debug")];
+    let host = format!("127.0.0.1:{}", proxy.port);
+    let env = [
+        ("STRATA_REGISTRY_USERNAME", "fleet"),
+        ("STRATA_REGISTRY_PASSWORD", password.as_str()),
+        ("STRATA_REGISTRY_HOST", host.as_str()),
+        ("RUST_LOG", "debug"),
+    ];
     let mut fleet = Fleet::start(bins.clone(), &db, 1, &env);
     let mut submit = fleet.strata();
     submit.args(["submit", &reference]);

@@ -103,7 +103,12 @@ fn a_harbor_scan_request_gives_reports_that_follow_the_spec_and_match_the_fleets
     std::fs::write(&token_file, token).unwrap();
     let token_path = token_file.to_string_lossy().into_owned();
     // Only the workers have registry credentials: the coordinator resolves with the ones Harbor lends.
-    let workers = [("STRATA_REGISTRY_USERNAME", user), ("STRATA_REGISTRY_PASSWORD", password.as_str())];
+    let host = registry.host();
+    let workers = [
+        ("STRATA_REGISTRY_USERNAME", user),
+        ("STRATA_REGISTRY_PASSWORD", password.as_str()),
+        ("STRATA_REGISTRY_HOST", host.as_str()),
+    ];
     let env = [("STRATA_TOKEN_FILE", token_path.as_str()), ("RUST_LOG", "debug")];
     let mut fleet = Fleet::start_with_worker_env(bins.clone(), &db, 0, &env, &workers);
     let bearer = format!("Bearer {token}");
@@ -209,17 +214,24 @@ fn errors_are_the_specs_error_responses() {
     let bins = bins();
     let tmp = tempfile::tempdir().unwrap();
     let db = build_db(&bins, tmp.path());
-    let fleet = Fleet::start(bins.clone(), &db, 0, &[]);
+    let token = "harbor-errors-token";
+    let token_file = tmp.path().join("token");
+    std::fs::write(&token_file, token).unwrap();
+    let token_path = token_file.to_string_lossy().into_owned();
+    let fleet = Fleet::start(bins.clone(), &db, 0, &[("STRATA_TOKEN_FILE", token_path.as_str())]);
+    let bearer = format!("Bearer {token}");
+    let auth = ("Authorization", bearer.as_str());
     let unknown = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
-    answer(&get(&fleet, &report_path(unknown, None), &[("Accept", VULN)]), 404, ERROR, "ErrorResponse");
+    answer(&get(&fleet, &report_path(unknown, None), &[("Accept", VULN), auth]), 404, ERROR, "ErrorResponse");
     // A MIME type the scanner does not produce: the spec's 501; an SBOM without (or with a bad) format: 400.
-    let raw = [("Accept", "application/vnd.scanner.adapter.vuln.report.raw")];
+    let raw = [("Accept", "application/vnd.scanner.adapter.vuln.report.raw"), auth];
     answer(&get(&fleet, &report_path(unknown, None), &raw), 501, ERROR, "ErrorResponse");
-    answer(&get(&fleet, &report_path(unknown, None), &[("Accept", SBOM)]), 400, ERROR, "ErrorResponse");
-    answer(&get(&fleet, &report_path(unknown, Some("text/csv")), &[("Accept", SBOM)]), 400, ERROR, "ErrorResponse");
+    answer(&get(&fleet, &report_path(unknown, None), &[("Accept", SBOM), auth]), 400, ERROR, "ErrorResponse");
+    let sbom = [("Accept", SBOM), auth];
+    answer(&get(&fleet, &report_path(unknown, Some("text/csv")), &sbom), 400, ERROR, "ErrorResponse");
 
-    let post = |body: &Value| fleet.http("POST", "/api/v1/scan", &[], &serde_json::to_vec(body).unwrap()).unwrap();
-    let bad_json = fleet.http("POST", "/api/v1/scan", &[], b"{\"registry\":").unwrap();
+    let post = |body: &Value| fleet.http("POST", "/api/v1/scan", &[auth], &serde_json::to_vec(body).unwrap()).unwrap();
+    let bad_json = fleet.http("POST", "/api/v1/scan", &[auth], b"{\"registry\":").unwrap();
     answer(&bad_json, 400, ERROR, "ErrorResponse");
     let wrong_type = post(&json!({"registry": {"url": 5}, "artifact": {}}));
     answer(&wrong_type, 400, ERROR, "ErrorResponse");
@@ -229,6 +241,9 @@ fn errors_are_the_specs_error_responses() {
         (json!({"repository": "library/app"}), 422),
         (json!({"repository": "library/app", "digest": "latest"}), 422),
         (json!({"digest": digest}), 422),
+        // not the distribution grammar: refused before anything is stored or queued
+        (json!({"repository": "../../v2/x", "digest": digest}), 422),
+        (json!({"repository": "Library/App", "digest": digest}), 422),
         (
             json!({"repository": "library/app", "digest": digest,
                    "mime_type": "application/vnd.oci.image.index.v1+json"}),
@@ -239,7 +254,20 @@ fn errors_are_the_specs_error_responses() {
     }
     let no_url = json!({"registry": {"url": "not a url"}, "artifact": {"repository": "a", "digest": digest}});
     answer(&post(&no_url), 422, ERROR, "ErrorResponse");
-    assert!(scans(&fleet, &[]).is_empty(), "no refused request started a scan");
+    // A registry outside the allow-list (the tests allow 127.0.0.1:* only): 422, nothing contacted.
+    let foreign =
+        json!({"registry": {"url": "https://registry.example.com"}, "artifact": {"repository": "a", "digest": digest}});
+    let refused = answer(&post(&foreign), 422, ERROR, "ErrorResponse");
+    assert!(refused.to_string().contains("not an allowed registry"), "{refused}");
+    // Anonymous or wrong-token requests: 401, whatever they ask.
+    let valid =
+        serde_json::to_vec(&json!({"registry": registry, "artifact": {"repository": "a", "digest": digest}})).unwrap();
+    for headers in [vec![], vec![("Authorization", "Bearer wrong")], vec![("Authorization", "Basic abc")]] {
+        let response = fleet.http("POST", "/api/v1/scan", &headers, &valid).unwrap();
+        answer(&response, 401, ERROR, "ErrorResponse");
+        answer(&fleet.http("GET", "/api/v1/metadata", &headers, &[]).unwrap(), 401, ERROR, "ErrorResponse");
+    }
+    assert!(scans(&fleet, &[("STRATA_TOKEN", token)]).is_empty(), "no refused request started a scan");
 }
 
 #[test]

@@ -32,10 +32,24 @@ fn setup(extra: &[(&str, &str)]) -> Setup {
     let token = tmp.path().join("notify-token");
     std::fs::write(&token, format!("{secret}\n")).unwrap();
     let token = token.to_string_lossy().into_owned();
-    let mut env = vec![("STRATA_NOTIFY_TOKEN_FILE", token.as_str()), ("RUST_LOG", "debug")];
+    // Scan on push needs the registry's address from configuration; tests whose registry starts after the
+    // fleet (it needs the fleet's URL) restart the coordinator with the real one (`serve_registry`).
+    let mut env = vec![
+        ("STRATA_NOTIFY_TOKEN_FILE", token.as_str()),
+        ("STRATA_NOTIFY_REGISTRY", "127.0.0.1:9"),
+        ("RUST_LOG", "debug"),
+    ];
     env.extend_from_slice(extra);
     let fleet = Fleet::start(bins, &db, 1, &env);
     Setup { tmp, secret, fleet }
+}
+
+/// Points scan on push at `registry` (the coordinator restarts on the same ports).
+fn serve_registry(fleet: &mut Fleet, registry: &TestRegistry) {
+    fleet.env.retain(|(k, _)| k != "STRATA_NOTIFY_REGISTRY");
+    fleet.env.push(("STRATA_NOTIFY_REGISTRY".into(), registry.host()));
+    fleet.kill_coordinator();
+    fleet.start_coordinator();
 }
 
 fn events_url(fleet: &Fleet) -> String {
@@ -87,8 +101,9 @@ fn post_events(fleet: &Fleet, authorization: Option<&str>, body: &[u8]) -> (u16,
 
 #[test]
 fn a_push_scans_its_digest_once_and_retags_pulls_blobs_and_excluded_repositories_do_not() {
-    let Setup { tmp, secret, fleet } = setup(&[("STRATA_NOTIFY_EXCLUDE", "scratch/**")]);
+    let Setup { tmp, secret, mut fleet } = setup(&[("STRATA_NOTIFY_EXCLUDE", "scratch/**")]);
     let registry = TestRegistry::start_with_notifications(&events_url(&fleet), &secret);
+    serve_registry(&mut fleet, &registry);
     let layout = tmp.path().join("layout");
     let built = small_image(&layout, "1.0", "app");
 
@@ -132,6 +147,7 @@ fn a_push_scans_its_digest_once_and_retags_pulls_blobs_and_excluded_repositories
 fn a_push_while_the_coordinator_is_down_is_scanned_once_it_is_back() {
     let Setup { tmp, secret, mut fleet } = setup(&[]);
     let registry = TestRegistry::start_with_notifications(&events_url(&fleet), &secret);
+    serve_registry(&mut fleet, &registry);
     let layout = tmp.path().join("layout");
     let built = small_image(&layout, "2.0", "down");
 

@@ -232,7 +232,14 @@ fn a_token_registry_is_swept_with_a_catalog_scoped_token() {
     }
     registry.tokens.clear_requests();
     let db = bins.build_db(tmp.path(), &[minbase_osv()], "strata.db");
-    let env = [("STRATA_REGISTRY_USERNAME", USER), ("STRATA_REGISTRY_PASSWORD", PASSWORD)];
+    // The pair is for the registry and its token server (another port, so another host).
+    let realm = registry.tokens.realm();
+    let hosts = format!("{},{}", registry.host(), realm.trim_start_matches("http://").split('/').next().unwrap());
+    let env = [
+        ("STRATA_REGISTRY_USERNAME", USER),
+        ("STRATA_REGISTRY_PASSWORD", PASSWORD),
+        ("STRATA_REGISTRY_HOST", hosts.as_str()),
+    ];
     let fleet = Fleet::start(bins.clone(), &db, 1, &env);
 
     let report = sweep(&fleet, &registry.host(), &[]);

@@ -1,230 +1,234 @@
-//! Registry credentials: an explicit username/password, else the Docker CLI's `config.json` `auths`, else
-//! anonymous. Nothing here ever formats a secret: types holding one have a redacting `Debug`, and parse
-//! errors name a line and column, never a value.
+//! Registry credentials, keyed by registry host as Docker keys its `auths`: the single username/password
+//! pair only for the host(s) named with it, a credentials file (host → user/password or identity token),
+//! the Docker CLI's `config.json` (`auths`, `credHelpers`, `credsStore`), else anonymous. A credential is
+//! only ever looked up for the registry a request goes to, so it cannot reach another one.
+//!
+//! Nothing here ever formats a secret: types holding one have a redacting `Debug`, and parse errors name a
+//! line and column, never a value.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use base64::Engine as _;
-use oci_client::secrets::RegistryAuth;
 use serde::Deserialize;
 
+use crate::docker::DockerConfig;
 use crate::error::RegistryError;
 use crate::reference::{canonical_host, normalize_config_key};
 
-/// The credentials to present to one registry, and a description of where they came from (for error
-/// messages: "credentials were sent: …" or "no credentials were sent").
+/// What is presented to a registry (or its token realm).
+#[derive(Clone)]
+pub(crate) enum Secret {
+    Anonymous,
+    Basic(String, String),
+    /// An OAuth2 refresh token (Docker's `identitytoken`), exchanged at the token realm.
+    IdentityToken(String),
+    /// A registry token presented as is (Docker's `registrytoken`).
+    Bearer(String),
+}
+
+/// The credentials for one registry, where they came from (for error messages: "credentials were sent:
+/// …" or "no credentials were sent"), and the token hosts besides the registry's own that may receive them.
 #[derive(Clone)]
 pub(crate) struct Credentials {
-    pub auth: RegistryAuth,
+    pub secret: Secret,
     pub description: String,
+    pub token_hosts: Vec<String>,
+}
+
+impl Credentials {
+    pub(crate) fn anonymous(note: &str) -> Self {
+        Credentials {
+            secret: Secret::Anonymous,
+            description: format!("no credentials were sent{note}"),
+            token_hosts: Vec::new(),
+        }
+    }
+
+    pub(crate) fn is_anonymous(&self) -> bool {
+        matches!(self.secret, Secret::Anonymous)
+    }
 }
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // `RegistryAuth`'s own Debug shows the username; we show only the kind.
-        let kind = match self.auth {
-            RegistryAuth::Anonymous => "anonymous",
-            RegistryAuth::Basic(..) => "basic <redacted>",
-            RegistryAuth::Bearer(_) => "bearer <redacted>",
+        let kind = match self.secret {
+            Secret::Anonymous => "anonymous",
+            Secret::Basic(..) => "basic <redacted>",
+            Secret::IdentityToken(_) => "identity token <redacted>",
+            Secret::Bearer(_) => "bearer <redacted>",
         };
-        f.debug_struct("Credentials").field("auth", &kind).field("description", &self.description).finish()
+        f.debug_struct("Credentials").field("secret", &kind).field("description", &self.description).finish()
     }
 }
 
-/// Everything credentials can come from, loaded once per client.
-pub(crate) struct CredentialStore {
-    explicit: Option<(String, String)>,
-    docker_config: Option<(PathBuf, DockerConfig)>,
+/// Where credentials may come from; every field optional.
+#[derive(Clone, Default)]
+pub struct CredentialSources {
+    /// The single pair (`STRATA_REGISTRY_USERNAME`/`_PASSWORD`), sent only to `hosts`. Give both or neither.
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// The registries (`host[:port]`) the pair is for (`STRATA_REGISTRY_HOST`, comma-separated). Required
+    /// with the pair: a credential without a registry would go to whichever registry a request names.
+    pub hosts: Vec<String>,
+    /// A JSON file: `{"host[:port]": {"username": …, "password": …} | {"identity_token": …},
+    /// "token_hosts": [extra token realm hosts]}` (see docs/security.md).
+    pub credentials_file: Option<PathBuf>,
+    /// A Docker `config.json` (or its directory). Without it, `$DOCKER_CONFIG/config.json` or
+    /// `~/.docker/config.json` is used if present.
+    pub docker_config: Option<PathBuf>,
 }
 
-impl fmt::Debug for CredentialStore {
+impl fmt::Debug for CredentialSources {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CredentialStore")
-            .field("explicit", &self.explicit.as_ref().map(|_| "<redacted>"))
-            .field("docker_config", &self.docker_config.as_ref().map(|(path, _)| path))
+        let redact = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
+        f.debug_struct("CredentialSources")
+            .field("username", &redact(&self.username))
+            .field("password", &redact(&self.password))
+            .field("hosts", &self.hosts)
+            .field("credentials_file", &self.credentials_file)
+            .field("docker_config", &self.docker_config)
             .finish()
     }
 }
 
-#[derive(Deserialize, Default)]
-struct DockerConfig {
-    #[serde(default)]
-    auths: BTreeMap<String, AuthEntry>,
-    #[serde(default, rename = "credsStore")]
-    creds_store: Option<String>,
-    #[serde(default, rename = "credHelpers")]
-    cred_helpers: BTreeMap<String, String>,
-}
-
-/// One `auths` entry. Deliberately not `Debug`.
-#[derive(Deserialize, Default)]
-struct AuthEntry {
-    #[serde(default)]
-    auth: Option<String>,
+/// One credentials-file entry. Deliberately not `Debug`.
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct FileEntry {
     #[serde(default)]
     username: Option<String>,
     #[serde(default)]
     password: Option<String>,
     #[serde(default)]
-    identitytoken: Option<String>,
+    identity_token: Option<String>,
     #[serde(default)]
-    registrytoken: Option<String>,
+    token_hosts: Vec<String>,
+}
+
+/// Everything credentials can come from, loaded once per client. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct CredentialStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    explicit: Option<(String, String, Vec<String>)>,
+    file: Option<(PathBuf, BTreeMap<String, FileEntry>)>,
+    docker: Option<(PathBuf, DockerConfig)>,
+}
+
+impl fmt::Debug for CredentialStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialStore")
+            .field("explicit_for", &self.inner.explicit.as_ref().map(|(_, _, hosts)| hosts))
+            .field("file", &self.inner.file.as_ref().map(|(path, _)| path))
+            .field("docker_config", &self.inner.docker.as_ref().map(|(path, _)| path))
+            .finish()
+    }
+}
+
+fn invalid(what: &str, message: impl Into<String>) -> RegistryError {
+    RegistryError::Invalid { reference: what.into(), message: message.into() }
 }
 
 impl CredentialStore {
-    /// `docker_config` is the file (or its directory) the user named; without it `$DOCKER_CONFIG/config.json`
-    /// or `~/.docker/config.json` is read if it exists.
-    pub(crate) fn load(
-        username: Option<&str>,
-        password: Option<&str>,
-        docker_config: Option<&Path>,
-    ) -> Result<Self, RegistryError> {
-        let explicit = match (username.filter(|u| !u.is_empty()), password) {
-            (Some(user), Some(pass)) => Some((user.to_string(), pass.to_string())),
-            (None, None) => None,
-            _ => {
-                return Err(RegistryError::Invalid {
-                    reference: "registry credentials".into(),
-                    message: "a username and a password must be given together".into(),
-                });
+    pub(crate) fn load(sources: &CredentialSources) -> Result<Self, RegistryError> {
+        let explicit = match (sources.username.as_deref().filter(|u| !u.is_empty()), sources.password.as_deref()) {
+            (Some(user), Some(pass)) => {
+                let hosts: Vec<String> =
+                    sources.hosts.iter().map(|h| normalize_config_key(h.trim())).filter(|h| !h.is_empty()).collect();
+                if hosts.is_empty() {
+                    return Err(invalid(
+                        "registry credentials",
+                        "a username and password need the registry host they are for (STRATA_REGISTRY_HOST); \
+                         without one they would be offered to any registry a request names",
+                    ));
+                }
+                Some((user.to_string(), pass.to_string(), hosts))
             }
+            (None, None) => None,
+            _ => return Err(invalid("registry credentials", "a username and a password must be given together")),
         };
-        let (path, required) = config_path(docker_config, std::env::var_os("DOCKER_CONFIG"), home::home_dir());
-        let docker_config = match path {
-            Some(path) => read_config(&path, required)?.map(|config| (path, config)),
+        let file = match &sources.credentials_file {
+            Some(path) => Some((path.clone(), read_credentials_file(path)?)),
             None => None,
         };
-        Ok(CredentialStore { explicit, docker_config })
+        let docker = crate::docker::load(sources.docker_config.as_deref())?;
+        Ok(CredentialStore { inner: Arc::new(Inner { explicit, file, docker }) })
+    }
+
+    /// The registries this store holds a credential for (`host[:port]`), for the default allow-list.
+    /// A `credsStore` serves any registry and names none, so it adds nothing here.
+    pub(crate) fn registries(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some((_, _, hosts)) = &self.inner.explicit {
+            out.extend(hosts.iter().cloned());
+        }
+        if let Some((_, entries)) = &self.inner.file {
+            out.extend(entries.keys().map(|k| normalize_config_key(k)));
+        }
+        if let Some((_, config)) = &self.inner.docker {
+            out.extend(config.registries());
+        }
+        out
     }
 
     /// Credentials for `registry` (`host[:port]` as the client connects to it, `index.docker.io` for Hub).
-    pub(crate) fn for_registry(&self, registry: &str) -> Credentials {
-        if let Some((user, pass)) = &self.explicit {
-            return Credentials {
-                auth: RegistryAuth::Basic(user.clone(), pass.clone()),
-                description: "credentials were sent: the explicitly given username and password".into(),
-            };
-        }
-        let Some((path, config)) = &self.docker_config else {
-            return anonymous(String::new());
-        };
+    /// May run a Docker credential helper.
+    pub(crate) async fn for_registry(&self, registry: &str) -> Result<Credentials, RegistryError> {
         let host = canonical_host(registry);
-        let entry = config
-            .auths
-            .iter()
-            .find(|(key, _)| key.as_str() == registry)
-            .or_else(|| config.auths.iter().find(|(key, _)| normalize_config_key(key) == host));
-        let mut unsupported = None;
-        if let Some((key, entry)) = entry {
-            let from = format!("credentials were sent: the auths entry {key:?} in {}", path.display());
-            match entry.credentials() {
-                EntryCredentials::Usable(auth) => return Credentials { auth, description: from },
-                EntryCredentials::Malformed(why) => {
-                    unsupported = Some(format!("the auths entry {key:?} in {} {why}", path.display()))
-                }
-                EntryCredentials::IdentityToken => {
-                    unsupported = Some(format!(
-                        "the auths entry {key:?} in {} holds an identity token, which is not supported",
-                        path.display()
-                    ))
-                }
-                EntryCredentials::None => {}
-            }
+        if let Some((user, pass, hosts)) = &self.inner.explicit
+            && hosts.contains(&host)
+        {
+            return Ok(Credentials {
+                secret: Secret::Basic(user.clone(), pass.clone()),
+                description: "credentials were sent: the username and password configured for this registry".into(),
+                // Every host named with the pair is trusted with it, so one of them may be the token realm.
+                token_hosts: hosts.clone(),
+            });
         }
-        let helper = config
-            .cred_helpers
-            .iter()
-            .find(|(key, _)| normalize_config_key(key) == host)
-            .map(|(_, helper)| (helper, "credHelpers"))
-            .or(config.creds_store.as_ref().map(|helper| (helper, "credsStore")));
-        if let (None, Some((helper, field))) = (&unsupported, helper) {
-            unsupported = Some(format!(
-                "{} names the credential helper docker-credential-{helper} ({field}), which is not supported",
-                path.display()
-            ));
+        if let Some((path, entries)) = &self.inner.file
+            && let Some((key, entry)) = entries.iter().find(|(key, _)| normalize_config_key(key) == host)
+        {
+            let description = format!("credentials were sent: the entry {key:?} in {}", path.display());
+            let non_empty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
+            let secret =
+                match (non_empty(&entry.username), non_empty(&entry.password), non_empty(&entry.identity_token)) {
+                    (_, _, Some(token)) => Secret::IdentityToken(token),
+                    (Some(user), Some(pass), None) => Secret::Basic(user, pass),
+                    _ => {
+                        return Err(invalid(
+                            &format!("credentials file {}", path.display()),
+                            format!("the entry {key:?} needs a username and password, or an identity_token"),
+                        ));
+                    }
+                };
+            let token_hosts = entry.token_hosts.iter().map(|h| normalize_config_key(h)).collect();
+            return Ok(Credentials { secret, description, token_hosts });
         }
-        match unsupported {
-            Some(why) => anonymous(format!("; {why}: give the username and password explicitly")),
-            None => anonymous(String::new()),
+        if let Some((path, config)) = &self.inner.docker {
+            return config.credentials(path, registry, &host).await;
         }
+        Ok(Credentials::anonymous(""))
     }
 }
 
-fn anonymous(note: String) -> Credentials {
-    Credentials { auth: RegistryAuth::Anonymous, description: format!("no credentials were sent{note}") }
-}
-
-enum EntryCredentials {
-    Usable(RegistryAuth),
-    Malformed(&'static str),
-    IdentityToken,
-    None,
-}
-
-impl AuthEntry {
-    fn credentials(&self) -> EntryCredentials {
-        let non_empty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
-        if let Some(auth) = non_empty(&self.auth) {
-            let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(auth.trim()) else {
-                return EntryCredentials::Malformed("has an `auth` field that is not base64");
-            };
-            let Ok(decoded) = String::from_utf8(decoded) else {
-                return EntryCredentials::Malformed("has an `auth` field that is not UTF-8");
-            };
-            return match decoded.split_once(':') {
-                Some((user, pass)) => EntryCredentials::Usable(RegistryAuth::Basic(user.into(), pass.into())),
-                None => EntryCredentials::Malformed("has an `auth` field that is not `user:password`"),
-            };
-        }
-        if let (Some(user), Some(pass)) = (non_empty(&self.username), non_empty(&self.password)) {
-            return EntryCredentials::Usable(RegistryAuth::Basic(user, pass));
-        }
-        if let Some(token) = non_empty(&self.registrytoken) {
-            return EntryCredentials::Usable(RegistryAuth::Bearer(token));
-        }
-        if non_empty(&self.identitytoken).is_some() {
-            return EntryCredentials::IdentityToken;
-        }
-        EntryCredentials::None
-    }
-}
-
-/// Which config file to read, and whether its absence is an error (it is when the user named it).
-fn config_path(
-    explicit: Option<&Path>,
-    docker_config_env: Option<OsString>,
-    home: Option<PathBuf>,
-) -> (Option<PathBuf>, bool) {
-    let in_dir = |dir: PathBuf| dir.join("config.json");
-    match explicit {
-        Some(path) if path.is_dir() => (Some(in_dir(path.to_path_buf())), true),
-        Some(path) => (Some(path.to_path_buf()), true),
-        None => match docker_config_env.filter(|d| !d.is_empty()) {
-            Some(dir) => (Some(in_dir(PathBuf::from(dir))), false),
-            None => (home.map(|h| in_dir(h.join(".docker"))), false),
-        },
-    }
-}
-
-fn read_config(path: &Path, required: bool) -> Result<Option<DockerConfig>, RegistryError> {
-    let invalid =
-        |message: String| RegistryError::Invalid { reference: format!("Docker config {}", path.display()), message };
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(None),
-        Err(e) => return Err(invalid(format!("cannot read it: {e}"))),
-    };
+fn read_credentials_file(path: &Path) -> Result<BTreeMap<String, FileEntry>, RegistryError> {
+    let what = format!("credentials file {}", path.display());
+    let bytes = std::fs::read(path).map_err(|e| invalid(&what, format!("cannot read it: {e}")))?;
     // serde_json's message can quote the offending value, which may be a secret: give only the position.
-    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-        invalid(format!(
-            "not a valid Docker config ({:?} error at line {}, column {})",
-            e.classify(),
-            e.line(),
-            e.column()
-        ))
+    serde_json::from_slice(&bytes).map_err(|e| {
+        invalid(
+            &what,
+            format!(
+                "not a credentials file ({:?} error at line {}, column {}; see docs/security.md)",
+                e.classify(),
+                e.line(),
+                e.column()
+            ),
+        )
     })
 }
 
@@ -232,89 +236,73 @@ fn read_config(path: &Path, required: bool) -> Result<Option<DockerConfig>, Regi
 mod tests {
     use super::*;
 
-    fn store(json: &str) -> (tempfile::TempDir, CredentialStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("config.json");
-        std::fs::write(&path, json).unwrap();
-        let store = CredentialStore::load(None, None, Some(&path)).unwrap();
-        (dir, store)
-    }
-
     fn basic(c: &Credentials) -> Option<(String, String)> {
-        match &c.auth {
-            RegistryAuth::Basic(u, p) => Some((u.clone(), p.clone())),
+        match &c.secret {
+            Secret::Basic(u, p) => Some((u.clone(), p.clone())),
             _ => None,
         }
     }
 
-    #[test]
-    fn auth_field_and_username_password_fields() {
-        let (_d, s) = store(
-            r#"{"auths":{"https://index.docker.io/v1/":{"auth":"aHViOnMzY3JldA=="},
-                "http://127.0.0.1:5000":{"username":"u","password":"p"}}}"#,
-        );
-        assert_eq!(basic(&s.for_registry("index.docker.io")), Some(("hub".into(), "s3cret".into())));
-        assert_eq!(basic(&s.for_registry("127.0.0.1:5000")), Some(("u".into(), "p".into())));
-        assert!(matches!(s.for_registry("127.0.0.1:5001").auth, RegistryAuth::Anonymous));
+    fn sources(dir: &tempfile::TempDir) -> CredentialSources {
+        // An empty Docker config, so the test never reads the developer's own.
+        let docker = dir.path().join("docker.json");
+        std::fs::write(&docker, "{}").unwrap();
+        CredentialSources { docker_config: Some(docker), ..Default::default() }
     }
 
-    #[test]
-    fn exact_key_wins_over_normalized() {
-        let (_d, s) = store(
-            r#"{"auths":{"https://reg.example":{"username":"a","password":"1"},"reg.example":{"username":"b","password":"2"}}}"#,
-        );
-        assert_eq!(basic(&s.for_registry("reg.example")), Some(("b".into(), "2".into())));
-    }
-
-    #[test]
-    fn credential_helpers_are_reported_as_unsupported() {
-        let (_d, s) = store(r#"{"auths":{"https://index.docker.io/v1/":{}},"credsStore":"desktop"}"#);
-        let c = s.for_registry("index.docker.io");
-        assert!(matches!(c.auth, RegistryAuth::Anonymous));
-        assert!(c.description.contains("docker-credential-desktop"), "{}", c.description);
-        assert!(c.description.contains("not supported"), "{}", c.description);
-        let (_d, s) = store(r#"{"credHelpers":{"gcr.io":"gcloud"}}"#);
-        assert!(s.for_registry("gcr.io").description.contains("docker-credential-gcloud"));
-        assert_eq!(s.for_registry("quay.io").description, "no credentials were sent");
-    }
-
-    #[test]
-    fn malformed_config_error_does_not_quote_values() {
+    #[tokio::test]
+    async fn the_pair_goes_only_to_its_hosts() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("config.json");
-        std::fs::write(&path, r#"{"auths":{"reg.example":"hunter2-secret"}}"#).unwrap();
-        let err = CredentialStore::load(None, None, Some(&path)).unwrap_err();
-        assert!(matches!(err, RegistryError::Invalid { .. }));
-        assert!(!err.to_string().contains("hunter2") && !format!("{err:?}").contains("hunter2"), "{err}");
-        assert!(err.to_string().contains("line 1"), "{err}");
-    }
-
-    #[test]
-    fn missing_file_is_an_error_only_when_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let named = dir.path().join("nope.json");
-        assert!(CredentialStore::load(None, None, Some(&named)).is_err());
-        assert!(read_config(&named, false).unwrap().is_none());
-    }
-
-    #[test]
-    fn config_path_precedence() {
-        let home = Some(PathBuf::from("/home/u"));
-        let env = Some(OsString::from("/etc/dc"));
-        assert_eq!(config_path(None, None, home.clone()).0, Some(PathBuf::from("/home/u/.docker/config.json")));
-        assert_eq!(config_path(None, env.clone(), home.clone()).0, Some(PathBuf::from("/etc/dc/config.json")));
-        let explicit = config_path(Some(Path::new("/x/auth.json")), env, home);
-        assert_eq!(explicit, (Some(PathBuf::from("/x/auth.json")), true));
-    }
-
-    #[test]
-    fn explicit_credentials_win_and_are_redacted() {
-        let s = CredentialStore::load(Some("alice"), Some("hunter2"), None).unwrap();
-        let c = s.for_registry("anything.example");
+        let s = CredentialStore::load(&CredentialSources {
+            username: Some("alice".into()),
+            password: Some("hunter2".into()),
+            hosts: vec!["Registry.Example:5000".into(), "docker.io".into()],
+            ..sources(&dir)
+        })
+        .unwrap();
+        let c = s.for_registry("registry.example:5000").await.unwrap();
         assert_eq!(basic(&c), Some(("alice".into(), "hunter2".into())));
+        assert!(basic(&s.for_registry("index.docker.io").await.unwrap()).is_some());
+        for other in ["registry.example", "registry.example:5001", "evil.example", "127.0.0.1:6379"] {
+            assert!(s.for_registry(other).await.unwrap().is_anonymous(), "{other}");
+        }
         for text in [format!("{c:?}"), format!("{s:?}"), c.description.clone()] {
             assert!(!text.contains("hunter2") && !text.contains("alice"), "{text}");
         }
-        assert!(CredentialStore::load(Some("alice"), None, None).is_err());
+        let no_host = CredentialSources { username: Some("a".into()), password: Some("b".into()), ..sources(&dir) };
+        assert!(CredentialStore::load(&no_host).is_err());
+        let half = CredentialSources { username: Some("a".into()), hosts: vec!["h".into()], ..sources(&dir) };
+        assert!(CredentialStore::load(&half).is_err());
+    }
+
+    #[tokio::test]
+    async fn credentials_file_by_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("creds.json");
+        std::fs::write(
+            &path,
+            r#"{"reg.example":{"username":"u","password":"p"},
+                "https://idp.example:5000":{"identity_token":"refresh-me","token_hosts":["auth.idp.example"]}}"#,
+        )
+        .unwrap();
+        let s = CredentialStore::load(&CredentialSources { credentials_file: Some(path), ..sources(&dir) }).unwrap();
+        assert_eq!(basic(&s.for_registry("reg.example").await.unwrap()), Some(("u".into(), "p".into())));
+        let idp = s.for_registry("idp.example:5000").await.unwrap();
+        assert!(matches!(idp.secret, Secret::IdentityToken(ref t) if t == "refresh-me"));
+        assert_eq!(idp.token_hosts, vec!["auth.idp.example".to_string()]);
+        assert!(s.for_registry("other.example").await.unwrap().is_anonymous());
+        let mut registries = s.registries();
+        registries.sort();
+        assert_eq!(registries, vec!["idp.example:5000", "reg.example"]);
+    }
+
+    #[test]
+    fn malformed_credentials_file_does_not_quote_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("creds.json");
+        std::fs::write(&path, r#"{"reg.example":{"password":"hunter2-secret","extra":1}}"#).unwrap();
+        let err = read_credentials_file(&path).map(|_| ()).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(err.to_string().contains("line 1"), "{err}");
     }
 }

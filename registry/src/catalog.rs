@@ -11,7 +11,6 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::header::LINK;
@@ -20,20 +19,25 @@ use serde::Deserialize;
 use sha2::Digest as _;
 use strata_scanner::image::media_types;
 
-use crate::auth::CredentialStore;
-use crate::error::{RegistryError, error_chain, truncate};
+use crate::auth::{CredentialSources, CredentialStore};
+use crate::client::{MAX_MANIFEST_BYTES, http_client, not_allowed};
+use crate::error::RegistryError;
+use crate::policy::AllowList;
 use crate::throttle::RetryPolicy;
-use crate::transport::{Target, Transport, protocol, read_capped};
+use crate::transport::{Target, Transport, TransportSettings, protocol, read_capped};
+
+/// A catalog or tag-list page of a few thousand names is well under this.
+const MAX_PAGE_BYTES: usize = 4 << 20;
 
 /// How to reach one registry for listing. `Debug` redacts the credentials.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct CatalogOptions {
     /// Plain HTTP when the registry is given without a scheme (loopback registries always get it).
     pub insecure: bool,
-    /// Credentials, as for [`crate::RegistryOptions`]: explicit, else the Docker config's `auths`.
-    pub docker_config: Option<PathBuf>,
-    pub username: Option<String>,
-    pub password: Option<String>,
+    /// Credentials, as for [`crate::RegistryOptions`]: each only for its own registry.
+    pub credentials: CredentialSources,
+    /// The registries that may be listed besides those `credentials` hold a credential for.
+    pub allowed: AllowList,
     /// Entries asked for per page (`n`); 0 leaves it to the registry.
     pub page_size: usize,
     /// Requests in flight to this registry at most.
@@ -45,28 +49,12 @@ impl Default for CatalogOptions {
     fn default() -> Self {
         CatalogOptions {
             insecure: false,
-            docker_config: None,
-            username: None,
-            password: None,
+            credentials: CredentialSources::default(),
+            allowed: AllowList::default(),
             page_size: 100,
             concurrency: 8,
             retry: RetryPolicy::default(),
         }
-    }
-}
-
-impl fmt::Debug for CatalogOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let redact = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
-        f.debug_struct("CatalogOptions")
-            .field("insecure", &self.insecure)
-            .field("docker_config", &self.docker_config)
-            .field("username", &redact(&self.username))
-            .field("password", &redact(&self.password))
-            .field("page_size", &self.page_size)
-            .field("concurrency", &self.concurrency)
-            .field("retry", &self.retry)
-            .finish()
     }
 }
 
@@ -102,25 +90,23 @@ struct TagsPage {
 impl Catalog {
     /// `registry` is `host[:port]` or a URL (`https://registry.example.com`, `http://10.0.0.5:5000`). Without
     /// a scheme, loopback hosts and `insecure` get plain HTTP and everything else HTTPS.
-    pub fn new(registry: &str, options: CatalogOptions) -> Result<Self, RegistryError> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+    /// The registry must be allowed; nothing is contacted yet (a credential helper may run).
+    pub async fn new(registry: &str, options: CatalogOptions) -> Result<Self, RegistryError> {
         let (base, host) = base_url(registry, options.insecure)?;
-        let store = CredentialStore::load(
-            options.username.as_deref(),
-            options.password.as_deref(),
-            options.docker_config.as_deref(),
-        )?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(30))
-            .timeout(Duration::from_secs(120))
-            .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| RegistryError::Invalid {
-                reference: host.clone(),
-                message: format!("cannot set up HTTP: {}", error_chain(&e)),
-            })?;
-        let credentials = store.for_registry(&host);
-        let transport = Transport::new(host.clone(), http, credentials, options.concurrency, options.retry);
+        let store = CredentialStore::load(&options.credentials)?;
+        let allowed = options.allowed.with_registries(store.registries());
+        if !allowed.allows(&host) {
+            return Err(not_allowed(registry, &host, &allowed));
+        }
+        let http = http_client(Some(Duration::from_secs(120)))?;
+        let credentials = store.for_registry(&host).await?;
+        let settings = TransportSettings {
+            allowed,
+            insecure: options.insecure || base.scheme() == "http",
+            concurrency: options.concurrency,
+            retry: options.retry,
+        };
+        let transport = Transport::new(host.clone(), base.clone(), http, credentials, settings);
         Ok(Catalog { base, host, transport, page_size: options.page_size })
     }
 
@@ -170,7 +156,7 @@ impl Catalog {
         }
         let response = self.transport.send(Method::GET, &url, &target, Some(&accept)).await?;
         let claimed = header_digest(response.headers());
-        let body = read_capped(response, &target).await?;
+        let body = read_capped(response, MAX_MANIFEST_BYTES, &target).await?;
         let actual = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&body)));
         match claimed {
             Some(claimed) if claimed.starts_with("sha256:") && claimed != actual => {
@@ -216,9 +202,13 @@ impl Catalog {
             let next = response.headers().get_all(LINK).iter().filter_map(|v| v.to_str().ok()).find_map(|v| {
                 crate::link::next_target(v).map(|t| url.join(t).map_err(|e| format!("next-page link {t:?}: {e}")))
             });
-            let body = read_capped(response, target).await?;
+            let body = read_capped(response, MAX_PAGE_BYTES, target).await?;
+            // The body is the registry's text: give the parser's position, never the text.
             let page: P = serde_json::from_slice(&body).map_err(|e| {
-                protocol(target, format!("not a listing ({e}): {}", truncate(&String::from_utf8_lossy(&body))))
+                protocol(
+                    target,
+                    format!("not a listing ({:?} error at line {}, column {})", e.classify(), e.line(), e.column()),
+                )
             })?;
             all.extend(entries(page));
             match next {
@@ -255,15 +245,11 @@ fn base_url(registry: &str, insecure: bool) -> Result<(Url, String), RegistryErr
 /// A repository name as distribution allows it: lower-case components of `[a-z0-9._-]`, separated by `/`.
 /// Checked before it goes into a URL, since the catalog's names come from the registry.
 fn check_repository(name: &str, subject: &str) -> Result<(), RegistryError> {
-    let ok = !name.is_empty()
-        && name.len() <= 255
-        && name.split('/').all(|c| {
-            !c.is_empty()
-                && c != "."
-                && c != ".."
-                && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
-        });
-    if ok { Ok(()) } else { Err(invalid(subject, "not a valid repository name".into())) }
+    if crate::reference::is_repository_name(name) {
+        Ok(())
+    } else {
+        Err(invalid(subject, "not a valid repository name".into()))
+    }
 }
 
 /// A tag as distribution allows it: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.

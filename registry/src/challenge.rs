@@ -2,17 +2,20 @@
 //! authentication spec): `Bearer realm=…,service=…,scope=…` sends the client to the realm for a token
 //! scoped to what it asked for, presenting its credentials there; `Basic` wants the credentials themselves.
 //!
-//! oci-client does this for the image paths (manifests, blobs) but only with `repository:<name>:pull`
-//! scopes; the catalog needs `registry:catalog:*`, so [`crate::transport`] drives the dance itself with this.
-//! Tokens and credentials never reach an error message: errors name the realm and the scope only.
+//! [`crate::transport`] decides whether a realm may be contacted and with which credentials; this module
+//! only parses the challenge and fetches the token. Tokens and credentials never reach an error message:
+//! errors name the realm and the scope only.
 
 use std::time::{Duration, Instant};
 
-use oci_client::secrets::RegistryAuth;
 use serde::Deserialize;
 
-use crate::auth::Credentials;
-use crate::error::{RegistryError, error_chain, truncate};
+use crate::auth::{Credentials, Secret};
+use crate::error::{RegistryError, error_chain, upstream_status};
+use crate::transport::read_bounded;
+
+/// A token answer is a few KiB at most (a JWT and its expiry).
+const MAX_TOKEN_BYTES: usize = 64 << 10;
 
 /// One challenge of a `WWW-Authenticate` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,66 +108,91 @@ struct TokenResponse {
     expires_in: Option<u64>,
 }
 
-/// Asks the realm for a token for `scope`, presenting basic credentials if we have them. `subject` names
-/// what the token is for in errors (e.g. `127.0.0.1:5000 catalog`).
+/// Asks the realm for a token for `scope`, presenting `credentials` (already decided to be safe to send
+/// there: see [`crate::transport`]). `subject` names what the token is for in errors (e.g.
+/// `127.0.0.1:5000 catalog`). The answer is read bounded and never quoted.
 pub(crate) async fn fetch_token(
     http: &reqwest::Client,
-    realm: &str,
+    realm: &reqwest::Url,
     service: Option<&str>,
     scope: &str,
     credentials: &Credentials,
     subject: &str,
 ) -> Result<Token, RegistryError> {
     let fail = |message: String| RegistryError::Network { reference: subject.to_string(), message };
-    let mut url = reqwest::Url::parse(realm).map_err(|e| RegistryError::Protocol {
-        reference: subject.to_string(),
-        message: format!("the token realm {realm:?} is not a URL: {e}"),
-    })?;
-    {
-        let mut query = url.query_pairs_mut();
-        if let Some(service) = service {
-            query.append_pair("service", service);
+    let shown = realm_shown(realm);
+    let request = match &credentials.secret {
+        // Docker's OAuth2 flow for identity tokens: a refresh-token grant POSTed as a form.
+        Secret::IdentityToken(refresh) => {
+            let mut form = reqwest::Url::parse("form:").map_err(|e| fail(e.to_string()))?;
+            {
+                let mut pairs = form.query_pairs_mut();
+                pairs.append_pair("grant_type", "refresh_token").append_pair("refresh_token", refresh);
+                pairs.append_pair("client_id", "strata").append_pair("scope", scope);
+                if let Some(service) = service {
+                    pairs.append_pair("service", service);
+                }
+            }
+            http.post(realm.clone())
+                .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(form.query().unwrap_or_default().to_string())
         }
-        query.append_pair("scope", scope);
-    }
-    let mut request = http.get(url);
-    if let RegistryAuth::Basic(user, password) = &credentials.auth {
-        request = request.basic_auth(user, Some(password));
-    }
-    let response = request.send().await.map_err(|e| fail(format!("token service {realm}: {}", error_chain(&e))))?;
+        secret => {
+            let mut url = realm.clone();
+            {
+                let mut query = url.query_pairs_mut();
+                if let Some(service) = service {
+                    query.append_pair("service", service);
+                }
+                query.append_pair("scope", scope);
+            }
+            let request = http.get(url);
+            match secret {
+                Secret::Basic(user, password) => request.basic_auth(user, Some(password)),
+                _ => request,
+            }
+        }
+    };
+    let response = request.send().await.map_err(|e| fail(format!("token service {shown}: {}", error_chain(&e))))?;
     let status = response.status();
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
         return Err(RegistryError::Unauthorized {
             reference: subject.to_string(),
             message: format!(
-                "the token service {realm} refused a token for {scope} (HTTP {}; {})",
+                "the token service {shown} refused a token for {scope} (HTTP {}; {})",
                 status.as_u16(),
                 credentials.description
             ),
         });
     }
-    let body = response.bytes().await.map_err(|e| fail(format!("token service {realm}: {}", error_chain(&e))))?;
+    let body =
+        read_bounded(response, MAX_TOKEN_BYTES).await.map_err(|e| fail(format!("token service {shown}: {e}")))?;
     if !status.is_success() {
-        return Err(fail(format!(
-            "token service {realm} answered HTTP {} for {scope}: {}",
-            status.as_u16(),
-            truncate(&String::from_utf8_lossy(&body))
-        )));
+        return Err(fail(format!("token service {shown} answered {}", upstream_status(status.as_u16(), &body))));
     }
     // Never quote the body of a successful answer: it holds the token.
     let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
         reference: subject.to_string(),
-        message: format!("token service {realm}: not a token response (line {}, column {})", e.line(), e.column()),
+        message: format!("token service {shown}: not a token response (line {}, column {})", e.line(), e.column()),
     })?;
     let value =
         parsed.token.or(parsed.access_token).filter(|t| !t.is_empty()).ok_or_else(|| RegistryError::Protocol {
             reference: subject.to_string(),
-            message: format!("token service {realm}: the response has no token"),
+            message: format!("token service {shown}: the response has no token"),
         })?;
     // The spec's default lifetime is 60 s; renew a little early so a token never expires in flight.
-    let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(60).max(1));
+    let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(60).clamp(1, 86_400));
     let expires = Instant::now() + lifetime.saturating_sub(Duration::from_secs(5).min(lifetime / 2));
     Ok(Token { value, expires })
+}
+
+/// A realm as errors show it: scheme, host and path, never a query (it is the registry's to choose).
+pub(crate) fn realm_shown(realm: &reqwest::Url) -> String {
+    format!("{}://{}{}", realm.scheme(), realm.host_str().unwrap_or_default(), port_suffix(realm)) + realm.path()
+}
+
+fn port_suffix(url: &reqwest::Url) -> String {
+    url.port().map(|p| format!(":{p}")).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! What can go wrong talking to a registry, sorted into the few cases a user acts on differently. Every
 //! message names the image reference (and the digest where one is involved) and never a credential.
 
-use oci_client::errors::{DigestError, OciDistributionError, OciErrorCode};
 use strata_scanner::ErrorKind;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +27,9 @@ pub enum RegistryError {
     /// Content does not hash to the digest it was fetched by.
     #[error("{reference}: digest mismatch: expected {expected}, the registry sent content with digest {actual}")]
     DigestMismatch { reference: String, expected: String, actual: String },
+    /// The registry (or an address it leads to) is outside what this process may contact; nothing was sent.
+    #[error("{reference}: not allowed: {message}")]
+    NotAllowed { reference: String, message: String },
     /// A bad reference or option, or an unreadable Docker config.
     #[error("{reference}: {message}")]
     Invalid { reference: String, message: String },
@@ -39,7 +41,7 @@ impl RegistryError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             RegistryError::Unauthorized { .. } => ErrorKind::Unauthorized,
-            RegistryError::Invalid { .. } => ErrorKind::Invalid,
+            RegistryError::Invalid { .. } | RegistryError::NotAllowed { .. } => ErrorKind::Invalid,
             RegistryError::NotFound { .. } => ErrorKind::NotFound,
             RegistryError::NotAnImage { .. } => ErrorKind::NotAnImage,
             RegistryError::Network { .. } | RegistryError::RateLimited { .. } => ErrorKind::Io,
@@ -60,61 +62,13 @@ pub(crate) struct Context<'a> {
     pub reference: &'a str,
     /// e.g. `manifest latest`, `blob sha256:…`.
     pub what: String,
-    /// e.g. `no credentials were sent`; only ever a description of where credentials came from.
-    pub credentials: &'a str,
 }
 
 impl Context<'_> {
-    pub(crate) fn classify(&self, err: OciDistributionError) -> RegistryError {
-        let reference = self.reference.to_string();
-        let what = &self.what;
-        let denied = |detail: &str| RegistryError::Unauthorized {
-            reference: reference.clone(),
-            message: format!("the registry refused access to {what}{detail} ({})", self.credentials),
-        };
-        let not_found = |detail: &str| RegistryError::NotFound {
-            reference: reference.clone(),
-            message: format!("{what} does not exist in the registry ({detail})"),
-        };
-        let protocol = |detail: String| RegistryError::Protocol {
-            reference: reference.clone(),
-            message: format!("{what}: {detail}"),
-        };
-        let network = |detail: String| RegistryError::Network {
-            reference: reference.clone(),
-            message: format!("{what}: {detail}"),
-        };
-        match err {
-            OciDistributionError::UnauthorizedError { .. } => denied(""),
-            OciDistributionError::AuthenticationFailure(_) => denied(": the token service refused the login"),
-            OciDistributionError::RegistryError { envelope, .. } => {
-                let detail: Vec<String> =
-                    envelope.errors.iter().map(|e| format!("{:?}: {}", e.code, e.message)).collect();
-                let detail = truncate(&detail.join("; "));
-                match envelope.errors.first().map(|e| &e.code) {
-                    Some(OciErrorCode::Unauthorized | OciErrorCode::Denied) => denied(&format!(": {detail}")),
-                    Some(
-                        OciErrorCode::ManifestUnknown
-                        | OciErrorCode::NameUnknown
-                        | OciErrorCode::BlobUnknown
-                        | OciErrorCode::NotFound,
-                    ) => not_found(&detail),
-                    Some(OciErrorCode::Toomanyrequests) => network(format!("rate limited by the registry: {detail}")),
-                    _ => protocol(detail),
-                }
-            }
-            OciDistributionError::ServerError { code, message, .. } => match code {
-                401 | 403 => denied(&format!(": HTTP {code}")),
-                404 => not_found(&format!("HTTP 404: {}", truncate(&message))),
-                429 | 500.. => network(format!("the registry answered HTTP {code}: {}", truncate(&message))),
-                _ => protocol(format!("the registry answered HTTP {code}: {}", truncate(&message))),
-            },
-            OciDistributionError::DigestError(DigestError::VerificationError { expected, actual }) => {
-                RegistryError::DigestMismatch { reference, expected, actual }
-            }
-            OciDistributionError::RequestError(e) => network(error_chain(&e)),
-            OciDistributionError::IoError(e) => network(error_chain(&e)),
-            other => protocol(error_chain(&other)),
+    pub(crate) fn timed_out(&self, limit: std::time::Duration) -> RegistryError {
+        RegistryError::Network {
+            reference: self.reference.to_string(),
+            message: format!("{}: no complete answer within {} s", self.what, limit.as_secs()),
         }
     }
 
@@ -154,14 +108,32 @@ pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-/// Registries answer errors with whole HTML pages; a line is enough.
-pub(crate) fn truncate(text: &str) -> String {
-    const MAX: usize = 300;
-    let text = text.trim();
-    match text.char_indices().nth(MAX) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_string(),
+/// What a failed upstream answer may say about itself in our errors, reports and logs: its status and the
+/// registry's error codes (`HTTP 404 (MANIFEST_UNKNOWN)`), never its body. A hostile registry, or an
+/// internal service a request was steered to, must not get its text reflected back to whoever can read the
+/// scan's error.
+pub(crate) fn upstream_status(status: u16, body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        errors: Vec<Entry>,
     }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        code: serde_json::Value,
+    }
+    let codes: Vec<String> = serde_json::from_slice::<Envelope>(body)
+        .map(|e| e.errors)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|e| e.code.as_str().map(str::to_string))
+        .filter(|c| {
+            !c.is_empty()
+                && c.len() <= 40
+                && c.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        })
+        .take(3)
+        .collect();
+    if codes.is_empty() { format!("HTTP {status}") } else { format!("HTTP {status} ({})", codes.join(", ")) }
 }
 
 #[cfg(test)]
@@ -169,35 +141,18 @@ mod tests {
     use super::*;
 
     fn cx() -> Context<'static> {
-        Context { reference: "r.example/app:1", what: "manifest 1".into(), credentials: "no credentials were sent" }
+        Context { reference: "r.example/app:1", what: "manifest 1".into() }
     }
 
     #[test]
-    fn status_codes_map_to_kinds() {
-        let server = |code| OciDistributionError::ServerError { code, url: "u".into(), message: "<html>".into() };
-        assert_eq!(cx().classify(server(401)).kind(), ErrorKind::Unauthorized);
-        assert_eq!(cx().classify(server(403)).kind(), ErrorKind::Unauthorized);
-        assert!(matches!(cx().classify(server(403)), RegistryError::Unauthorized { .. }));
-        assert_eq!(cx().classify(server(404)).kind(), ErrorKind::NotFound);
-        assert_eq!(cx().classify(server(503)).kind(), ErrorKind::Io);
-        assert!(matches!(cx().classify(server(404)), RegistryError::NotFound { .. }));
-        assert!(matches!(cx().classify(server(503)), RegistryError::Network { .. }));
-        assert!(matches!(cx().classify(server(418)), RegistryError::Protocol { .. }));
-    }
-
-    #[test]
-    fn envelope_codes_map_to_kinds() {
-        let env = |code: &str| OciDistributionError::RegistryError {
-            envelope: serde_json::from_str(&format!(r#"{{"errors":[{{"code":"{code}","message":"m"}}]}}"#)).unwrap(),
-            url: "u".into(),
-        };
-        assert!(matches!(cx().classify(env("MANIFEST_UNKNOWN")), RegistryError::NotFound { .. }));
-        assert!(matches!(cx().classify(env("NAME_UNKNOWN")), RegistryError::NotFound { .. }));
-        assert!(matches!(cx().classify(env("DENIED")), RegistryError::Unauthorized { .. }));
-        assert!(matches!(cx().classify(env("TOOMANYREQUESTS")), RegistryError::Network { .. }));
-        let err = cx().classify(env("UNAUTHORIZED"));
-        assert!(err.to_string().starts_with("r.example/app:1: access denied"), "{err}");
-        assert!(err.to_string().contains("no credentials were sent"), "{err}");
+    fn upstream_bodies_are_never_reflected() {
+        let body = br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"secret internal text"},{"code":"<script>"}]}"#;
+        assert_eq!(upstream_status(404, body), "HTTP 404 (MANIFEST_UNKNOWN)");
+        assert_eq!(upstream_status(500, b"<html>redis internal error: hunter2</html>"), "HTTP 500");
+        assert_eq!(
+            upstream_status(400, br#"{"errors":[{"code":"A_VERY_LONG_CODE_THAT_GOES_ON_AND_ON_AND_ON_X"}]}"#),
+            "HTTP 400"
+        );
     }
 
     #[test]
@@ -210,11 +165,5 @@ mod tests {
         let err = cx().classify_engine(err);
         assert!(matches!(err, RegistryError::Unauthorized { .. }), "{err:?}");
         assert_eq!(err.kind(), ErrorKind::Unauthorized);
-    }
-
-    #[test]
-    fn long_bodies_are_cut() {
-        assert_eq!(truncate(&"x".repeat(1000)).chars().count(), 301);
-        assert_eq!(truncate(" short "), "short");
     }
 }

@@ -31,6 +31,36 @@ pub(crate) fn parse(reference: &str) -> Result<Reference, RegistryError> {
     })
 }
 
+/// A repository name as the distribution spec's grammar allows it: `/`-separated components of
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`, at most 255 characters. Checked before a name from outside goes
+/// into a URL, a key or a queue.
+pub fn is_repository_name(name: &str) -> bool {
+    name.len() <= 255 && !name.is_empty() && name.split('/').all(is_component)
+}
+
+fn is_component(c: &str) -> bool {
+    let b = c.as_bytes();
+    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        // A separator run: `.`, `_`, `__` or any number of `-`, followed by an alphanumeric.
+        let run = b[i..].iter().take_while(|x| !alnum(**x)).count();
+        let sep = &c[i..i + run];
+        if !(sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-')) {
+            return false;
+        }
+        i += run;
+    }
+    true
+}
+
 /// The host part of `host[:port]`, without IPv6 brackets.
 fn host_of(registry: &str) -> &str {
     if let Some(inner) = registry.strip_prefix('[') {
@@ -91,6 +121,17 @@ mod tests {
         let err = parse("Not A Reference").unwrap_err();
         assert!(matches!(err, RegistryError::Invalid { .. }));
         assert!(err.to_string().contains("Not A Reference"), "{err}");
+    }
+
+    #[test]
+    fn repository_grammar() {
+        for ok in ["app", "team/app", "a/b/c-d_e.f", "library/debian", "a__b", "a---b", "x/0"] {
+            assert!(is_repository_name(ok), "{ok}");
+        }
+        for bad in ["", "App", "a//b", "../etc", "a/./b", "a b", "a?b", "/a", "a/", "-a", "a.", "a___b", "a.-b"] {
+            assert!(!is_repository_name(bad), "{bad}");
+        }
+        assert!(!is_repository_name(&"a".repeat(256)));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use strata_registry::{RegistryClient, RegistryError, RegistryOptions};
+use strata_registry::{AllowList, CredentialSources, RegistryClient, RegistryError, RegistryOptions};
 use strata_scanner::ErrorKind;
 use strata_scanner::image::{Descriptor, media_types};
 use strata_testkit::image::{BuiltImage, Compression, ImageBuilder, LayerContent, blob_path};
@@ -53,19 +53,30 @@ fn registry_with_image(policy: TokenPolicy) -> (TokenRegistry, TempDir, BuiltIma
 }
 
 fn client(options: RegistryOptions) -> RegistryClient {
-    RegistryClient::new(options).unwrap()
+    let allowed = AllowList::parse("127.0.0.1:*").unwrap();
+    RegistryClient::new(RegistryOptions { allowed, ..options }).unwrap()
 }
 
 /// An empty Docker config, so the machine's own `~/.docker` cannot change the outcome.
 fn no_docker_config() -> (TempDir, RegistryOptions) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("config.json"), "{}").unwrap();
-    let options = RegistryOptions { docker_config: Some(dir.path().to_path_buf()), ..Default::default() };
+    let credentials = CredentialSources { docker_config: Some(dir.path().to_path_buf()), ..Default::default() };
+    let options = RegistryOptions { credentials, ..Default::default() };
     (dir, options)
 }
 
-fn with_password(password: &str) -> RegistryClient {
-    client(RegistryOptions { username: Some(USER.into()), password: Some(password.into()), ..Default::default() })
+/// The pair is for the registry and its token server (another 127.0.0.1 port, so another host).
+fn with_password(registry: &TokenRegistry, password: &str) -> RegistryClient {
+    let realm = registry.tokens.realm();
+    let token_host = realm.trim_start_matches("http://").split('/').next().unwrap().to_string();
+    let credentials = CredentialSources {
+        username: Some(USER.into()),
+        password: Some(password.into()),
+        hosts: vec![registry.host(), token_host],
+        ..Default::default()
+    };
+    client(RegistryOptions { credentials, ..Default::default() })
 }
 
 fn layer_descriptor(layout: &Path, built: &BuiltImage) -> Descriptor {
@@ -138,7 +149,7 @@ async fn registry_really_demands_a_bearer_token() {
 async fn credentials_get_a_token_that_resolves_and_streams() {
     let (registry, layout, built, reference) = registry_with_image(TokenPolicy::require_credentials(USER, PASSWORD));
 
-    let image = with_password(PASSWORD).resolve(&reference).await.unwrap_or_else(|e| {
+    let image = with_password(&registry, PASSWORD).resolve(&reference).await.unwrap_or_else(|e| {
         panic!("{e}\ntoken requests: {:#?}\nregistry log: {}", registry.tokens.requests(), registry.log())
     });
     assert_eq!(image.manifest_digest, built.manifest_digest);
@@ -164,7 +175,7 @@ async fn credentials_get_a_token_that_resolves_and_streams() {
     // A fresh client, as a fleet worker has: opening a blob must get its own token.
     registry.tokens.clear_requests();
     let descriptor = &image.layers[0].descriptor;
-    let bytes = read_blob(&with_password(PASSWORD), &reference, descriptor).await;
+    let bytes = read_blob(&with_password(&registry, PASSWORD), &reference, descriptor).await;
     assert_eq!(sha256(&bytes), descriptor.digest);
     assert_eq!(bytes, std::fs::read(blob_path(layout.path(), &descriptor.digest)).unwrap());
     let requests = registry.tokens.requests();
@@ -197,7 +208,7 @@ async fn no_credentials_is_unauthorized_when_the_token_server_requires_them() {
 async fn wrong_password_is_unauthorized_and_never_shown() {
     let (registry, layout, built, reference) = registry_with_image(TokenPolicy::require_credentials(USER, PASSWORD));
     let wrong = "not-the-Pa55word-but-secret-too";
-    let client = with_password(wrong);
+    let client = with_password(&registry, wrong);
     assert!(!format!("{client:?}").contains(wrong));
 
     let err = client.resolve(&reference).await.unwrap_err();
@@ -246,7 +257,7 @@ async fn anonymous_pull_works_when_the_token_server_allows_it() {
     }
 
     // Wrong credentials are still refused, even where anonymous pulls are allowed.
-    let err = with_password("wrong-password").resolve(&reference).await.unwrap_err();
+    let err = with_password(&registry, "wrong-password").resolve(&reference).await.unwrap_err();
     assert_denied(&err, &reference);
 }
 

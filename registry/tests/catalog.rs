@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use strata_registry::{Catalog, CatalogOptions, RegistryError, RetryPolicy};
+use strata_registry::{AllowList, Catalog, CatalogOptions, CredentialSources, RegistryError, RetryPolicy};
 use strata_testkit::http_proxy::HttpProxy;
 use strata_testkit::populate::{Layer, Populator, Pushed};
 use strata_testkit::registry::TestRegistry;
@@ -19,7 +19,11 @@ const PASSWORD: &str = "s3cret-Catalog-Pa55";
 /// An empty Docker config, so the machine's own `~/.docker` cannot change the outcome.
 fn options(dir: &tempfile::TempDir) -> CatalogOptions {
     std::fs::write(dir.path().join("config.json"), "{}").unwrap();
-    CatalogOptions { docker_config: Some(dir.path().to_path_buf()), ..CatalogOptions::default() }
+    CatalogOptions {
+        credentials: CredentialSources { docker_config: Some(dir.path().to_path_buf()), ..Default::default() },
+        allowed: AllowList::parse("127.0.0.1:*").unwrap(),
+        ..CatalogOptions::default()
+    }
 }
 
 /// `repos` repositories `team/app-NN`, each with tags `v1`, `v2` and `latest` (= `v2`).
@@ -47,7 +51,7 @@ async fn catalog_pages_tags_and_digests_of_a_real_registry() {
     let pushed = populate(&registry, 12);
     let proxy = HttpProxy::start(registry.port);
     let dir = tempfile::tempdir().unwrap();
-    let catalog = Catalog::new(&proxy.host(), CatalogOptions { page_size: 4, ..options(&dir) }).unwrap();
+    let catalog = Catalog::new(&proxy.host(), CatalogOptions { page_size: 4, ..options(&dir) }).await.unwrap();
 
     let repositories = catalog.repositories().await.unwrap();
     assert_eq!(repositories.iter().cloned().collect::<BTreeSet<_>>(), names(&pushed));
@@ -69,7 +73,7 @@ async fn catalog_pages_tags_and_digests_of_a_real_registry() {
 
     // A page size above the registry's maxentries is refused (400 PAGINATION_NUMBER_INVALID): the
     // registry's own page size is used instead.
-    let big = Catalog::new(&registry.host(), CatalogOptions { page_size: 50, ..options(&dir) }).unwrap();
+    let big = Catalog::new(&registry.host(), CatalogOptions { page_size: 50, ..options(&dir) }).await.unwrap();
     assert_eq!(big.repositories().await.unwrap().len(), 12);
 
     let err = catalog.tags("team/nothing-here").await.unwrap_err();
@@ -88,7 +92,7 @@ async fn without_a_content_digest_header_the_manifest_is_hashed() {
     let proxy = HttpProxy::start(registry.port);
     proxy.strip_response_header("Docker-Content-Digest");
     let dir = tempfile::tempdir().unwrap();
-    let catalog = Catalog::new(&proxy.host(), options(&dir)).unwrap();
+    let catalog = Catalog::new(&proxy.host(), options(&dir)).await.unwrap();
     for p in &pushed {
         assert_eq!(catalog.digest(&p.repository, &p.tag).await.unwrap(), p.digest);
     }
@@ -103,7 +107,7 @@ async fn a_throttled_registry_is_waited_for_as_retry_after_says() {
     let proxy = HttpProxy::start(registry.port);
     proxy.answer("/v2/_catalog", 1, 429, &[("Retry-After", "2")]);
     let dir = tempfile::tempdir().unwrap();
-    let catalog = Catalog::new(&proxy.host(), options(&dir)).unwrap();
+    let catalog = Catalog::new(&proxy.host(), options(&dir)).await.unwrap();
 
     let started = Instant::now();
     assert_eq!(catalog.repositories().await.unwrap().len(), 2);
@@ -129,7 +133,7 @@ async fn a_throttled_registry_is_waited_for_as_retry_after_says() {
         retry: RetryPolicy { max_wait: Duration::from_secs(30), ..RetryPolicy::default() },
         ..options(&dir)
     };
-    let catalog = Catalog::new(&proxy.host(), patient).unwrap();
+    let catalog = Catalog::new(&proxy.host(), patient).await.unwrap();
     let started = Instant::now();
     let err = catalog.repositories().await.unwrap_err();
     assert!(matches!(err, RegistryError::RateLimited { .. }), "{err:?}");
@@ -143,7 +147,7 @@ async fn a_throttled_registry_is_waited_for_as_retry_after_says() {
         ..options(&dir)
     };
     let before = proxy.requests().len();
-    let err = Catalog::new(&proxy.host(), quick).unwrap().repositories().await.unwrap_err();
+    let err = Catalog::new(&proxy.host(), quick).await.unwrap().repositories().await.unwrap_err();
     assert!(matches!(err, RegistryError::RateLimited { .. }), "{err:?}");
     assert_eq!(proxy.requests().len() - before, 3);
 }
@@ -162,18 +166,18 @@ fn httpdate(at: std::time::SystemTime) -> String {
 async fn basic_auth_registry_lists_with_credentials_only() {
     let registry = TestRegistry::start_with_auth(USER, PASSWORD);
     let dir = tempfile::tempdir().unwrap();
-    let anonymous = Catalog::new(&registry.host(), options(&dir)).unwrap();
+    let anonymous = Catalog::new(&registry.host(), options(&dir)).await.unwrap();
     let err = anonymous.repositories().await.unwrap_err();
     assert!(matches!(err, RegistryError::Unauthorized { .. }), "{err:?}");
     assert!(err.to_string().contains("no credentials were sent"), "{err}");
 
-    let wrong = CatalogOptions { username: Some(USER.into()), password: Some("wrong".into()), ..options(&dir) };
-    let err = Catalog::new(&registry.host(), wrong).unwrap().repositories().await.unwrap_err();
+    let wrong = with_password(&dir, &registry, "wrong");
+    let err = Catalog::new(&registry.host(), wrong).await.unwrap().repositories().await.unwrap_err();
     assert!(matches!(err, RegistryError::Unauthorized { .. }), "{err:?}");
     assert!(!format!("{err} {err:?}").contains("wrong"), "{err}");
 
-    let right = CatalogOptions { username: Some(USER.into()), password: Some(PASSWORD.into()), ..options(&dir) };
-    let catalog = Catalog::new(&registry.host(), right).unwrap();
+    let right = with_password(&dir, &registry, PASSWORD);
+    let catalog = Catalog::new(&registry.host(), right).await.unwrap();
     assert_eq!(catalog.repositories().await.unwrap(), Vec::<String>::new());
 }
 
@@ -195,13 +199,12 @@ async fn bearer_registry_lists_with_a_catalog_scoped_token() {
     registry.tokens.clear_requests();
     let dir = tempfile::tempdir().unwrap();
 
-    let anonymous = Catalog::new(&registry.host(), options(&dir)).unwrap();
+    let anonymous = Catalog::new(&registry.host(), options(&dir)).await.unwrap();
     let err = anonymous.repositories().await.unwrap_err();
     assert!(matches!(err, RegistryError::Unauthorized { .. }), "{err:?}");
 
-    let with_password =
-        CatalogOptions { username: Some(USER.into()), password: Some(PASSWORD.into()), ..options(&dir) };
-    let catalog = Catalog::new(&registry.host(), with_password).unwrap();
+    let options_with_password = with_password(&dir, &registry, PASSWORD);
+    let catalog = Catalog::new(&registry.host(), options_with_password).await.unwrap();
     let repositories: BTreeSet<String> = catalog.repositories().await.unwrap().into_iter().collect();
     assert_eq!(repositories, ["private/a", "private/b"].map(String::from).into(), "{}", registry.log());
     assert_eq!(catalog.tags("private/a").await.unwrap(), vec!["v1".to_string()]);
@@ -216,15 +219,42 @@ async fn bearer_registry_lists_with_a_catalog_scoped_token() {
     let scoped = |scope: &str| granted.iter().any(|(s, u)| s == &[scope.to_string()] && u.as_deref() == Some(USER));
     assert!(scoped("registry:catalog:*"), "no catalog-scoped token: {granted:?}");
     assert!(scoped("repository:private/a:pull") && scoped("repository:private/b:pull"), "{granted:?}");
-    let err = Catalog::new(
-        &registry.host(),
-        CatalogOptions { username: Some(USER.into()), password: Some("nope-wrong".into()), ..options(&dir) },
-    )
-    .unwrap()
-    .repositories()
-    .await
-    .unwrap_err();
+    let err = Catalog::new(&registry.host(), with_password(&dir, &registry, "nope-wrong"))
+        .await
+        .unwrap()
+        .repositories()
+        .await
+        .unwrap_err();
     assert!(matches!(err, RegistryError::Unauthorized { .. }), "{err:?}");
     assert!(err.to_string().contains("registry:catalog:*"), "{err}");
     assert!(!format!("{err} {err:?}").contains("nope-wrong"), "{err}");
+}
+
+/// The pair for the registry only (and its token server, when it has one on another port).
+fn with_password(dir: &tempfile::TempDir, registry: &impl RegistryHost, password: &str) -> CatalogOptions {
+    let base = options(dir);
+    let credentials = CredentialSources {
+        username: Some(USER.into()),
+        password: Some(password.into()),
+        hosts: registry.hosts(),
+        ..base.credentials.clone()
+    };
+    CatalogOptions { credentials, ..base }
+}
+
+trait RegistryHost {
+    fn hosts(&self) -> Vec<String>;
+}
+
+impl RegistryHost for TestRegistry {
+    fn hosts(&self) -> Vec<String> {
+        vec![self.host()]
+    }
+}
+
+impl RegistryHost for strata_testkit::token::TokenRegistry {
+    fn hosts(&self) -> Vec<String> {
+        let realm = self.tokens.realm();
+        vec![self.host(), realm.trim_start_matches("http://").split('/').next().unwrap_or_default().to_string()]
+    }
 }

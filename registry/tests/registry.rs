@@ -5,7 +5,7 @@ use std::io::Read as _;
 use std::path::Path;
 
 use base64::Engine as _;
-use strata_registry::{RegistryClient, RegistryError, RegistryOptions, blocking_reader};
+use strata_registry::{AllowList, CredentialSources, RegistryClient, RegistryError, RegistryOptions, blocking_reader};
 use strata_scanner::ErrorKind;
 use strata_scanner::image::{Descriptor, media_types};
 use strata_testkit::image::{
@@ -50,7 +50,8 @@ fn blob_size(layout: &Path, digest: &str) -> u64 {
 }
 
 fn client(options: RegistryOptions) -> RegistryClient {
-    RegistryClient::new(options).unwrap()
+    let allowed = AllowList::parse("127.0.0.1:*").unwrap();
+    RegistryClient::new(RegistryOptions { allowed, ..options }).unwrap()
 }
 
 fn anonymous() -> RegistryClient {
@@ -61,8 +62,14 @@ fn for_platform(platform: &str) -> RegistryClient {
     client(RegistryOptions { platform: platform.parse().unwrap(), ..Default::default() })
 }
 
-fn with_credentials(user: &str, password: &str) -> RegistryClient {
-    client(RegistryOptions { username: Some(user.into()), password: Some(password.into()), ..Default::default() })
+fn with_credentials(host: &str, user: &str, password: &str) -> RegistryClient {
+    let credentials = CredentialSources {
+        username: Some(user.into()),
+        password: Some(password.into()),
+        hosts: vec![host.into()],
+        ..Default::default()
+    };
+    client(RegistryOptions { credentials, ..Default::default() })
 }
 
 fn assert_no_secret(err: &RegistryError) {
@@ -191,11 +198,11 @@ async fn htpasswd_registry_accepts_explicit_credentials() {
     registry.push(layout.path(), "v1", "private/app:1", &["--dest-creds", &creds]);
     let reference = format!("{}/private/app:1", registry.host());
 
-    let image = with_credentials(USER, PASSWORD).resolve(&reference).await.unwrap();
+    let image = with_credentials(&registry.host(), USER, PASSWORD).resolve(&reference).await.unwrap();
     assert_eq!(image.manifest_digest, built.manifest_digest);
     // A fresh client, as a fleet worker has: opening a blob must authenticate on its own.
     let mut bytes = Vec::new();
-    with_credentials(USER, PASSWORD)
+    with_credentials(&registry.host(), USER, PASSWORD)
         .open_blob(&reference, &image.layers[0].descriptor)
         .await
         .unwrap()
@@ -219,7 +226,10 @@ async fn htpasswd_registry_accepts_docker_config_auths() {
     let json = serde_json::json!({"auths": {format!("http://{}", registry.host()): {"auth": auth}}});
     std::fs::write(&config, serde_json::to_vec(&json).unwrap()).unwrap();
 
-    let client = client(RegistryOptions { docker_config: Some(config), ..Default::default() });
+    let client = client(RegistryOptions {
+        credentials: CredentialSources { docker_config: Some(config), ..Default::default() },
+        ..Default::default()
+    });
     let image = client.resolve(&format!("{}/private/app:1", registry.host())).await.unwrap();
     assert_eq!(image.manifest_digest, built.manifest_digest);
 }
@@ -231,7 +241,10 @@ async fn htpasswd_registry_without_credentials_is_unauthorized() {
     // An empty Docker config, so the machine's own ~/.docker cannot change the outcome.
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("config.json"), "{}").unwrap();
-    let client = client(RegistryOptions { docker_config: Some(dir.path().to_path_buf()), ..Default::default() });
+    let client = client(RegistryOptions {
+        credentials: CredentialSources { docker_config: Some(dir.path().to_path_buf()), ..Default::default() },
+        ..Default::default()
+    });
 
     let err = client.resolve(&reference).await.unwrap_err();
     assert!(matches!(err, RegistryError::Unauthorized { .. }), "{err:?}");
@@ -246,8 +259,13 @@ async fn htpasswd_registry_with_wrong_password_is_unauthorized_without_leaking_i
     let (layout, built) = single_layout("v1");
     registry.push(layout.path(), "v1", "private/app:1", &["--dest-creds", &format!("{USER}:the-right-one")]);
     let reference = format!("{}/private/app:1", registry.host());
-    let options =
-        RegistryOptions { username: Some(USER.into()), password: Some(PASSWORD.into()), ..Default::default() };
+    let credentials = CredentialSources {
+        username: Some(USER.into()),
+        password: Some(PASSWORD.into()),
+        hosts: vec![registry.host()],
+        ..Default::default()
+    };
+    let options = RegistryOptions { credentials, ..Default::default() };
     assert!(!format!("{options:?}").contains(PASSWORD));
     let client = client(options);
     assert!(!format!("{client:?}").contains(PASSWORD));

@@ -141,6 +141,8 @@ impl Fleet {
             .env("STRATA_QUEUE", &self.queue)
             .env("STRATA_RECHECK_MS", "500")
             .env("RUST_LOG", "info")
+            // Test registries live on ephemeral loopback ports; a test that checks the allow-list sets its own.
+            .env("STRATA_ALLOWED_REGISTRIES", "127.0.0.1:*")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null());
     }

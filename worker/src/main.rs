@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Parser;
 use strata_fleet::cache::RedisCache;
 use strata_fleet::queue::RabbitQueue;
-use strata_registry::{RegistryClient, RegistryOptions};
+use strata_registry::{AllowList, CredentialSources, RegistryClient, RegistryOptions};
 use strata_worker::{Isolation, RegistryBlobs, Worker, WorkerConfig};
 
 #[derive(Debug, Parser)]
@@ -53,10 +53,20 @@ struct Args {
     ops_listen: Option<String>,
     #[arg(long, env = "STRATA_REGISTRY_INSECURE")]
     registry_insecure: bool,
-    #[arg(long, env = "STRATA_REGISTRY_USERNAME", hide_env_values = true)]
+    #[arg(long, env = "STRATA_REGISTRY_USERNAME", hide_env_values = true, requires = "registry_host")]
     registry_username: Option<String>,
     #[arg(long, env = "STRATA_REGISTRY_PASSWORD", hide_env_values = true, hide = true)]
     registry_password: Option<String>,
+    /// The registries (`host[:port]`, comma-separated) the username/password are for; no other gets them.
+    #[arg(long, env = "STRATA_REGISTRY_HOST", value_delimiter = ',')]
+    registry_host: Vec<String>,
+    /// A JSON file of credentials by registry host (docs/security.md).
+    #[arg(long, env = "STRATA_REGISTRY_CREDENTIALS_FILE")]
+    registry_credentials_file: Option<std::path::PathBuf>,
+    /// Registries (`host[:port]` globs, comma-separated) jobs may name, besides those with credentials.
+    /// A job naming another is refused before any connection. `*` allows any (an explicit opt-in).
+    #[arg(long, env = "STRATA_ALLOWED_REGISTRIES", default_value = "")]
+    allowed_registries: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -84,10 +94,19 @@ fn main() -> anyhow::Result<()> {
         let queue = RabbitQueue::connect(&args.amqp_url, &args.queue).await.context("connecting to RabbitMQ")?;
         let client = RegistryClient::new(RegistryOptions {
             insecure: args.registry_insecure,
-            username: args.registry_username,
-            password: args.registry_password,
+            credentials: CredentialSources {
+                username: args.registry_username,
+                password: args.registry_password,
+                hosts: args.registry_host,
+                credentials_file: args.registry_credentials_file,
+                docker_config: None,
+            },
+            allowed: AllowList::parse(&args.allowed_registries)
+                .map_err(anyhow::Error::msg)
+                .context("STRATA_ALLOWED_REGISTRIES")?,
             ..RegistryOptions::default()
         })?;
+        tracing::info!(allowed = %client.allowed().describe(), "registries this worker may contact");
         let limit = |n: u64| (n > 0).then_some(n);
         let isolation = Isolation::this_binary(limit(args.analysis_memory_mib << 20), limit(args.analysis_cpu_secs))
             .context("locating the worker binary for analysis children")?;

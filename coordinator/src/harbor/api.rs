@@ -27,7 +27,8 @@ const LABELS: [&str; 4] = ["harbor.repository", "harbor.digest", "harbor.tag", "
 
 pub struct Adapter {
     pub runner: Arc<Runner>,
-    /// The coordinator's client token: when set, Harbor must send it (`Authorization: Bearer …`).
+    /// The coordinator's client token, which Harbor must send (`Authorization: Bearer …`). Without one
+    /// the adapter is off: every request is refused, never served anonymously.
     pub token: Option<String>,
 }
 
@@ -42,7 +43,12 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 
 impl Adapter {
     fn unauthorized(&self, headers: &HeaderMap) -> Option<Response> {
-        let expected = self.token.as_deref()?;
+        let Some(expected) = self.token.as_deref() else {
+            return Some(error(
+                StatusCode::UNAUTHORIZED,
+                "the Harbor adapter is off: the coordinator has no token (STRATA_TOKEN_FILE)",
+            ));
+        };
         let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         (auth::check(given, expected) != Bearer::Valid)
             .then(|| error(StatusCode::UNAUTHORIZED, "missing or invalid bearer token"))
@@ -90,8 +96,11 @@ pub async fn accept_scan(State(adapter): State<Arc<Adapter>>, headers: HeaderMap
         Ok(h) => h,
         Err(why) => return error(StatusCode::UNPROCESSABLE_ENTITY, why),
     };
-    if artifact.repository.trim().is_empty() {
-        return error(StatusCode::UNPROCESSABLE_ENTITY, "artifact.repository is required");
+    if !strata_registry::is_repository_name(&artifact.repository) {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "artifact.repository is not a repository name (lower-case components of [a-z0-9._-] separated by /)",
+        );
     }
     if !artifact.digest.split_once(':').is_some_and(|(a, h)| !a.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit()))
     {
@@ -116,6 +125,11 @@ pub async fn accept_scan(State(adapter): State<Arc<Adapter>>, headers: HeaderMap
     match adapter.runner.submit_with(reference, options, credential, None).await {
         Ok(id) => respond(StatusCode::ACCEPTED, SCAN_RESPONSE_MIME, &json!({"id": id})),
         Err(CoordinatorError::Invalid(why)) => error(StatusCode::UNPROCESSABLE_ENTITY, why),
+        // Not an allowed registry, or not a valid reference: nothing was stored or contacted.
+        Err(CoordinatorError::Registry(e)) if e.kind() == strata_scanner::ErrorKind::Invalid => {
+            metrics::counter!("strata_registry_refused_total", "source" => "harbor").increment(1);
+            error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+        }
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }

@@ -127,6 +127,12 @@ async fn submit(inbox: &Inbox, runner: &Arc<Runner>, raw: &str, pushed: Pushed) 
             warn!(reference = %pushed.reference, error = %why, "push events: dropping an event no scan can start from");
             let _ = inbox.done(raw).await;
         }
+        // Not an allowed registry (or not a valid reference): retrying cannot help, and nothing was contacted.
+        Err(CoordinatorError::Registry(e)) if e.kind() == strata_scanner::ErrorKind::Invalid => {
+            metrics::counter!("strata_registry_events_ignored_total", "reason" => "registry_not_allowed").increment(1);
+            warn!(reference = %pushed.reference, error = %e, "push events: dropping an event for a registry that is not allowed");
+            let _ = inbox.done(raw).await;
+        }
         Err(e) => {
             warn!(error = %e, reference = %pushed.reference, "push events: submitting (will retry)");
             tokio::time::sleep(POLL).await;

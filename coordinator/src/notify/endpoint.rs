@@ -45,7 +45,7 @@ pub async fn receive(State(endpoint): State<Arc<Endpoint>>, headers: HeaderMap, 
     let (mut queued, mut duplicates, mut ignored) = (0u32, 0u32, 0u32);
     for event in &envelope.events {
         metrics::counter!("strata_registry_events_received_total").increment(1);
-        match classify(event, settings.registry.as_deref(), &settings.filter, now_ms()) {
+        match classify(event, &settings.registry, &settings.filter, now_ms()) {
             Ok(pushed) => match endpoint.inbox.admit(&pushed, settings.dedup_window).await {
                 Ok(Admission::Queued) => {
                     metrics::counter!("strata_registry_events_accepted_total").increment(1);

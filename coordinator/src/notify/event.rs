@@ -80,6 +80,8 @@ pub enum Ignored {
     Filtered,
     /// The event lacks what a reference needs (repository, digest, registry host).
     Incomplete,
+    /// The repository is not a name the distribution grammar allows.
+    BadRepository,
 }
 
 impl Ignored {
@@ -89,13 +91,15 @@ impl Ignored {
             Ignored::NotAnImageManifest => "not_an_image_manifest",
             Ignored::Filtered => "filtered",
             Ignored::Incomplete => "incomplete",
+            Ignored::BadRepository => "bad_repository",
         }
     }
 }
 
-/// Decides one event. `registry` is the configured address under which the fleet reaches the registry;
-/// without it, the host the pusher used is taken.
-pub fn classify(event: &Event, registry: Option<&str>, filter: &Filter, now_ms: i64) -> Result<Pushed, Ignored> {
+/// Decides one event. `registry` is the configured address under which the fleet reaches the registry
+/// (`STRATA_NOTIFY_REGISTRY`); the event's own `request.host` is the pusher's `Host` header, which anyone
+/// able to push chooses, so it is never used.
+pub fn classify(event: &Event, registry: &str, filter: &Filter, now_ms: i64) -> Result<Pushed, Ignored> {
     if event.action != "push" {
         return Err(Ignored::NotAPush);
     }
@@ -105,10 +109,13 @@ pub fn classify(event: &Event, registry: Option<&str>, filter: &Filter, now_ms: 
         return Err(Ignored::NotAnImageManifest);
     }
     let target = &event.target;
-    let host = registry.unwrap_or(&event.request.host).trim().trim_end_matches('/');
+    let host = registry.trim().trim_end_matches('/');
     let digest_ok = target.digest.split_once(':').is_some_and(|(alg, hex)| !alg.is_empty() && !hex.is_empty());
     if target.repository.is_empty() || !digest_ok || host.is_empty() {
         return Err(Ignored::Incomplete);
+    }
+    if !strata_registry::is_repository_name(&target.repository) {
+        return Err(Ignored::BadRepository);
     }
     if !filter.allows(&target.repository) {
         return Err(Ignored::Filtered);
@@ -141,14 +148,18 @@ mod tests {
 
     #[test]
     fn a_manifest_push_is_scanned_by_digest_with_its_tag() {
-        let pushed =
-            classify(&event("push", "application/vnd.oci.image.manifest.v1+json"), None, &Filter::default(), 7)
-                .unwrap();
+        let pushed = classify(
+            &event("push", "application/vnd.oci.image.manifest.v1+json"),
+            "registry.local:5000",
+            &Filter::default(),
+            7,
+        )
+        .unwrap();
         assert_eq!(pushed.reference, "registry.local:5000/team/app@sha256:abc");
         assert_eq!((pushed.tag.as_str(), pushed.event_id.as_str(), pushed.received_ms), ("1.0", "e1", 7));
         let configured = classify(
             &event("push", "application/vnd.docker.distribution.manifest.v2+json"),
-            Some("registry.internal:443/"),
+            "registry.internal:443/",
             &Filter::default(),
             7,
         )
@@ -157,22 +168,32 @@ mod tests {
     }
 
     #[test]
+    fn the_pushers_host_header_is_never_the_registry() {
+        let mut spoofed = event("push", "application/vnd.oci.image.manifest.v1+json");
+        spoofed.request.host = "127.0.0.1:6379".into();
+        let pushed = classify(&spoofed, "registry.internal", &Filter::default(), 0).unwrap();
+        assert_eq!(pushed.reference, "registry.internal/team/app@sha256:abc");
+        spoofed.target.repository = "../../v2/x".into();
+        assert_eq!(classify(&spoofed, "registry.internal", &Filter::default(), 0), Err(Ignored::BadRepository));
+    }
+
+    #[test]
     fn pulls_blobs_and_other_media_types_are_ignored() {
         let f = Filter::default();
         let oci = "application/vnd.oci.image.manifest.v1+json";
-        assert_eq!(classify(&event("pull", oci), None, &f, 0), Err(Ignored::NotAPush));
-        assert_eq!(classify(&event("delete", oci), None, &f, 0), Err(Ignored::NotAPush));
+        assert_eq!(classify(&event("pull", oci), "r.example", &f, 0), Err(Ignored::NotAPush));
+        assert_eq!(classify(&event("delete", oci), "r.example", &f, 0), Err(Ignored::NotAPush));
         for blob in [
             "application/octet-stream",
             "application/vnd.oci.image.layer.v1.tar+gzip",
             "application/vnd.docker.distribution.manifest.v1+prettyjws",
         ] {
-            assert_eq!(classify(&event("push", blob), None, &f, 0), Err(Ignored::NotAnImageManifest), "{blob}");
+            assert_eq!(classify(&event("push", blob), "r.example", &f, 0), Err(Ignored::NotAnImageManifest), "{blob}");
         }
         let mut no_digest = event("push", oci);
         no_digest.target.digest.clear();
-        assert_eq!(classify(&no_digest, None, &f, 0), Err(Ignored::Incomplete));
+        assert_eq!(classify(&no_digest, "r.example", &f, 0), Err(Ignored::Incomplete));
         let excluded = Filter::new("", "team/*").unwrap();
-        assert_eq!(classify(&event("push", oci), None, &excluded, 0), Err(Ignored::Filtered));
+        assert_eq!(classify(&event("push", oci), "r.example", &excluded, 0), Err(Ignored::Filtered));
     }
 }

@@ -65,8 +65,9 @@ fn glob_set(patterns: &str) -> Result<Option<GlobSet>> {
 pub struct Settings {
     /// The shared secret the registry sends as `Authorization: Bearer …`.
     pub token: String,
-    /// The registry's address as the fleet reaches it; `None`: the host the pusher used.
-    pub registry: Option<String>,
+    /// The registry's address as the fleet reaches it (`STRATA_NOTIFY_REGISTRY`, required): never the
+    /// event's own host, which the pusher chooses.
+    pub registry: String,
     /// Pushes of the same `registry/repository@digest` inside this window start one scan.
     pub dedup_window: Duration,
     /// Scans submitted per second at most, across replicas.

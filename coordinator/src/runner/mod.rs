@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use strata_fleet::telemetry;
 use strata_proto::v1::{ReportSummary, Scan, ScanOptions, ScanStatus};
-use strata_registry::{RegistryClient, RegistryOptions};
+use strata_registry::RegistryClient;
 use strata_scanner::image::Platform;
 use strata_scanner::report::{Report, ReportOptions};
 use strata_scanner::severity::Severity;
@@ -94,6 +94,7 @@ impl Runner {
         if reference.trim().is_empty() {
             return Err(CoordinatorError::Invalid("empty image reference".into()));
         }
+        self.check_registry(&reference)?;
         let platform = if options.platform.is_empty() { "linux/amd64" } else { options.platform.as_str() };
         platform.parse::<Platform>()?;
         for s in &options.severities {
@@ -265,13 +266,7 @@ impl Runner {
         self.update(scan, |s| s.status = ScanStatus::Resolving as i32).await?;
         let lent = self.lent.lock().ok().and_then(|mut lent| lent.remove(&scan.id));
         let client = match lent {
-            Some(credential) => Arc::new(RegistryClient::new(RegistryOptions {
-                insecure: self.registry.insecure,
-                platform: platform.parse()?,
-                docker_config: None,
-                username: Some(credential.username),
-                password: Some(credential.password),
-            })?),
+            Some(credential) => self.lent_client(&scan.reference, &platform, credential)?,
             None => self.client(&platform)?,
         };
         let image = client.resolve(&scan.reference).await?;

@@ -3,22 +3,25 @@
 
 use std::sync::Arc;
 
-use strata_registry::{RegistryClient, RegistryOptions};
+use strata_registry::{AllowList, CredentialSources, RegistryClient, RegistryOptions};
 
 use super::Runner;
 use crate::error::{CoordinatorError, Result};
 
-/// Registry settings the coordinator resolves manifests with (its own credentials).
-#[derive(Clone, Default)]
+/// Registry settings the coordinator resolves manifests and lists catalogs with: its own credentials (each
+/// for its own registry) and the registries it may contact at all.
+#[derive(Clone, Default, Debug)]
 pub struct RegistrySettings {
     pub insecure: bool,
-    pub username: Option<String>,
-    pub password: Option<String>,
-    pub docker_config: Option<std::path::PathBuf>,
+    pub credentials: CredentialSources,
+    /// `STRATA_ALLOWED_REGISTRIES` plus the configured sweep and notify registries; the registries the
+    /// credentials are for are added by the client.
+    pub allowed: AllowList,
 }
 
 /// Credentials a caller lends for one scan's manifest resolution (Harbor's robot account): held in
-/// memory until the scan resolves, never stored, logged or sent to workers.
+/// memory until the scan resolves, never stored, logged or sent to workers, and only for the registry of
+/// the scan's reference.
 #[derive(Clone)]
 pub struct RegistryCredential {
     pub username: String,
@@ -50,13 +53,45 @@ impl Runner {
         let options = RegistryOptions {
             insecure: self.registry.insecure,
             platform: platform.parse()?,
-            docker_config: self.registry.docker_config.clone(),
-            username: self.registry.username.clone(),
-            password: self.registry.password.clone(),
+            credentials: self.registry.credentials.clone(),
+            allowed: self.registry.allowed.clone(),
         };
         let client = Arc::new(RegistryClient::new(options)?);
         clients.insert(platform.to_string(), client.clone());
         Ok(client)
+    }
+
+    /// Refuses a reference whose registry the coordinator may not contact, before anything is stored,
+    /// queued or connected to.
+    pub fn check_registry(&self, reference: &str) -> Result<()> {
+        self.client("linux/amd64")?.check_allowed(reference)?;
+        Ok(())
+    }
+
+    /// A client holding only `credential`, for the registry of `reference` only (and allowed as the
+    /// coordinator's own client is).
+    pub(super) fn lent_client(
+        &self,
+        reference: &str,
+        platform: &str,
+        credential: RegistryCredential,
+    ) -> Result<Arc<RegistryClient>> {
+        let registry = self.client(platform)?.check_allowed(reference)?;
+        let credentials = CredentialSources {
+            username: Some(credential.username),
+            password: Some(credential.password),
+            hosts: vec![registry],
+            // The lent pair wins for its registry, the only one this client talks to.
+            docker_config: None,
+            credentials_file: None,
+        };
+        let options = RegistryOptions {
+            insecure: self.registry.insecure,
+            platform: platform.parse()?,
+            credentials,
+            allowed: self.registry.allowed.clone(),
+        };
+        Ok(Arc::new(RegistryClient::new(options)?))
     }
 }
 
