@@ -7,6 +7,8 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/strata-target}
 
 scripts/setup.sh
 scripts/fixtures.sh >/dev/null
+# Real DefectDojo instances for the contract tests (cached under /var/tmp; see the script).
+scripts/defectdojo.sh start
 cargo fmt --all -- --check
 # Acceptance tests run the real binaries of every crate (strata, strata-coordinator, strata-worker).
 cargo build --workspace --bins
