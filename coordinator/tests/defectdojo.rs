@@ -425,7 +425,7 @@ fn a_db_that_only_adds_a_fixed_version_changes_no_finding_hash_under_the_recomme
 /// finishes, with the limit, and never sent.
 #[test]
 fn a_test_deleted_in_defectdojo_is_sent_again_the_next_night() {
-    let Some(dojo) = RealDefectDojo::get(HashMode::Recommended) else { return };
+    let Some(dojo) = RealDefectDojo::get(HashMode::Default) else { return };
     let bins = bins();
     let tmp = tempfile::tempdir().unwrap();
     let registry = TestRegistry::start();

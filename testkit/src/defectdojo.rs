@@ -484,6 +484,9 @@ fn fault_answer(fault: Fault) -> Answer {
     }
 }
 
+/// The advertisement DefectDojo 3.2.0 adds to its error bodies.
+const PRO: &str = "Pro comes with support. Try today for free or email us at hello@defectdojo.com";
+
 fn process(s: &mut State, request: &Request) -> Answer {
     let content_type = request.headers.get("content-type").cloned().unwrap_or_default();
     let Some(boundary) = content_type
@@ -538,15 +541,21 @@ fn process(s: &mut State, request: &Request) -> Answer {
         .filter(|(_, f)| severity_rank(&f.severity) >= min)
         .collect();
 
-    // As DefectDojo does: the product type and product are created before the names are stored in full,
-    // so a name over its column size fails with a 500 and leaves them behind.
+    // As DefectDojo 3.2.0 does: a product type or product name over 255 characters is a 400 naming the
+    // limit; a test title over 255 (or an engagement name over 300) fails with a 500 after the product
+    // type, product and engagement were created.
+    for name in [&product_type, &product] {
+        let n = name.chars().count();
+        if n > 255 {
+            let message = format!("{{'name': ['Ensure this value has at most 255 characters (it has {n}).']}}");
+            return (400, vec![], json!({"message": message, "pro": [PRO]}));
+        }
+    }
     let pt_id = get_or_create(s, |s| &mut s.product_types, product_type.clone());
-    let too_long = product_type.chars().count() > 255
-        || product.chars().count() > 255
-        || engagement.chars().count() > 300
-        || title.chars().count() > 255;
-    if too_long {
-        return (500, vec![], json!({"message": "Internal server error, check logs for details"}));
+    if engagement.chars().count() > 300 || title.chars().count() > 255 {
+        get_or_create(s, |s| &mut s.products, product.clone());
+        get_or_create(s, |s| &mut s.engagements, (product.clone(), engagement.clone()));
+        return (500, vec![], json!({"message": "Internal server error, check logs for details", "pro": [PRO]}));
     }
     let product_id = get_or_create(s, |s| &mut s.products, product.clone());
     let engagement_id = get_or_create(s, |s| &mut s.engagements, (product.clone(), engagement.clone()));
