@@ -422,6 +422,14 @@ mod tests {
     }
 
     #[test]
+    fn scan_date_is_sent_only_when_no_time_zone_can_be_before_it() {
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 4).unwrap();
+        assert_eq!(sendable_scan_date("2026-12-04", today), None, "today: DefectDojo dates it");
+        assert_eq!(sendable_scan_date("2026-12-03", today).as_deref(), Some("2026-12-03"));
+        assert_eq!(sendable_scan_date("garbage", today), None);
+    }
+
+    #[test]
     fn statistics_and_retry_after() {
         let body = serde_json::json!({"test_id": 7, "engagement_id": 3, "statistics": {"delta": {
             "created": {"high": {"active": 2, "total": 2}, "total": {"total": 2}},
