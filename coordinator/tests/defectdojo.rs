@@ -476,3 +476,36 @@ fn a_test_deleted_in_defectdojo_is_sent_again_the_next_night() {
     let (_, metrics) = fleet.ops_get("coordinator", "/metrics");
     assert!(metrics.lines().any(|l| l == "strata_defectdojo_api_key_ok 1"), "{metrics}");
 }
+
+/// `strata defectdojo resend`: a delivery DefectDojo refused is parked; once the cause is gone, resending
+/// the scan queues it again and it is delivered.
+#[test]
+fn a_parked_delivery_is_delivered_after_resend() {
+    let bins = bins();
+    let tmp = tempfile::tempdir().unwrap();
+    let registry = TestRegistry::start();
+    let refs = push(&registry, tmp.path(), &[("resend/app", "v0")]);
+    let db = tmp.path().join("strata.db");
+    build_db(&bins, &minbase_osv(), &db);
+    let mock = MockDefectDojo::start(KEY, HashMode::Default);
+    mock.push_faults("", [Fault::Status(400)]);
+    let fleet = dd_fleet(&bins, &db, &mock, &[]);
+    let id = submit_and_wait(&fleet, &refs).remove(0);
+    let parked = settled(&fleet, &id).remove(0);
+    assert_eq!(parked["state"], "parked", "{parked}");
+    assert!(mock.imports().is_empty());
+    let mut cmd = fleet.strata();
+    cmd.args(["defectdojo", "resend", &id]);
+    let (code, out, err) = run(cmd);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("queued again"), "{out}");
+    let delivered = settled(&fleet, &id).remove(0);
+    assert_eq!(delivered["state"], "delivered", "{delivered}\n{}", fleet.logs());
+    assert_eq!(mock.imports().len(), 1);
+    // Nothing parked is left to resend.
+    let mut cmd = fleet.strata();
+    cmd.args(["defectdojo", "resend", &id]);
+    let (code, out, _) = run(cmd);
+    assert_eq!(code, 0);
+    assert!(out.contains("nothing parked"), "{out}");
+}
