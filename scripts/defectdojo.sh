@@ -35,6 +35,8 @@ start() {
   fi
   local out tmp
   tmp=$(mktemp)
+  # A failed start leaves no env file behind: the tests then fail saying there is no DefectDojo.
+  rm -f "$env_file"
   for spec in "${instances[@]}"; do
     IFS=: read -r name dir port db <<<"$spec"
     out=$(DD_REDIS_DB=$db "$runner" start "$dir" "$port")
