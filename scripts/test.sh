@@ -7,6 +7,9 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/strata-target}
 
 scripts/setup.sh
 scripts/fixtures.sh >/dev/null
+# Real DefectDojo instances for the contract tests (cached under /var/tmp; see the script). When they cannot
+# start, the other tests still run and the real-DefectDojo ones fail, saying why.
+scripts/defectdojo.sh start || echo "test.sh: no real DefectDojo (see above); its tests will fail" >&2
 cargo fmt --all -- --check
 # Acceptance tests run the real binaries of every crate (strata, strata-coordinator, strata-worker).
 cargo build --workspace --bins

@@ -65,6 +65,14 @@ pub enum DefectDojoCommand {
         #[arg(long, env = "STRATA_DEFECTDOJO_URL")]
         url: String,
     },
+    /// Queue parked deliveries again (after fixing what DefectDojo refused): scan ids (their parked
+    /// deliveries) or delivery ids, as `strata status --json` shows them.
+    Resend {
+        #[command(flatten)]
+        coordinator: CoordinatorArgs,
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -138,6 +138,21 @@ impl ScanService for ScanApi {
         }))
     }
 
+    async fn resend_deliveries(
+        &self,
+        request: Request<strata_proto::v1::ResendDeliveriesRequest>,
+    ) -> Result<Response<strata_proto::v1::GetDeliveriesResponse>, Status> {
+        let Some(outbox) = self.runner.outbox.get() else {
+            return Err(Status::failed_precondition("this coordinator has no DefectDojo configured"));
+        };
+        let entries = outbox.resend(&request.into_inner().ids).await?;
+        Ok(Response::new(strata_proto::v1::GetDeliveriesResponse {
+            deliveries: entries.iter().map(|e| e.to_proto()).collect(),
+            totals: Some(outbox.totals().await?),
+            enabled: true,
+        }))
+    }
+
     async fn sweep(&self, request: Request<SweepRequest>) -> Result<Response<SweepReport>, Status> {
         let request = request.into_inner();
         if request.registry.trim().is_empty() {

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use strata_coordinator::defectdojo::{Client, DefectDojoError, Names, Token, Upload};
 use strata_testkit::debian::{Rootfs, minbase_osv, with_source_version};
 use strata_testkit::defectdojo::{Fault, HashMode, MockDefectDojo, finding_hashes};
+use strata_testkit::defectdojo_real::{RealDefectDojo, unique};
 use strata_testkit::fleet::{Bins, Fleet, run};
 use strata_testkit::image::{Compression, ImageBuilder, LayerContent};
 use strata_testkit::registry::TestRegistry;
@@ -55,10 +56,13 @@ fn push(registry: &TestRegistry, tmp: &Path, images: &[(&str, &str)]) -> Vec<Str
 }
 
 fn dd_fleet(bins: &Bins, db: &Path, mock: &MockDefectDojo, extra: &[(&str, &str)]) -> Fleet {
-    let url = mock.url();
+    dd_fleet_at(bins, db, &mock.url(), KEY, extra)
+}
+
+fn dd_fleet_at(bins: &Bins, db: &Path, url: &str, key: &str, extra: &[(&str, &str)]) -> Fleet {
     let mut env = vec![
-        ("STRATA_DEFECTDOJO_URL", url.as_str()),
-        ("STRATA_DEFECTDOJO_TOKEN", KEY),
+        ("STRATA_DEFECTDOJO_URL", url),
+        ("STRATA_DEFECTDOJO_TOKEN", key),
         ("STRATA_DEFECTDOJO_BACKOFF_MS", "500"),
         ("RUST_LOG", "debug"),
     ];
@@ -116,6 +120,8 @@ fn upload(product: &str, title: &str) -> Upload {
         image_digest: "sha256:00".into(),
         tags: vec!["nightly".into()],
         dedup_sync: true,
+        base_title: String::new(),
+        titles: vec![],
     }
 }
 
@@ -411,4 +417,95 @@ fn a_db_that_only_adds_a_fixed_version_changes_no_finding_hash_under_the_recomme
     let rows = settled(&fleet, &ids[0]);
     assert_eq!(rows.len(), 2, "the scan and its rescan: {rows:?}");
     assert_eq!(rows[1]["created"]["total"], 0);
+}
+
+/// Defect 4 on the real DefectDojo: skipping an unchanged upload must not trust Strata's memory. Night 2
+/// is skipped (nothing changed); the test is then deleted in DefectDojo, and night 3 sends the report
+/// again, into a new test holding every finding. Also: an over-long product name is parked when the scan
+/// finishes, with the limit, and never sent.
+#[test]
+fn a_test_deleted_in_defectdojo_is_sent_again_the_next_night() {
+    let Some(dojo) = RealDefectDojo::get(HashMode::Default) else { return };
+    let bins = bins();
+    let tmp = tempfile::tempdir().unwrap();
+    let registry = TestRegistry::start();
+    let refs = push(&registry, tmp.path(), &[("night/app", "v0")]);
+    let db = tmp.path().join("strata.db");
+    build_db(&bins, &minbase_osv(), &db);
+    let product = unique("fleet-deleted");
+    let template = format!("{product}{{label:suffix}}");
+    let fleet = dd_fleet_at(
+        &bins,
+        &db,
+        &dojo.url(),
+        &dojo.token(),
+        &[("STRATA_DEFECTDOJO_PRODUCT", template.as_str()), ("STRATA_DEFECTDOJO_CHECK_SECS", "1")],
+    );
+    let night = |fleet: &Fleet| {
+        let id = submit_and_wait(fleet, &refs).remove(0);
+        settled(fleet, &id).remove(0)
+    };
+    let first = night(&fleet);
+    assert_eq!(first["state"], "delivered", "{first}\n{}", fleet.logs());
+    let test_id = first["test_id"].as_i64().unwrap();
+    let active = dojo.findings(test_id, true).len();
+    assert!(active > 0 && active as u64 == first["created"]["total"].as_u64().unwrap(), "{first}");
+    let second = night(&fleet);
+    assert_eq!(second["state"], "skipped", "{second}");
+    assert_eq!(dojo.delete(&format!("/api/v2/tests/{test_id}/")), 204);
+    let third = night(&fleet);
+    assert_eq!(third["state"], "delivered", "a deleted test gets the upload again: {third}\n{}", fleet.logs());
+    let new_test = third["test_id"].as_i64().unwrap();
+    assert_ne!(new_test, test_id);
+    assert_eq!(dojo.findings(new_test, true).len(), active);
+
+    // Over DefectDojo's 255 characters: parked at once, nothing sent.
+    let long = "x".repeat(300);
+    let mut cmd = fleet.strata();
+    cmd.args(["submit", "--wait", "--label", &format!("suffix={long}")]).args(&refs);
+    let (code, out, err) = run(cmd);
+    assert_eq!(code, 0, "{out}{err}");
+    let id = out.lines().next().unwrap().split('\t').next().unwrap().to_string();
+    let parked = settled(&fleet, &id).remove(0);
+    assert_eq!(parked["state"], "parked", "{parked}");
+    assert_eq!(parked["attempts"], 0, "never sent: {parked}");
+    let error = parked["error"].as_str().unwrap();
+    assert!(error.contains("product_name") && error.contains("255"), "{error}");
+    assert!(dojo.products_named(&format!("{product}{long}")).is_empty());
+    // The key check ran (every second here) and found the key good.
+    let (_, metrics) = fleet.ops_get("coordinator", "/metrics");
+    assert!(metrics.lines().any(|l| l == "strata_defectdojo_api_key_ok 1"), "{metrics}");
+}
+
+/// `strata defectdojo resend`: a delivery DefectDojo refused is parked; once the cause is gone, resending
+/// the scan queues it again and it is delivered.
+#[test]
+fn a_parked_delivery_is_delivered_after_resend() {
+    let bins = bins();
+    let tmp = tempfile::tempdir().unwrap();
+    let registry = TestRegistry::start();
+    let refs = push(&registry, tmp.path(), &[("resend/app", "v0")]);
+    let db = tmp.path().join("strata.db");
+    build_db(&bins, &minbase_osv(), &db);
+    let mock = MockDefectDojo::start(KEY, HashMode::Default);
+    mock.push_faults("", [Fault::Status(400)]);
+    let fleet = dd_fleet(&bins, &db, &mock, &[]);
+    let id = submit_and_wait(&fleet, &refs).remove(0);
+    let parked = settled(&fleet, &id).remove(0);
+    assert_eq!(parked["state"], "parked", "{parked}");
+    assert!(mock.imports().is_empty());
+    let mut cmd = fleet.strata();
+    cmd.args(["defectdojo", "resend", &id]);
+    let (code, out, err) = run(cmd);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("queued again"), "{out}");
+    let delivered = settled(&fleet, &id).remove(0);
+    assert_eq!(delivered["state"], "delivered", "{delivered}\n{}", fleet.logs());
+    assert_eq!(mock.imports().len(), 1);
+    // Nothing parked is left to resend.
+    let mut cmd = fleet.strata();
+    cmd.args(["defectdojo", "resend", &id]);
+    let (code, out, _) = run(cmd);
+    assert_eq!(code, 0);
+    assert!(out.contains("nothing parked"), "{out}");
 }

@@ -72,7 +72,8 @@ struct Test {
     engagement_id: i64,
     product_id: i64,
     product_type_id: i64,
-    findings: BTreeMap<String, Finding>,
+    /// In creation order, with their hashes.
+    findings: Vec<(String, Finding)>,
 }
 
 struct State {
@@ -160,8 +161,8 @@ impl MockDefectDojo {
         self.lock().in_flight
     }
 
-    /// The findings of a test, by hash.
-    pub fn findings(&self, product: &str, engagement: &str, title: &str) -> BTreeMap<String, Finding> {
+    /// The findings of a test, in creation order, with their hashes.
+    pub fn findings(&self, product: &str, engagement: &str, title: &str) -> Vec<(String, Finding)> {
         let key = (product.to_string(), engagement.to_string(), title.to_string());
         self.lock().tests.get(&key).map(|t| t.findings.clone()).unwrap_or_default()
     }
@@ -260,7 +261,7 @@ fn read_chunked(stream: &mut TcpStream, mut raw: Vec<u8>) -> Option<Vec<u8>> {
 }
 
 /// The body when `raw` holds every chunk up to the terminating zero-length one.
-fn dechunk(raw: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn dechunk(raw: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     let mut at = 0;
     loop {
@@ -283,11 +284,13 @@ fn respond(stream: &mut TcpStream, status: u16, extra: &[(&str, String)], body: 
     let reason = match status {
         200 => "OK",
         201 => "Created",
+        204 => "No Content",
         400 => "Bad Request",
         403 => "Forbidden",
         404 => "Not Found",
         415 => "Unsupported Media Type",
         429 => "Too Many Requests",
+        500 => "Internal Server Error",
         _ => "Error",
     };
     let mut head = format!(
@@ -318,13 +321,100 @@ fn handle(mut stream: TcpStream, state: &Arc<Mutex<State>>) {
         _ => {}
     }
     match (request.method.as_str(), request.path.split('?').next().unwrap_or_default()) {
-        ("GET", "/api/v2/products/") => {
-            let count = lock().products.len();
-            respond(&mut stream, 200, &[], &json!({"count": count, "results": []}))
-        }
         ("POST", "/api/v2/reimport-scan/") => reimport(stream, state, request),
+        (method @ ("GET" | "DELETE"), _) => {
+            let (status, body) = read_api(&mut lock(), method, &request.path);
+            respond(&mut stream, status, &[], &body)
+        }
         _ => respond(&mut stream, 404, &[], &json!({"detail": "Not found."})),
     }
+}
+
+/// The few reads (and the test deletion) a client makes besides importing, answered from the state.
+fn read_api(s: &mut State, method: &str, path: &str) -> (u16, Value) {
+    let (route, query) = path.split_once('?').unwrap_or((path, ""));
+    let param = |k: &str| -> Option<String> {
+        query.split('&').filter_map(|p| p.split_once('=')).find(|(key, _)| *key == k).map(|(_, v)| percent_decode(v))
+    };
+    let list = |items: Vec<Value>| (200, json!({"count": items.len(), "next": null, "results": items}));
+    let test_json =
+        |key: &(String, String, String), t: &Test| json!({"id": t.id, "title": key.2, "engagement": t.engagement_id});
+    let not_found = (404, json!({"detail": "No Test matches the given query."}));
+    match route {
+        "/api/v2/products/" => list(
+            s.products
+                .iter()
+                .filter(|(name, _)| param("name_exact").is_none_or(|n| n.eq_ignore_ascii_case(name)))
+                .map(|(name, id)| json!({"id": id, "name": name}))
+                .collect(),
+        ),
+        "/api/v2/engagements/" => list(
+            s.engagements
+                .iter()
+                .filter(|((product, _), _)| {
+                    param("product").is_none_or(|p| s.products.get(product).map(i64::to_string) == Some(p))
+                })
+                .map(|((_, name), id)| json!({"id": id, "name": name}))
+                .collect(),
+        ),
+        "/api/v2/tests/" => list(
+            s.tests
+                .iter()
+                .filter(|(_, t)| param("engagement").is_none_or(|e| e == t.engagement_id.to_string()))
+                .map(|(k, t)| test_json(k, t))
+                .collect(),
+        ),
+        "/api/v2/findings/" => {
+            let test = param("test");
+            let active_only = param("active").as_deref() == Some("true");
+            list(
+                s.tests
+                    .values()
+                    .filter(|t| test.as_ref().is_none_or(|id| *id == t.id.to_string()))
+                    .flat_map(|t| t.findings.iter().map(move |(h, f)| (t.id, h, f)))
+                    .filter(|(_, _, f)| !active_only || f.active)
+                    .map(|(test, h, f)| json!({"test": test, "hash_code": h, "title": f.title, "severity": f.severity, "active": f.active}))
+                    .collect(),
+            )
+        }
+        _ => {
+            let Some(id) =
+                route.strip_prefix("/api/v2/tests/").and_then(|r| r.trim_end_matches('/').parse::<i64>().ok())
+            else {
+                return (404, json!({"detail": "Not found."}));
+            };
+            let Some(key) = s.tests.iter().find(|(_, t)| t.id == id).map(|(k, _)| k.clone()) else { return not_found };
+            if method == "DELETE" {
+                s.tests.remove(&key);
+                return (204, Value::Null);
+            }
+            match s.tests.get(&key) {
+                Some(t) => (200, test_json(&key, t)),
+                None => not_found,
+            }
+        }
+    }
+}
+
+fn percent_decode(v: &str) -> String {
+    let bytes = v.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&v[i + 1..i + 3], 16) {
+                Ok(b) => {
+                    out.push(b);
+                    i += 2;
+                }
+                Err(_) => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn reimport(mut stream: TcpStream, state: &Arc<Mutex<State>>, request: Request) {
@@ -394,6 +484,9 @@ fn fault_answer(fault: Fault) -> Answer {
     }
 }
 
+/// The advertisement DefectDojo 3.2.0 adds to its error bodies.
+const PRO: &str = "Pro comes with support. Try today for free or email us at hello@defectdojo.com";
+
 fn process(s: &mut State, request: &Request) -> Answer {
     let content_type = request.headers.get("content-type").cloned().unwrap_or_default();
     let Some(boundary) = content_type
@@ -432,54 +525,91 @@ fn process(s: &mut State, request: &Request) -> Answer {
         t if t.is_empty() => "Trivy Scan".to_string(),
         t => t,
     };
+    // DefectDojo compares with its local date (here UTC); a later date is refused.
+    let today = today_utc();
+    let scan_date = field("scan_date");
+    if !scan_date.is_empty() && scan_date > today {
+        return (
+            400,
+            vec![],
+            json!({"scan_date": ["The scan_date cannot be in the future!"], "message": "The scan_date cannot be in the future!"}),
+        );
+    }
     let min = severity_rank(&field("minimum_severity"));
-    let found: BTreeMap<String, Finding> =
-        parse_trivy(&report, s.mode).into_iter().filter(|(_, f)| severity_rank(&f.severity) >= min).collect();
+    let found: Vec<(String, Finding)> = parse_trivy(&report, s.mode, &field("service"))
+        .into_iter()
+        .filter(|(_, f)| severity_rank(&f.severity) >= min)
+        .collect();
 
+    // As DefectDojo 3.2.0 does: a product type or product name over 255 characters is a 400 naming the
+    // limit; a test title over 255 (or an engagement name over 300) fails with a 500 after the product
+    // type, product and engagement were created.
+    for name in [&product_type, &product] {
+        let n = name.chars().count();
+        if n > 255 {
+            let message = format!("{{'name': ['Ensure this value has at most 255 characters (it has {n}).']}}");
+            return (400, vec![], json!({"message": message, "pro": [PRO]}));
+        }
+    }
     let pt_id = get_or_create(s, |s| &mut s.product_types, product_type.clone());
+    if engagement.chars().count() > 300 || title.chars().count() > 255 {
+        get_or_create(s, |s| &mut s.products, product.clone());
+        get_or_create(s, |s| &mut s.engagements, (product.clone(), engagement.clone()));
+        return (500, vec![], json!({"message": "Internal server error, check logs for details", "pro": [PRO]}));
+    }
     let product_id = get_or_create(s, |s| &mut s.products, product.clone());
     let engagement_id = get_or_create(s, |s| &mut s.engagements, (product.clone(), engagement.clone()));
     let key = (product.clone(), engagement.clone(), title.clone());
     let reimport = s.tests.contains_key(&key);
     if !reimport {
         let id = new_id(s);
-        s.tests.insert(
-            key.clone(),
-            Test { id, engagement_id, product_id, product_type_id: pt_id, findings: BTreeMap::new() },
-        );
+        s.tests
+            .insert(key.clone(), Test { id, engagement_id, product_id, product_type_id: pt_id, findings: Vec::new() });
     }
     let Some(test) = s.tests.get_mut(&key) else { return (500, vec![], json!({"detail": "lost test"})) };
-    let before = counts(test.findings.values().filter(|f| f.active));
+    let before = counts(test.findings.iter().map(|(_, f)| f).filter(|f| f.active));
     let close_old = field("close_old_findings") == "true";
-    let mut delta: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
-    let mut updated = test.findings.clone();
+    let mut delta: BTreeMap<&str, Vec<Finding>> = BTreeMap::new();
+    // Each reported finding matches the first finding of the test with its hash; DefectDojo never
+    // updates a matched finding (title, severity stay as first imported). Two reported findings with one
+    // hash match the same one, and the test's other finding with that hash counts as gone.
+    let existing = test.findings.len();
+    let mut matched = vec![false; existing];
     for (hash, f) in &found {
-        match test.findings.get(hash) {
-            Some(old) if old.active => delta.entry("untouched").or_default().push(f),
-            Some(_) => delta.entry("reactivated").or_default().push(f),
-            None => delta.entry("created").or_default().push(f),
+        if !reimport {
+            delta.entry("created").or_default().push(f.clone());
+            test.findings.push((hash.clone(), f.clone()));
+            continue;
         }
-        updated.insert(hash.clone(), Finding { active: true, ..f.clone() });
+        match test.findings[..existing].iter().position(|(h, _)| h == hash) {
+            Some(i) => {
+                matched[i] = true;
+                let old = &mut test.findings[i].1;
+                delta.entry(if old.active { "untouched" } else { "reactivated" }).or_default().push(old.clone());
+                old.active = true;
+            }
+            None => {
+                delta.entry("created").or_default().push(f.clone());
+                test.findings.push((hash.clone(), f.clone()));
+            }
+        }
     }
-    for (hash, old) in &test.findings {
-        if old.active && !found.contains_key(hash) {
+    for (i, (_, old)) in test.findings[..existing].iter_mut().enumerate() {
+        if old.active && !matched[i] {
             if close_old {
-                delta.entry("closed").or_default().push(old);
-                if let Some(f) = updated.get_mut(hash) {
-                    f.active = false;
-                }
+                delta.entry("closed").or_default().push(old.clone());
+                old.active = false;
             } else {
-                delta.entry("untouched").or_default().push(old);
+                delta.entry("untouched").or_default().push(old.clone());
             }
         }
     }
     let delta_json: Value = ["created", "closed", "reactivated", "untouched"]
         .iter()
-        .map(|k| (k.to_string(), counts(delta.get(k).into_iter().flatten().copied())))
+        .map(|k| (k.to_string(), counts(delta.get(k).into_iter().flatten())))
         .collect::<serde_json::Map<_, _>>()
         .into();
-    test.findings = updated;
-    let after = counts(test.findings.values().filter(|f| f.active));
+    let after = counts(test.findings.iter().map(|(_, f)| f).filter(|f| f.active));
     let (test_id, engagement_id, product_id, product_type_id) =
         (test.id, test.engagement_id, test.product_id, test.product_type_id);
     let statistics =
@@ -499,6 +629,11 @@ fn process(s: &mut State, request: &Request) -> Answer {
         json!({"test_id": test_id, "test": test_id, "engagement_id": engagement_id, "product_id": product_id,
                "product_type_id": product_type_id, "scan_type": "Trivy Scan", "statistics": statistics}),
     )
+}
+
+fn today_utc() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    crate::token::rfc3339(now)[..10].to_string()
 }
 
 fn new_id(s: &mut State) -> i64 {
@@ -574,48 +709,142 @@ fn parse_multipart(body: &[u8], boundary: &str) -> (BTreeMap<String, Vec<String>
     (fields, file)
 }
 
-/// The findings DefectDojo's Trivy parser makes of a report, by hash. What it cannot read it drops
-/// silently: a vulnerability without `PkgName`, a `Severity` outside the five, a result without `Target`.
-pub fn parse_trivy(report: &Value, mode: HashMode) -> BTreeMap<String, Finding> {
-    let mut out = BTreeMap::new();
+/// The findings DefectDojo 3.2.0's Trivy parser (`dojo/tools/trivy/parser.py`) makes of a report, in
+/// report order, each with its hash under `mode`: vulnerabilities, misconfigurations and secrets. What the
+/// parser cannot read it drops silently: a vulnerability without `PkgName`, a `Severity` outside the five,
+/// a result without `Target`.
+pub fn parse_trivy(report: &Value, mode: HashMode, service: &str) -> Vec<(String, Finding)> {
+    let mut out = Vec::new();
+    let severity_of = |s: &str| -> Option<&'static str> {
+        Some(match s {
+            "CRITICAL" => "Critical",
+            "HIGH" => "High",
+            "MEDIUM" => "Medium",
+            "LOW" => "Low",
+            "UNKNOWN" => "Info",
+            _ => return None,
+        })
+    };
     for result in report.get("Results").and_then(Value::as_array).into_iter().flatten() {
         let Some(target) = result.get("Target").and_then(Value::as_str) else { continue };
         let kind = result.get("Type").and_then(Value::as_str).unwrap_or_default();
+        let class = result.get("Class").and_then(Value::as_str).unwrap_or_default();
         for v in result.get("Vulnerabilities").and_then(Value::as_array).into_iter().flatten() {
             let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
             let Some(pkg) = v.get("PkgName").and_then(Value::as_str) else { continue };
-            let severity = match text("Severity").as_str() {
-                "CRITICAL" => "Critical",
-                "HIGH" => "High",
-                "MEDIUM" => "Medium",
-                "LOW" => "Low",
-                "UNKNOWN" => "Info",
-                _ => continue,
-            };
+            let Some(severity) = severity_of(&text("Severity")) else { continue };
             let (id, version) = (text("VulnerabilityID"), text("InstalledVersion"));
-            let title = format!("{id} {pkg} {version}");
+            let file_path = match class {
+                "os-pkgs" | "lang-pkgs" => v.get("PkgPath").and_then(Value::as_str).unwrap_or(target).to_string(),
+                "config" => target.to_string(),
+                _ => String::new(),
+            };
             let description = format!(
-                "{}\nTarget: {target}\nType: {kind}\nFixed version: {}\n\n{}\n",
+                "{}\n**Target:** {target}\n**Type:** {kind}\n**Fixed version:** {}\n\n{}\n",
                 text("Title"),
                 text("FixedVersion"),
                 text("Description")
             );
-            let parts: Vec<String> = match mode {
-                HashMode::Default => vec![title.clone(), severity.to_string(), id.clone(), String::new(), description],
-                HashMode::Recommended => vec![id.clone(), pkg.to_string(), version, text("PkgPath")],
+            let fields = Fields {
+                title: format!("{id} {pkg} {version}"),
+                severity,
+                vulnerability_id: id.clone(),
+                description,
+                component_name: pkg.to_string(),
+                component_version: version,
+                file_path,
+                line: String::new(),
             };
-            let mut h = sha2::Sha256::new();
-            for p in &parts {
-                h.update(p.as_bytes());
-                h.update([0u8]);
-            }
-            out.insert(hex::encode(h.finalize()), Finding { title, severity: severity.to_string(), active: true });
+            out.push(fields.finding(mode, service));
+        }
+        for m in result.get("Misconfigurations").and_then(Value::as_array).into_iter().flatten() {
+            let text = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+            let id = text("ID");
+            let avd = m.get("AVDID").and_then(Value::as_str).map_or(id.clone(), str::to_string);
+            let title = m.get("Title").and_then(Value::as_str).unwrap_or("Unknown Misconfiguration");
+            let severity = severity_of(m.get("Severity").and_then(Value::as_str).unwrap_or("LOW")).unwrap_or("Info");
+            let fields = Fields {
+                title: format!("{id} - {title}"),
+                severity,
+                vulnerability_id: avd,
+                description: format!(
+                    "**Target:** {target}\n**Type:** {}\n\n{}\n{}\n",
+                    text("Type"),
+                    text("Description"),
+                    text("Message")
+                ),
+                component_name: String::new(),
+                component_version: String::new(),
+                file_path: target.to_string(),
+                line: String::new(),
+            };
+            out.push(fields.finding(mode, service));
+        }
+        for secret in result.get("Secrets").and_then(Value::as_array).into_iter().flatten() {
+            let text = |k: &str| secret.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+            // DefectDojo fails the whole import on a secret severity outside the five; Strata never sends one.
+            let Some(severity) = severity_of(&text("Severity")) else { continue };
+            let fields = Fields {
+                title: format!("Secret detected in {target} - {}", text("Title")),
+                severity,
+                vulnerability_id: String::new(),
+                description: format!(
+                    "{}\n**Category:** {}\n**Match:** {}\n",
+                    text("Title"),
+                    text("Category"),
+                    text("Match")
+                ),
+                component_name: String::new(),
+                component_version: String::new(),
+                file_path: target.to_string(),
+                line: secret.get("StartLine").and_then(Value::as_u64).map(|l| l.to_string()).unwrap_or_default(),
+            };
+            out.push(fields.finding(mode, service));
         }
     }
     out
 }
 
+/// The finding fields DefectDojo can hash.
+struct Fields {
+    title: String,
+    severity: &'static str,
+    vulnerability_id: String,
+    description: String,
+    component_name: String,
+    component_version: String,
+    file_path: String,
+    line: String,
+}
+
+impl Fields {
+    fn finding(self, mode: HashMode, service: &str) -> (String, Finding) {
+        let parts: Vec<&str> = match mode {
+            HashMode::Default => {
+                vec![&self.title, self.severity, &self.vulnerability_id, "", &self.description]
+            }
+            HashMode::Recommended => vec![
+                &self.title,
+                &self.vulnerability_id,
+                &self.component_name,
+                &self.component_version,
+                &self.file_path,
+                &self.line,
+            ],
+        };
+        let mut h = sha2::Sha256::new();
+        for p in parts.iter().chain([&service]) {
+            h.update(p.as_bytes());
+            h.update([0u8]);
+        }
+        let finding = Finding { title: self.title, severity: self.severity.to_string(), active: true };
+        (hex::encode(h.finalize()), finding)
+    }
+}
+
 /// The hashes a report's findings get under `mode`.
 pub fn finding_hashes(file: &[u8], mode: HashMode) -> BTreeSet<String> {
-    serde_json::from_slice::<Value>(file).map(|r| parse_trivy(&r, mode).into_keys().collect()).unwrap_or_default()
+    serde_json::from_slice::<Value>(file)
+        .map(|r| parse_trivy(&r, mode, "").into_iter().map(|(h, _)| h).collect())
+        .unwrap_or_default()
 }

@@ -7,6 +7,7 @@
 
 pub mod debian;
 pub mod defectdojo;
+pub mod defectdojo_real;
 pub mod fixtures;
 pub mod fleet;
 pub mod hostile;

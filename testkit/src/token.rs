@@ -421,7 +421,7 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// `2024-01-01T00:00:00Z` for a Unix time (UTC).
-fn rfc3339(unix: u64) -> String {
+pub(crate) fn rfc3339(unix: u64) -> String {
     let (days, secs) = ((unix / 86_400) as i64, unix % 86_400);
     // Howard Hinnant's days-to-civil.
     let z = days + 719_468;

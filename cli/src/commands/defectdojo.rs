@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use anyhow::{Context, Result, bail};
 use strata_coordinator::defectdojo::{Client, DefectDojoError, Settings, Templates, Token, Upload};
-use strata_proto::v1::{Delivery, GetDeliveriesRequest, Scan};
+use strata_proto::v1::{Delivery, GetDeliveriesRequest, ResendDeliveriesRequest, Scan};
 use strata_scanner::report::Report;
 
 use crate::args::{DefectDojoArgs, DefectDojoCommand, ImageArgs};
@@ -14,7 +14,20 @@ use crate::args::{DefectDojoArgs, DefectDojoCommand, ImageArgs};
 pub async fn run(args: DefectDojoArgs) -> Result<u8> {
     match args.command {
         DefectDojoCommand::Check { url } => check(&url).await,
+        DefectDojoCommand::Resend { coordinator, ids } => resend(&coordinator, ids).await,
     }
+}
+
+async fn resend(coordinator: &crate::args::CoordinatorArgs, ids: Vec<String>) -> Result<u8> {
+    let mut client = crate::commands::fleet::connect(coordinator).await?;
+    let response = client.resend_deliveries(ResendDeliveriesRequest { ids }).await?.into_inner();
+    for d in &response.deliveries {
+        println!("{}\t{}\t{}\tqueued again", d.id, d.scan_id, d.test_title);
+    }
+    if response.deliveries.is_empty() {
+        println!("nothing parked to resend");
+    }
+    Ok(0)
 }
 
 /// Reachability, the API key, and read permission, each with a message that says what to fix.
@@ -45,9 +58,16 @@ async fn check(url: &str) -> Result<u8> {
     }
 }
 
-/// `strata image … --defectdojo URL`: the report as the fleet would send it, retried a few times.
-pub async fn upload(report: &Report, args: &ImageArgs, reference: &str) -> Result<()> {
-    let Some(url) = &args.defectdojo else { return Ok(()) };
+/// The one-off upload of `strata image … --defectdojo URL`, set up before the scan: a missing key or a
+/// bad setting is reported before minutes of scanning, not after.
+pub struct OneOff {
+    settings: Settings,
+    templates: Templates,
+    client: Client,
+}
+
+pub fn prepare(args: &ImageArgs) -> Result<Option<OneOff>> {
+    let Some(url) = &args.defectdojo else { return Ok(None) };
     // Only the URL comes from the flag; every other setting (and the key) from the coordinator's env.
     let settings = Settings::from_env_with_url(url)?;
     let templates = Templates {
@@ -57,27 +77,59 @@ pub async fn upload(report: &Report, args: &ImageArgs, reference: &str) -> Resul
         test_title: args.dd_test_title.clone().unwrap_or(settings.names.test_title.clone()),
         service: settings.names.service.clone(),
     };
-    let names = templates.render(reference, &HashMap::new(), None)?;
-    let file = strata_scanner::report::trivy::to_trivy_json(report).into_bytes();
-    let upload = Upload {
-        names,
-        scan_date: chrono::Utc::now().format("%Y-%m-%d").to_string(),
-        minimum_severity: settings.minimum_severity.clone(),
-        image_digest: report.artifact.repo_digest.clone().unwrap_or_default(),
-        tags: settings.tags.clone(),
-        dedup_sync: settings.dedup_sync,
-    };
     let client = Client::new(&settings.url, settings.token.clone(), settings.timeout)?;
-    let parts = strata_coordinator::defectdojo::client::split_by_target(file, settings.max_file_bytes)?;
-    for (target, bytes) in parts {
-        let mut upload = upload.clone();
-        if let Some(target) = target {
-            upload.names.test_title = format!("{} | {target}", upload.names.test_title);
+    Ok(Some(OneOff { settings, templates, client }))
+}
+
+impl OneOff {
+    /// The report as the fleet would send it, each part retried a few times; then the tests an earlier
+    /// split left behind are closed.
+    pub async fn upload(&self, report: &Report, reference: &str) -> Result<()> {
+        let settings = &self.settings;
+        let names = self.templates.render(reference, &HashMap::new(), None)?;
+        let upload = Upload {
+            names,
+            scan_date: chrono::Utc::now().format("%Y-%m-%d").to_string(),
+            minimum_severity: settings.minimum_severity.clone(),
+            image_digest: report.artifact.repo_digest.clone().unwrap_or_default(),
+            tags: settings.tags.clone(),
+            dedup_sync: settings.dedup_sync,
+            base_title: String::new(),
+            titles: Vec::new(),
+        };
+        let file = strata_coordinator::defectdojo::document::to_dojo_file(report);
+        let parts = strata_coordinator::defectdojo::document::uploads(&upload, file, settings.max_file_bytes)?;
+        let mut last = None;
+        for (upload, bytes) in parts {
+            let result = self.send(&upload, &bytes).await?;
+            let d = &result.delta;
+            eprintln!(
+                "DefectDojo: test {} ({}): created {}, closed {}, reactivated {}, untouched {}",
+                result.test_id,
+                upload.names.test_title,
+                d.created.total,
+                d.closed.total,
+                d.reactivated.total,
+                d.untouched.total
+            );
+            last = Some(upload);
         }
+        if let Some(upload) = last {
+            let closed = strata_coordinator::defectdojo::orphans::close(&self.client, &upload)
+                .await
+                .context("closing the DefectDojo tests an earlier split left behind")?;
+            for title in closed {
+                eprintln!("DefectDojo: closed the findings of {title:?}, which this report no longer delivers to");
+            }
+        }
+        Ok(())
+    }
+
+    async fn send(&self, upload: &Upload, bytes: &[u8]) -> Result<strata_coordinator::defectdojo::ImportResult> {
         let mut attempt = 0;
         let result = loop {
             attempt += 1;
-            match client.reimport(&upload, &bytes).await {
+            match self.client.reimport(upload, bytes).await {
                 Err(e) if e.is_retryable() && attempt < 4 => {
                     let wait = strata_coordinator::defectdojo::delivery::backoff(
                         std::time::Duration::from_secs(2),
@@ -91,19 +143,8 @@ pub async fn upload(report: &Report, args: &ImageArgs, reference: &str) -> Resul
                 other => break other,
             }
         };
-        let result = result.with_context(|| format!("uploading to DefectDojo test {:?}", upload.names.test_title))?;
-        let d = &result.delta;
-        eprintln!(
-            "DefectDojo: test {} ({}): created {}, closed {}, reactivated {}, untouched {}",
-            result.test_id,
-            upload.names.test_title,
-            d.created.total,
-            d.closed.total,
-            d.reactivated.total,
-            d.untouched.total
-        );
+        result.with_context(|| format!("uploading to DefectDojo test {:?}", upload.names.test_title))
     }
-    Ok(())
 }
 
 /// Each scan's DefectDojo deliveries; empty when the coordinator does not deliver (or predates it).

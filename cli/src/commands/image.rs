@@ -22,6 +22,7 @@ pub async fn run(mut args: ImageArgs) -> Result<u8> {
     let options = report_options(&args)?;
     // Read before the scan: a typo in an ignore file or a VEX document should not cost a whole scan.
     let policy = load_policy(&args)?;
+    let defectdojo = crate::commands::defectdojo::prepare(&args)?;
     let source = match (&args.reference, &args.input) {
         (Some(reference), _) => ImageSource::registry(reference, args.insecure, &platform)?,
         (None, Some(input)) => ImageSource::input(input)?,
@@ -54,15 +55,17 @@ pub async fn run(mut args: ImageArgs) -> Result<u8> {
     )?;
 
     policy::apply(&mut report, &policy);
-    // Before the report is printed: a CI job must fail when the upload did.
-    let uploaded_as = args.reference.clone().unwrap_or_else(|| report.artifact.name.clone());
-    crate::commands::defectdojo::upload(&report, &args, &uploaded_as).await?;
-
     let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
     let rendered = render(&report, args.format, to_terminal);
     match &args.output {
         Some(path) => std::fs::write(path, rendered).with_context(|| format!("writing {}", path.display()))?,
         None => std::io::stdout().lock().write_all(rendered.as_bytes()).context("writing the report")?,
+    }
+    // After the report is written (a failed upload must not cost the report file), before the exit code:
+    // a CI job fails when the upload did.
+    if let Some(defectdojo) = &defectdojo {
+        let uploaded_as = args.reference.clone().unwrap_or_else(|| report.artifact.name.clone());
+        defectdojo.upload(&report, &uploaded_as).await?;
     }
     if !report.is_complete() {
         for line in report.incomplete_lines() {

@@ -57,6 +57,9 @@ pub enum DefectDojoError {
     InvalidReport(String),
     #[error("DefectDojo configuration: {0}")]
     Config(String),
+    /// A name DefectDojo cannot store (it would answer 500 and keep half of it): never retried.
+    #[error("DefectDojo cannot take this upload: {0}")]
+    TooLong(String),
 }
 
 impl DefectDojoError {
@@ -84,6 +87,12 @@ pub struct Upload {
     pub image_digest: String,
     pub tags: Vec<String>,
     pub dedup_sync: bool,
+    /// The test title before a split (`test_title` then adds ` | <target>`), and every title this scan
+    /// delivers to: DefectDojo tests under `base_title` that are not among them are orphans to close.
+    #[serde(default)]
+    pub base_title: String,
+    #[serde(default)]
+    pub titles: Vec<String>,
 }
 
 impl Upload {
@@ -97,11 +106,13 @@ impl Upload {
             ("engagement_name", self.names.engagement.clone()),
             ("test_title", self.names.test_title.clone()),
             ("close_old_findings", "true".to_string()),
-            ("scan_date", self.scan_date.clone()),
             ("minimum_severity", self.minimum_severity.clone()),
             ("version", self.image_digest.clone()),
             ("build_id", self.image_digest.clone()),
         ];
+        if let Some(date) = sendable_scan_date(&self.scan_date, chrono::Utc::now().date_naive()) {
+            fields.push(("scan_date", date));
+        }
         // DefectDojo reads `tags` as a list: one field per tag.
         fields.extend(self.tags.iter().map(|t| ("tags", t.clone())));
         if let Some(service) = &self.names.service {
@@ -112,6 +123,16 @@ impl Upload {
         }
         fields
     }
+}
+
+/// The `scan_date` to send, if any. DefectDojo refuses a date after its own *local* date (its
+/// `TIME_ZONE`), which is behind UTC west of Greenwich. Its local date is never before yesterday's UTC
+/// date (no time zone is more than a day behind UTC), so a scan of yesterday or earlier — a delivery held
+/// up by an outage — keeps its date; a scan of today is sent without one and DefectDojo dates it today in
+/// its own time zone.
+pub fn sendable_scan_date(scan_date: &str, today_utc: chrono::NaiveDate) -> Option<String> {
+    let date = chrono::NaiveDate::parse_from_str(scan_date, "%Y-%m-%d").ok()?;
+    (date < today_utc).then(|| scan_date.to_string())
 }
 
 /// What a 201 says.
@@ -214,6 +235,7 @@ pub struct CheckOutcome {
     pub products_visible: u64,
 }
 
+#[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     base: String,
@@ -297,6 +319,33 @@ impl Client {
         Ok(CheckOutcome { products_visible: json.get("count").and_then(Value::as_u64).unwrap_or(0) })
     }
 
+    /// `GET {base}{path}` with `query`: the JSON body of a 2xx, `None` for a 404.
+    pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Option<Value>, DefectDojoError> {
+        let url = format!("{}{path}", self.base);
+        let response = self
+            .http
+            .get(&url)
+            .query(query)
+            .header("Authorization", self.auth())
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&url, &e))?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let (_, body) = self.read(response, &url).await?;
+        serde_json::from_str(&body).map(Some).map_err(|_| DefectDojoError::Rejected {
+            status: 200,
+            body: format!("{url} did not answer JSON: {}", truncate(&body)),
+        })
+    }
+
+    /// Whether DefectDojo still has the test (someone may have deleted it since the last delivery).
+    pub async fn test_exists(&self, test_id: i64) -> Result<bool, DefectDojoError> {
+        Ok(self.get(&format!("/api/v2/tests/{test_id}/"), &[]).await?.is_some())
+    }
+
     fn unreachable(&self, url: &str, e: &reqwest::Error) -> DefectDojoError {
         let mut reason = e.to_string();
         let mut source = std::error::Error::source(e);
@@ -360,47 +409,6 @@ pub fn validate(file: &[u8]) -> Result<(), DefectDojoError> {
     })
 }
 
-/// One upload's file, and the target it holds when the report was split.
-pub type Part = (Option<String>, Vec<u8>);
-
-/// Splits a Trivy report over `limit` bytes into one document per `Target` (sorted by target, so the
-/// split is the same every night), each keeping the report's other top-level fields. Returns
-/// `(None, file)` when no split is needed. A single target over the limit is refused: DefectDojo would
-/// reject it anyway, and a partial upload with `close_old_findings` would close what was left out.
-pub fn split_by_target(file: Vec<u8>, limit: usize) -> Result<Vec<Part>, DefectDojoError> {
-    if file.len() <= limit {
-        return Ok(vec![(None, file)]);
-    }
-    let value: Value =
-        serde_json::from_slice(&file).map_err(|e| DefectDojoError::InvalidReport(format!("not JSON: {e}")))?;
-    let mut results: Vec<Value> = value.get("Results").and_then(Value::as_array).cloned().unwrap_or_default();
-    let target = |r: &Value| r.get("Target").and_then(Value::as_str).unwrap_or_default().to_string();
-    results.sort_by_key(|r| target(r));
-    // Results sharing a target (a path two analysers report) travel together: one target, one part.
-    let mut grouped: Vec<(String, Vec<Value>)> = Vec::new();
-    for r in results {
-        let name = target(&r);
-        match grouped.last_mut() {
-            Some((last, rs)) if *last == name => rs.push(r),
-            _ => grouped.push((name, vec![r])),
-        }
-    }
-    let mut parts = Vec::with_capacity(grouped.len());
-    for (name, rs) in grouped {
-        let mut doc = value.clone();
-        doc["Results"] = Value::Array(rs);
-        let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| DefectDojoError::InvalidReport(e.to_string()))?;
-        if bytes.len() > limit {
-            return Err(DefectDojoError::InvalidReport(format!(
-                "target {name:?} alone is {} bytes, over DefectDojo's upload limit of {limit}",
-                bytes.len()
-            )));
-        }
-        parts.push((Some(name), bytes));
-    }
-    Ok(parts)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,18 +422,11 @@ mod tests {
     }
 
     #[test]
-    fn split_is_by_target_and_deterministic() {
-        let doc = serde_json::json!({"SchemaVersion": 2, "ArtifactName": "a", "Results": [
-            {"Target": "b", "Vulnerabilities": [{"VulnerabilityID": "X", "PkgName": "p", "Severity": "LOW"}]},
-            {"Target": "a", "Vulnerabilities": [{"VulnerabilityID": "Y", "PkgName": "q", "Severity": "LOW"}]},
-        ]});
-        let bytes = serde_json::to_vec_pretty(&doc).unwrap();
-        assert_eq!(split_by_target(bytes.clone(), bytes.len()).unwrap().len(), 1);
-        let parts = split_by_target(bytes.clone(), bytes.len() - 1).unwrap();
-        let targets: Vec<_> = parts.iter().map(|(t, _)| t.clone().unwrap()).collect();
-        assert_eq!(targets, ["a", "b"]);
-        assert_eq!(parts, split_by_target(bytes.clone(), bytes.len() - 1).unwrap());
-        assert!(matches!(split_by_target(bytes, 10), Err(DefectDojoError::InvalidReport(_))));
+    fn scan_date_is_sent_only_when_no_time_zone_can_be_before_it() {
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 4).unwrap();
+        assert_eq!(sendable_scan_date("2026-12-04", today), None, "today: DefectDojo dates it");
+        assert_eq!(sendable_scan_date("2026-12-03", today).as_deref(), Some("2026-12-03"));
+        assert_eq!(sendable_scan_date("garbage", today), None);
     }
 
     #[test]

@@ -46,6 +46,7 @@ pub fn start(outbox: Outbox) -> Result<Arc<Deliverer>> {
         busy: Mutex::default(),
     });
     info!(url = %settings.url, concurrency = settings.concurrency, "delivering findings to DefectDojo");
+    tokio::spawn(check_key(deliverer.client.clone(), settings.check_interval));
     let looping = deliverer.clone();
     tokio::spawn(async move {
         loop {
@@ -140,13 +141,15 @@ impl Deliverer {
         let Some(file) = self.outbox.file(&entry.id).await? else {
             return self.finish(entry, State::Parked, "the report file is missing from the outbox".into(), None).await;
         };
-        if settings.skip_unchanged && self.outbox.last_delivered(&entry).await?.as_deref() == Some(&entry.upload_hash) {
+        if settings.skip_unchanged && self.unchanged(&entry).await? {
             info!(scan = %entry.scan_id, test = %entry.upload.names.test_title, "DefectDojo: unchanged, not sent");
+            self.close_orphans(&entry).await;
             return self.finish(entry, State::Skipped, String::new(), None).await;
         }
         entry.attempts += 1;
         match self.client.reimport(&entry.upload, &file).await {
             Ok(result) => {
+                self.close_orphans(&entry).await;
                 let d = &result.delta;
                 info!(
                     scan = %entry.scan_id, test_id = result.test_id, created = d.created.total,
@@ -168,6 +171,31 @@ impl Deliverer {
                 warn!(scan = %entry.scan_id, attempts = entry.attempts, error = %e, "DefectDojo delivery parked");
                 self.finish(entry, State::Parked, e.to_string(), None).await
             }
+        }
+    }
+
+    /// The last upload delivered to this test was identical, and DefectDojo still has that test (it may
+    /// have been deleted since: Strata's memory is not DefectDojo's state).
+    async fn unchanged(&self, entry: &Entry) -> Result<bool> {
+        let Some((hash, test_id)) = self.outbox.last_delivered(entry).await? else { return Ok(false) };
+        if hash != entry.upload_hash {
+            return Ok(false);
+        }
+        match self.client.test_exists(test_id).await {
+            Ok(true) => Ok(true),
+            Ok(false) => {
+                info!(test_id, test = %entry.upload.names.test_title, "DefectDojo no longer has the test; sending again");
+                Ok(false)
+            }
+            // Send: the upload meets the same error and is retried as any other.
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// Best effort: a failure here is logged and tried again after the engagement's next delivery.
+    async fn close_orphans(&self, entry: &Entry) {
+        if let Err(e) = super::orphans::close(&self.client, &entry.upload).await {
+            warn!(scan = %entry.scan_id, error = %e, "DefectDojo: closing orphan tests failed");
         }
     }
 
@@ -203,6 +231,24 @@ impl Deliverer {
         entry.result = result;
         entry.updated_ms = now_ms();
         self.outbox.complete(&entry).await
+    }
+}
+
+/// The API key is checked every `interval`, whether or not anything is delivered: on nights where every
+/// upload is skipped as unchanged, a revoked key would otherwise go unnoticed until the first change.
+/// `strata_defectdojo_api_key_ok` is 1 while DefectDojo accepts the key, 0 when it refuses it or cannot be
+/// reached (the log says which).
+async fn check_key(client: Client, interval: Duration) {
+    loop {
+        let ok = match client.check().await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::error!(error = %e, "DefectDojo API key check failed");
+                false
+            }
+        };
+        metrics::gauge!("strata_defectdojo_api_key_ok").set(if ok { 1.0 } else { 0.0 });
+        tokio::time::sleep(interval).await;
     }
 }
 

@@ -3,9 +3,13 @@
 //! - [`client`]: the HTTP client, shared with `strata image --defectdojo` and `strata defectdojo check`.
 //! - [`outbox`]: the durable queue in Redis, written in the same MULTI that marks a scan done.
 //! - [`delivery`]: the loop that sends what the outbox holds, in order per engagement.
+//! - [`document`]: the file DefectDojo receives of a report, and its split into uploads.
+//! - [`orphans`]: closing the tests a split report no longer delivers to.
 
 pub mod client;
 pub mod delivery;
+pub mod document;
+pub mod orphans;
 pub mod outbox;
 
 use std::collections::HashMap;
@@ -34,6 +38,8 @@ pub struct Settings {
     pub timeout: Duration,
     /// DefectDojo's upload limit (100 MB by default); larger reports are split by target.
     pub max_file_bytes: usize,
+    /// How often the API key is checked, deliveries or not.
+    pub check_interval: Duration,
 }
 
 /// Name templates. Placeholders: `{repository}` (without tag or digest), `{registry}`, `{name}` (the
@@ -70,6 +76,30 @@ pub struct Names {
     pub service: Option<String>,
 }
 
+impl Names {
+    /// DefectDojo 3.2.0's column sizes. Over them it answers 500 (a database error, after creating the
+    /// product type or product already), which looks retryable but never succeeds: refuse at once instead.
+    pub fn check_lengths(&self) -> Result<(), DefectDojoError> {
+        let service = self.service.as_deref().unwrap_or_default();
+        for (what, value, limit) in [
+            ("product_type_name", self.product_type.as_str(), 255),
+            ("product_name", self.product.as_str(), 255),
+            ("engagement_name", self.engagement.as_str(), 300),
+            ("test_title", self.test_title.as_str(), 255),
+            ("service", service, 200),
+        ] {
+            let length = value.chars().count();
+            if length > limit {
+                return Err(DefectDojoError::TooLong(format!(
+                    "{what} is {length} characters, over DefectDojo's limit of {limit}: {:?}…",
+                    value.chars().take(60).collect::<String>()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Templates {
     /// Renders the names of a scan of `reference`. A non-empty field of `target` (the scan's own
     /// `ScanOptions.defectdojo`) replaces the configured template.
@@ -98,6 +128,7 @@ impl Templates {
                 return Err(DefectDojoError::Config(format!("the {what} name of {reference} renders empty")));
             }
         }
+        names.check_lengths()?;
         Ok(names)
     }
 }
@@ -205,6 +236,7 @@ impl Settings {
             max_backoff: Duration::from_millis(number("STRATA_DEFECTDOJO_MAX_BACKOFF_MS", 300_000)?),
             timeout: Duration::from_secs(number("STRATA_DEFECTDOJO_TIMEOUT_SECS", 600)?.max(1)),
             max_file_bytes: number("STRATA_DEFECTDOJO_MAX_FILE_BYTES", 100 * 1024 * 1024)? as usize,
+            check_interval: Duration::from_secs(number("STRATA_DEFECTDOJO_CHECK_SECS", 900)?.max(1)),
         })
     }
 }

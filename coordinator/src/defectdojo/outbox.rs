@@ -16,7 +16,7 @@ use strata_proto::v1::{DeliveryTotals, Scan};
 use strata_scanner::report::Report;
 use tracing::warn;
 
-use super::client::{DefectDojoError, ImportResult, Upload, split_by_target};
+use super::client::{DefectDojoError, ImportResult, Upload};
 use super::{Names, Settings};
 use crate::error::{CoordinatorError, Result};
 use crate::runner::now_ms;
@@ -163,6 +163,8 @@ impl Outbox {
                 image_digest: scan.image_digest.clone(),
                 tags: self.settings.tags.clone(),
                 dedup_sync: self.settings.dedup_sync,
+                base_title: String::new(),
+                titles: Vec::new(),
             },
             upload_hash: String::new(),
             state: State::Pending,
@@ -175,23 +177,21 @@ impl Outbox {
             // The run that finishes the scan; a rescan (no run) continues the submit's trace.
             traceparent: strata_fleet::telemetry::current_traceparent().unwrap_or_else(|| scan.traceparent.clone()),
         };
-        let file = strata_scanner::report::trivy::to_trivy_json(report).into_bytes();
+        let file = super::document::to_dojo_file(report);
         let prepared =
             self.settings.names.render(&scan.reference, &scan.labels, options.defectdojo.as_ref()).and_then(|names| {
-                super::client::validate(&file)?;
-                Ok((names, split_by_target(file, self.settings.max_file_bytes)?))
+                let mut upload = base.upload.clone();
+                upload.names = names;
+                super::document::uploads(&upload, file, self.settings.max_file_bytes)
             });
         let mut entries = Vec::new();
         match prepared {
-            Ok((names, parts)) => {
-                for (target, bytes) in parts {
+            Ok(parts) => {
+                for (upload, bytes) in parts {
                     let mut entry = base.clone();
                     entry.id = uuid::Uuid::new_v4().to_string();
-                    entry.upload.names = names.clone();
-                    if let Some(target) = target {
-                        entry.upload.names.test_title = format!("{} | {target}", names.test_title);
-                    }
-                    entry.upload_hash = upload_hash(&entry.upload, &bytes);
+                    entry.upload_hash = upload_hash(&upload, &bytes);
+                    entry.upload = upload;
                     entries.push((entry, Some(bytes)));
                 }
             }
@@ -295,7 +295,8 @@ impl Outbox {
             }
         }
         if let (State::Delivered, Some(result)) = (entry.state, &entry.result) {
-            pipe.set(self.key(&format!("last:{}", entry.test_key())), &entry.upload_hash).ignore();
+            let last = format!("{} {}", entry.upload_hash, result.test_id);
+            pipe.set(self.key(&format!("last:{}", entry.test_key())), last).ignore();
             for (name, counts) in [
                 ("created", result.delta.created),
                 ("closed", result.delta.closed),
@@ -324,9 +325,13 @@ impl Outbox {
         Ok(())
     }
 
-    /// The hash of the last upload delivered to this delivery's test.
-    pub async fn last_delivered(&self, entry: &Entry) -> Result<Option<String>> {
-        Ok(self.conn.clone().get(self.key(&format!("last:{}", entry.test_key()))).await?)
+    /// The hash of the last upload delivered to this delivery's test, and DefectDojo's id of that test.
+    pub async fn last_delivered(&self, entry: &Entry) -> Result<Option<(String, i64)>> {
+        let last: Option<String> = self.conn.clone().get(self.key(&format!("last:{}", entry.test_key()))).await?;
+        Ok(last.and_then(|l| {
+            let (hash, id) = l.split_once(' ')?;
+            Some((hash.to_string(), id.parse().ok()?))
+        }))
     }
 
     /// Takes or renews the engagement's lock; `false` when another replica holds it.
@@ -370,6 +375,54 @@ impl Outbox {
             }
         }
         Ok(out)
+    }
+
+    /// Queues parked deliveries again: `ids` are delivery ids, or scan ids standing for each of the
+    /// scan's parked deliveries. Returns the deliveries queued; one parked before it was ever sent (its
+    /// names or report were refused) has no file to send and is an error that says so.
+    pub async fn resend(&self, ids: &[String]) -> Result<Vec<Entry>> {
+        let mut parked = Vec::new();
+        for id in ids {
+            match self.entry(id).await? {
+                Some(entry) => parked.push(entry),
+                None => {
+                    let of_scan = self.for_scans(std::slice::from_ref(id)).await?;
+                    if of_scan.is_empty() {
+                        return Err(CoordinatorError::Invalid(format!("{id}: no such delivery or scan")));
+                    }
+                    parked.extend(of_scan.into_iter().filter(|e| e.state == State::Parked));
+                }
+            }
+        }
+        let mut queued = Vec::new();
+        for mut entry in parked.into_iter().filter(|e| e.state == State::Parked) {
+            let file_key = self.key(&format!("file:{}", entry.id));
+            let has_file: bool = self.conn.clone().exists(&file_key).await?;
+            if !has_file {
+                return Err(CoordinatorError::Invalid(format!(
+                    "delivery {} of {} was parked before it was sent ({}): fix the setting and `strata rescan` it",
+                    entry.id, entry.reference, entry.error
+                )));
+            }
+            entry.state = State::Pending;
+            entry.attempts = 0;
+            entry.error = String::new();
+            entry.next_attempt_ms = now_ms();
+            entry.updated_ms = now_ms();
+            let json = serde_json::to_vec(&entry).map_err(|e| CoordinatorError::Internal(e.to_string()))?;
+            let engagement = entry.engagement_key();
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            pipe.set(self.key(&format!("entry:{}", entry.id)), json).ignore();
+            pipe.persist(&file_key).ignore();
+            pipe.rpush(self.key(&format!("queue:{engagement}")), &entry.id).ignore();
+            pipe.sadd(self.key("engagements"), engagement).ignore();
+            pipe.hincr(self.key("stats"), "parked", -1).ignore();
+            pipe.hincr(self.key("stats"), "pending", 1).ignore();
+            let _: () = pipe.query_async(&mut self.conn.clone()).await?;
+            queued.push(entry);
+        }
+        Ok(queued)
     }
 
     pub async fn totals(&self) -> Result<DeliveryTotals> {
