@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Builds the real content that integration tests and the demo scan, once per machine, and caches it:
 #   $STRATA_FIXTURES/bullseye-minbase.tar   a Debian 11 root filesystem from `debootstrap --variant=minbase`
-#   and whatever scripts/fixtures.d/*.sh build (each idempotent, each given the directory as $1).
+#   and whatever scripts/fixtures.d/*.sh build (each idempotent, each given the directory as $1): the
+#   tests' fixtures (Go, Rust, Ruby, rpm, Java, npm/yarn/pnpm, pip), which the demo does not need.
 # Rebuilt only when missing. Prints the fixtures directory.
+#   scripts/fixtures.sh [--base]   --base: only the root filesystem (what scripts/demo.sh needs)
 set -euo pipefail
+base_only=false
+[ "${1:-}" = --base ] && base_only=true
 
 dir=${STRATA_FIXTURES:-/var/tmp/strata-fixtures}
 mirror=${STRATA_DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -23,6 +27,7 @@ if [ ! -s "$rootfs_tar" ]; then
       -C "$work/root" -cf "$rootfs_tar.tmp" .
   mv "$rootfs_tar.tmp" "$rootfs_tar"
 fi
+$base_only && { echo "$dir"; exit 0; }
 for part in "$(dirname "$0")"/fixtures.d/*.sh; do
   [ -e "$part" ] || continue
   bash "$part" "$dir" >&2

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs and starts what Strata's tests and demo need on a fresh Debian machine of this project.
 # Idempotent: installs only what is missing, starts only what is down.
+#   scripts/setup.sh [--demo]   --demo: only what scripts/demo.sh needs (no test-only tools)
 set -euo pipefail
+demo=false
+[ "${1:-}" = --demo ] && demo=true
 
 need_pkgs=()
 for pair in docker-registry:docker-registry skopeo:skopeo debootstrap:debootstrap htpasswd:apache2-utils \
@@ -38,7 +41,7 @@ for _ in $(seq 60); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sle
 # reinstalled only when deploy/tests/requirements.txt changes.
 kv=/var/tmp/strata-tools/kv
 req="$(dirname "$0")/../deploy/tests/requirements.txt"
-if [[ -f $req ]] && ! cmp -s "$req" "$kv/.requirements.txt" 2>/dev/null; then
+if ! $demo && [[ -f $req ]] && ! cmp -s "$req" "$kv/.requirements.txt" 2>/dev/null; then
   echo "setup: installing deploy test tools into $kv" >&2
   mkdir -p "$(dirname "$kv")"
   python3 -m venv "$kv"

@@ -13,6 +13,9 @@ scripts/defectdojo.sh start || echo "test.sh: no real DefectDojo (see above); it
 cargo fmt --all -- --check
 # Acceptance tests run the real binaries of every crate (strata, strata-coordinator, strata-worker).
 cargo build --workspace --bins
+# The README's first command as a new user meets it: scripts/demo.sh in a temporary clone with no ../shared
+# (committed data only), locally and with --fleet, on the binaries just built; its report must have findings.
+scripts/demo.d/check-clone.sh
 if cargo nextest --version >/dev/null 2>&1; then
   # Doc examples are not tests here (none are marked runnable); nextest's summary is the closing line.
   cargo nextest run --workspace --no-fail-fast "$@"

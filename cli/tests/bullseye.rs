@@ -99,16 +99,19 @@ fn registry_layout_and_archive_agree_and_match_the_dpkg_oracle() {
     assert_eq!(from_registry["summary"]["total"].as_u64().unwrap() as usize, expected.len());
 }
 
-/// The real bullseye root filesystem against every Debian advisory in ../shared/vulndb: Strata and the
-/// oracle must agree on every source package (for a current bullseye both find none: the data ends
-/// before the last point release).
+/// The real bullseye root filesystem against every Debian advisory in ../shared/vulndb, or, in a clone
+/// without it, against the committed subset (every advisory of that data that names a source package of
+/// this image, so the same check): Strata and the oracle must agree on every source package (for a current
+/// bullseye both find none: the data ends before the last point release).
 #[test]
 fn pristine_bullseye_against_all_debian_advisories() {
-    let Some(shared) = fixtures::shared_vulndb() else {
-        eprintln!("../shared/vulndb is not on this machine; the committed subset is covered by the other test");
-        return;
+    let osv = match fixtures::shared_vulndb() {
+        Some(shared) => shared.join("osv-debian.jsonl.gz"),
+        None => {
+            eprintln!("../shared/vulndb is not on this machine: checking against the committed subset");
+            minbase_osv()
+        }
     };
-    let osv = shared.join("osv-debian.jsonl.gz");
     let rootfs = Rootfs::bullseye();
     let tmp = tempfile::tempdir().unwrap();
     let layout = tmp.path().join("layout");
@@ -117,7 +120,10 @@ fn pristine_bullseye_against_all_debian_advisories() {
         .write_layout(&layout, "pristine");
     let db = build_db(tmp.path(), std::slice::from_ref(&osv));
     let report = scan_json(&["--db", db.to_str().unwrap()], &["--input", &format!("{}:pristine", layout.display())]);
-    let expected = dpkg_oracle(&rootfs.status, &[osv], "Debian:11");
+    let expected = dpkg_oracle(&rootfs.status, std::slice::from_ref(&osv), "Debian:11");
     assert_eq!(findings(&report), expected);
+    // Not vacuous: the same data does select advisories for this image's packages once they are older.
+    let aged = DOWNGRADES.iter().fold(rootfs.status.clone(), |s, (src, v)| with_source_version(&s, src, v));
+    assert!(!dpkg_oracle(&aged, &[osv], "Debian:11").is_empty(), "no advisory in the data applies to this image");
     assert!(report["results"][0]["packages"].as_u64().unwrap() > 80);
 }

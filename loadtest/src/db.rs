@@ -1,5 +1,7 @@
 //! The two vulnerability DBs of the two nights, built with `strata db build` from real OSV data: all of
-//! `../shared/vulndb` when the machine has it (else the committed Debian subset). Night 1's DB lacks 5 %
+//! `../shared/vulndb` when the machine has it, else the committed subset of it (`testkit/fixtures/osv`:
+//! the minbase image's Debian advisories and those of the npm and PyPI releases the apps use, so night 2's
+//! additions still reach findings). Night 1's DB lacks 5 %
 //! of the advisories (night 2 "adds" them) and has another 5 % without any severity (night 2 "changes"
 //! them), picked by a hash of the advisory id — what a day of upstream updates looks like.
 
@@ -25,8 +27,10 @@ pub struct Dbs {
 }
 
 fn sources() -> Vec<PathBuf> {
-    if let Some(dir) = strata_testkit::fixtures::shared_vulndb() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let shared = strata_testkit::fixtures::shared_vulndb();
+    let committed = strata_testkit::fixtures::repo_root().join("testkit/fixtures/osv");
+    for dir in shared.iter().chain([&committed]) {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
             .into_iter()
             .flatten()
             .flatten()
@@ -38,7 +42,7 @@ fn sources() -> Vec<PathBuf> {
             return files;
         }
     }
-    vec![strata_testkit::debian::minbase_osv()]
+    Vec::new()
 }
 
 /// 0..100 from the advisory id: stable across runs and machines.
