@@ -9,6 +9,7 @@ pub mod debian;
 pub mod defectdojo;
 pub mod fixtures;
 pub mod fleet;
+pub mod hostile;
 pub mod http_proxy;
 pub mod image;
 pub mod otlp;
