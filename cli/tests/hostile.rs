@@ -27,6 +27,9 @@ const WALL: Duration = Duration::from_secs(60);
 /// The hang guard: a child still running this long is killed (its whole process group) and fails.
 const KILL_AFTER: Duration = Duration::from_secs(75);
 const RSS_KIB: i64 = 512 * 1024;
+/// The machine guard: a child past this is killed at once (a Berkeley DB bomb reached 20 GiB in a minute,
+/// on a machine other test runs share). It fails the RSS assertion either way.
+const KILL_OVER_KIB: i64 = 2 * 1024 * 1024;
 const REPORT_BYTES: u64 = 64 << 20;
 
 struct Run {
@@ -61,7 +64,7 @@ fn run_traced(args: &[String], sandbox: &Path, trace: &Path, stderr: &Path) -> R
     let child = cmd.spawn().expect("strace (apt-get install strace)");
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
-    let mut killed_peak_kib = 0;
+    let mut watched_peak_kib = 0;
     // SAFETY: rusage is plain data, filled in by the kernel.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     loop {
@@ -71,9 +74,9 @@ fn run_traced(args: &[String], sandbox: &Path, trace: &Path, stderr: &Path) -> R
         if r == pid {
             break;
         }
-        if started.elapsed() > KILL_AFTER {
-            // A killed strace never reaps its tracee, so wait4 would not see its peak: read it first.
-            killed_peak_kib = killed_peak_kib.max(group_peak_kib(pid));
+        // A killed strace never reaps its tracee, so wait4 would not see its peak: it is read as it goes.
+        watched_peak_kib = watched_peak_kib.max(group_peak_kib(pid));
+        if started.elapsed() > KILL_AFTER || watched_peak_kib > KILL_OVER_KIB {
             // SAFETY: the process group we created for this child alone.
             unsafe { libc::kill(-pid, libc::SIGKILL) };
         }
@@ -84,7 +87,7 @@ fn run_traced(args: &[String], sandbox: &Path, trace: &Path, stderr: &Path) -> R
     unsafe { libc::kill(-pid, libc::SIGKILL) };
     let code = std::process::ExitStatus::from_raw(status).code();
     let stderr = std::fs::read(stderr).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
-    Run { code, wall, rss_kib: usage.ru_maxrss.max(killed_peak_kib), stderr }
+    Run { code, wall, rss_kib: usage.ru_maxrss.max(watched_peak_kib), stderr }
 }
 
 /// The largest peak RSS (`VmHWM`) among `pid`'s children: the traced `strata` under strace.

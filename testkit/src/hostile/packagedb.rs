@@ -212,6 +212,29 @@ fn rpm_sqlite_view(dir: &Path) -> Written {
 mod tests {
     use super::*;
 
+    /// GNU tar, extracting the layers in order as a runtime would apply them, finds the dpkg database
+    /// where the case hides it: the generator writes what it claims to.
+    fn extracted_by_gnu_tar(build: fn(&Path) -> Written) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let written = build(&dir.path().join("layout"));
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        for digest in &written.layer_digests {
+            let blob = crate::image::blob_path(&dir.path().join("layout"), digest);
+            let status =
+                std::process::Command::new("tar").args(["-xzf"]).arg(&blob).arg("-C").arg(&root).status().unwrap();
+            assert!(status.success(), "GNU tar failed on {digest}");
+        }
+        std::fs::read(root.join(DPKG_STATUS)).unwrap()
+    }
+
+    #[test]
+    fn gnu_tar_reads_the_hidden_databases() {
+        assert_eq!(extracted_by_gnu_tar(sparse_db), STATUS);
+        assert_eq!(extracted_by_gnu_tar(hard_link_db), STATUS);
+        assert_eq!(extracted_by_gnu_tar(hard_link_across), STATUS);
+    }
+
     #[test]
     fn bdb_overflow_is_a_hash_file_of_one_mib() {
         let db = bdb_overflow_bytes();
