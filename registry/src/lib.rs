@@ -30,6 +30,8 @@ mod throttle;
 mod transport;
 
 pub use catalog::{Catalog, CatalogOptions};
+/// Public for the fuzz target over `WWW-Authenticate` values (fuzz/fuzz_targets/www_authenticate.rs).
+pub use challenge::{Challenge, parse as parse_challenge};
 pub use client::{RegistryClient, RegistryOptions};
 pub use error::RegistryError;
 pub use throttle::{RetryPolicy, retry_after};
