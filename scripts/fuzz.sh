@@ -29,7 +29,7 @@ command -v cargo-fuzz >/dev/null || { echo "fuzz: cargo-fuzz is missing (scripts
 started=$SECONDS
 failed=() ran=0
 for dir in fuzz fuzz/services; do
-  mapfile -t available < <(cd "$dir" && cargo fuzz list)
+  mapfile -t available < <(cargo fuzz list --fuzz-dir "$dir")
   targets=()
   for target in "${available[@]}"; do
     if (($# == 0)) || [[ " $* " == *" $target "* ]]; then targets+=("$target"); fi
@@ -37,7 +37,7 @@ for dir in fuzz fuzz/services; do
   ((${#targets[@]})) || continue
   # One named target builds alone; otherwise the whole crate (cargo fuzz build takes at most one name).
   only=(); ((${#targets[@]} == 1)) && only=("${targets[0]}")
-  (cd "$dir" && cargo fuzz build --sanitizer none --target-dir "$target_dir" "${only[@]}")
+  cargo fuzz build --fuzz-dir "$dir" --sanitizer none --target-dir "$target_dir" "${only[@]}"
   echo "fuzz: $dir built after $((SECONDS - started)) s; ${#targets[@]} targets, ${seconds} s each" >&2
   bin_dir=$target_dir/x86_64-unknown-linux-gnu/release
   for target in "${targets[@]}"; do
