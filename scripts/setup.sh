@@ -8,7 +8,7 @@ demo=false
 
 need_pkgs=()
 for pair in docker-registry:docker-registry skopeo:skopeo debootstrap:debootstrap htpasswd:apache2-utils \
-            zstd:zstd jq:jq umoci:umoci dpkg-deb:dpkg openssl:openssl redis-cli:redis-tools \
+            zstd:zstd jq:jq strace:strace umoci:umoci dpkg-deb:dpkg openssl:openssl redis-cli:redis-tools \
             redis-server:redis-server rabbitmq-server:rabbitmq-server rsync:rsync; do
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
@@ -47,6 +47,12 @@ if ! $demo && [[ -f $req ]] && ! cmp -s "$req" "$kv/.requirements.txt" 2>/dev/nu
   python3 -m venv "$kv"
   "$kv/bin/pip" install -q -r "$req"
   cp "$req" "$kv/.requirements.txt"
+fi
+
+# cargo-fuzz drives the fuzz targets (scripts/fuzz.sh); pinned, so that CI runs what was tried.
+if ! cargo fuzz --version 2>/dev/null | grep -q " 0.13.2$"; then
+  echo "setup: installing cargo-fuzz" >&2
+  cargo install cargo-fuzz --version 0.13.2 --locked --quiet
 fi
 
 if ! command -v cargo-nextest >/dev/null 2>&1 && ! cargo nextest --version >/dev/null 2>&1; then

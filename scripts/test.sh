@@ -16,6 +16,11 @@ cargo build --workspace --bins
 # The README's first command as a new user meets it: scripts/demo.sh in a temporary clone with no ../shared
 # (committed data only), locally and with --fleet, on the binaries just built; its report must have findings.
 scripts/demo.d/check-clone.sh
+# Every fuzz target for a few seconds (about 4 min on 2 cores with a warm build); a crash, hang or memory
+# blow-up fails the run. STRATA_FUZZ_SECONDS=0 skips it; scripts/fuzz.sh alone runs them for hours.
+if [[ ${STRATA_FUZZ_SECONDS:-8} != 0 ]]; then
+  STRATA_FUZZ_SECONDS=${STRATA_FUZZ_SECONDS:-8} scripts/fuzz.sh
+fi
 if cargo nextest --version >/dev/null 2>&1; then
   # Doc examples are not tests here (none are marked runnable); nextest's summary is the closing line.
   cargo nextest run --workspace --no-fail-fast "$@"

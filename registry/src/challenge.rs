@@ -19,13 +19,13 @@ const MAX_TOKEN_BYTES: usize = 64 << 10;
 
 /// One challenge of a `WWW-Authenticate` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Challenge {
+pub enum Challenge {
     Basic,
     Bearer { realm: String, service: Option<String> },
 }
 
 /// The first challenge we can answer in a `WWW-Authenticate` value (which may hold several).
-pub(crate) fn parse(header: &str) -> Option<Challenge> {
+pub fn parse(header: &str) -> Option<Challenge> {
     let mut rest = header.trim();
     while !rest.is_empty() {
         let scheme_end = rest.find(|c: char| c.is_whitespace() || c == ',').unwrap_or(rest.len());

@@ -217,10 +217,11 @@ pub fn blob_path(dir: &Path, digest: &str) -> PathBuf {
     dir.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))
 }
 
-struct HashWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    bytes: u64,
+/// Hashes and counts what passes through (the hostile corpus streams its layers through it too).
+pub(crate) struct HashWriter<W> {
+    pub(crate) inner: W,
+    pub(crate) hasher: Sha256,
+    pub(crate) bytes: u64,
 }
 
 impl<W: Write> Write for HashWriter<W> {

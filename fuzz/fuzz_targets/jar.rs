@@ -1,0 +1,7 @@
+//! A Java archive: zip, nested jars, pom.properties and manifests.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+#[allow(unused_imports)]
+use strata_scanner::analyze::{FileKind, java, npm, python, rpm, ruby, rust};
+
+fuzz_target!(|data: &[u8]| strata_fuzz::file(FileKind::Java(java::Kind::Archive), "app/app.jar", data));

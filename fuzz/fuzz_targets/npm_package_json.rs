@@ -1,0 +1,11 @@
+//! An installed package's package.json.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+#[allow(unused_imports)]
+use strata_scanner::analyze::{FileKind, java, npm, python, rpm, ruby, rust};
+
+fuzz_target!(|data: &[u8]| strata_fuzz::file(
+    FileKind::Npm(npm::Kind::Installed),
+    "app/node_modules/left-pad/package.json",
+    data
+));

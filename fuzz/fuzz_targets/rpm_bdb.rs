@@ -1,0 +1,7 @@
+//! rpm's Berkeley DB hash file: pages, overflow chains, then headers.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+#[allow(unused_imports)]
+use strata_scanner::analyze::{FileKind, java, npm, python, rpm, ruby, rust};
+
+fuzz_target!(|data: &[u8]| strata_fuzz::file(FileKind::Rpm(rpm::Kind::BerkeleyDb), "var/lib/rpm/Packages", data));

@@ -1,0 +1,7 @@
+//! yarn.lock (classic and berry).
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+#[allow(unused_imports)]
+use strata_scanner::analyze::{FileKind, java, npm, python, rpm, ruby, rust};
+
+fuzz_target!(|data: &[u8]| strata_fuzz::file(FileKind::Npm(npm::Kind::YarnLock), "app/yarn.lock", data));
