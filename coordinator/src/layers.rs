@@ -116,7 +116,9 @@ impl LayerFanout {
                     });
                     results.insert(digest, result);
                 } else if self.cache.claim(&digest, self.claim_ttl).await? {
-                    // The claim expired with no result: its job was lost. Queue it again.
+                    // The claim expired with no result: its job was lost. Queue it again; the attempts it
+                    // already cost are counted in the cache (the worker reads that count, not this 0), so a
+                    // layer that kills its analyser is still dead-lettered after N of them.
                     self.queue.publish(&make_job(layers[&digest]), 0).await?;
                 }
             }

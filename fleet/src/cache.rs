@@ -31,7 +31,26 @@ pub trait LayerCache: Send + Sync + 'static {
     async fn analyses(&self, digest: &str) -> Result<u64>;
     /// Whether the backend answers (readiness).
     async fn ping(&self) -> Result<()>;
+    /// Counts one attempt at `digest` *before* it is made, so an attempt that kills its process still
+    /// counts. Returns this attempt's number (1 for the first) and why the last counted attempt failed,
+    /// when a worker lived to say. Storing the layer's result ([`put`](Self::put)) starts the count over.
+    async fn begin_attempt(&self, digest: &str) -> Result<Attempt>;
+    /// Records why the current attempt at `digest` failed (read back by the next [`Self::begin_attempt`]).
+    async fn attempt_failed(&self, digest: &str, reason: &str) -> Result<()>;
 }
+
+/// One counted attempt at a layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// 1 for the first attempt; counts every attempt that began, whether or not its worker survived it.
+    pub number: u32,
+    /// Why the previous attempt failed, if a worker recorded it.
+    pub last_failure: Option<String>,
+}
+
+/// How long an attempt count outlives its last attempt: far beyond any retry backoff or queue wait, short
+/// enough that a layer which failed long ago is tried afresh.
+const ATTEMPTS_TTL: Duration = Duration::from_secs(86_400);
 
 /// Removes the password from a `redis://user:password@host` URL in a message.
 pub fn redact(text: &str) -> String {
@@ -65,6 +84,12 @@ impl Keys {
     }
     pub fn analyses(&self, digest: &str) -> String {
         self.versioned("analyses", digest)
+    }
+    pub fn attempts(&self, digest: &str) -> String {
+        self.versioned("attempts", digest)
+    }
+    pub fn attempt_failure(&self, digest: &str) -> String {
+        self.versioned("attempt-failure", digest)
     }
     pub fn done_channel(&self) -> String {
         format!("{}:layer-done", self.prefix)
@@ -113,7 +138,12 @@ impl LayerCache for RedisCache {
         let ttl = if result.ok { self.ttl } else { self.failed_ttl };
         let mut conn = self.conn.clone();
         let _: () = conn.set_ex(self.keys.layer(&result.digest), codec::encode_result(result), ttl.as_secs()).await?;
-        let _: () = conn.del(self.keys.claim(&result.digest)).await?;
+        let settled = [
+            self.keys.claim(&result.digest),
+            self.keys.attempts(&result.digest),
+            self.keys.attempt_failure(&result.digest),
+        ];
+        let _: () = conn.del(&settled[..]).await?;
         let _: () = conn.publish(self.keys.done_channel(), &result.digest).await?;
         Ok(())
     }
@@ -143,6 +173,23 @@ impl LayerCache for RedisCache {
         let _: String = redis::cmd("PING").query_async(&mut self.conn.clone()).await?;
         Ok(())
     }
+
+    async fn begin_attempt(&self, digest: &str) -> Result<Attempt> {
+        let (count, failure) = (self.keys.attempts(digest), self.keys.attempt_failure(digest));
+        let (number, _, last_failure): (u64, (), Option<String>) = redis::pipe()
+            .atomic()
+            .incr(&count, 1)
+            .expire(&count, ATTEMPTS_TTL.as_secs() as i64)
+            .get(&failure)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(Attempt { number: u32::try_from(number).unwrap_or(u32::MAX), last_failure })
+    }
+
+    async fn attempt_failed(&self, digest: &str, reason: &str) -> Result<()> {
+        let _: () = self.conn.clone().set_ex(self.keys.attempt_failure(digest), reason, ATTEMPTS_TTL.as_secs()).await?;
+        Ok(())
+    }
 }
 
 /// The cache for local mode: one process, nothing shared, nothing kept.
@@ -150,6 +197,7 @@ pub struct MemoryCache {
     results: Mutex<HashMap<String, LayerResult>>,
     claims: Mutex<HashMap<String, std::time::Instant>>,
     analyses: Mutex<HashMap<String, u64>>,
+    attempts: Mutex<HashMap<String, Attempt>>,
     done: broadcast::Sender<String>,
 }
 
@@ -159,6 +207,7 @@ impl Default for MemoryCache {
             results: Mutex::default(),
             claims: Mutex::default(),
             analyses: Mutex::default(),
+            attempts: Mutex::default(),
             done: broadcast::channel(1024).0,
         }
     }
@@ -178,6 +227,7 @@ impl LayerCache for MemoryCache {
     async fn put(&self, result: &LayerResult) -> Result<()> {
         lock(&self.results).insert(result.digest.clone(), result.clone());
         lock(&self.claims).remove(&result.digest);
+        lock(&self.attempts).remove(&result.digest);
         let _ = self.done.send(result.digest.clone());
         Ok(())
     }
@@ -210,6 +260,20 @@ impl LayerCache for MemoryCache {
     }
 
     async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+
+    async fn begin_attempt(&self, digest: &str) -> Result<Attempt> {
+        let mut attempts = lock(&self.attempts);
+        let attempt = attempts.entry(digest.to_string()).or_insert(Attempt { number: 0, last_failure: None });
+        attempt.number += 1;
+        Ok(attempt.clone())
+    }
+
+    async fn attempt_failed(&self, digest: &str, reason: &str) -> Result<()> {
+        if let Some(attempt) = lock(&self.attempts).get_mut(digest) {
+            attempt.last_failure = Some(reason.to_string());
+        }
         Ok(())
     }
 }

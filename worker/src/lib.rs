@@ -3,14 +3,20 @@
 //!
 //! The same [`Worker`] runs in the `strata-worker` binary (RabbitMQ, Redis, registry) and inside
 //! `strata image` (in-process queue and cache, blobs from a registry or local files).
+//!
+//! Every layer is attacker-controlled, so a job is bounded: its attempt is counted in the cache before it
+//! starts (a worker that dies mid-layer still counts it, and a layer that keeps killing its analyser is
+//! dead-lettered), fetch and analysis share one deadline, and in the fleet the analysis runs in a child
+//! process under rlimits ([`isolation`]). A stop request waits for jobs in flight only for a grace period.
 
 pub mod blobs;
+pub mod isolation;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use strata_fleet::cache::LayerCache;
+use strata_fleet::cache::{Attempt, LayerCache};
 use strata_fleet::queue::{Delivery, JobQueue};
 use strata_fleet::telemetry;
 use strata_fleet::{LayerJob, codec};
@@ -20,6 +26,7 @@ use tracing::field::Empty;
 use tracing::{Instrument, info, info_span, warn};
 
 pub use blobs::{BlobSource, RegistryBlobs};
+pub use isolation::Isolation;
 
 #[derive(Clone)]
 pub struct WorkerConfig {
@@ -31,7 +38,16 @@ pub struct WorkerConfig {
     pub retry_backoff: Duration,
     /// Secret rules from a user's config instead of the built-in ones. Results then depend on the config,
     /// so a worker with one must not share a layer cache with workers without it.
+    /// Only for analysis in process: an isolated child uses the built-in rules.
     pub secrets: Option<Arc<strata_scanner::secret::Scanner>>,
+    /// Fetch plus analysis of one layer; past it the attempt fails and the job's slot is freed. `None`:
+    /// no deadline beyond the engine's own wall-clock budget (local mode).
+    pub layer_deadline: Option<Duration>,
+    /// After a stop request, how long jobs in flight may still run; those left then stay unacknowledged
+    /// (the broker redelivers them, their attempt already counted) and the worker exits.
+    pub shutdown_grace: Duration,
+    /// Analyse each layer in a child process under limits (the fleet); `None` analyses in process.
+    pub isolation: Option<Isolation>,
 }
 
 impl Default for WorkerConfig {
@@ -42,6 +58,9 @@ impl Default for WorkerConfig {
             max_attempts: 3,
             retry_backoff: Duration::from_millis(500),
             secrets: None,
+            layer_deadline: None,
+            shutdown_grace: Duration::from_secs(100),
+            isolation: None,
         }
     }
 }
@@ -106,8 +125,14 @@ impl Worker {
             }
         }
         drop(stream);
-        info!(jobs = in_flight.len(), "stopping: finishing jobs in flight");
-        while in_flight.join_next().await.is_some() {}
+        info!(jobs = in_flight.len(), grace = ?self.config.shutdown_grace, "stopping: finishing jobs in flight");
+        let drained = async { while in_flight.join_next().await.is_some() {} };
+        if tokio::time::timeout(self.config.shutdown_grace, drained).await.is_err() {
+            // Stuck jobs (a stalled registry, a hung analysis) must not outlive the grace period: left
+            // unacknowledged, the broker gives them to another worker, their attempt already counted.
+            warn!(jobs = in_flight.len(), "grace period over; leaving the jobs in flight to be redelivered");
+            in_flight.abort_all();
+        }
         lost.map_or(Ok(()), Err)
     }
 
@@ -129,17 +154,33 @@ impl Worker {
 
     async fn handle_traced(&self, delivery: Delivery) -> &'static str {
         let job = delivery.job.clone();
-        // A duplicate job (a claim expired while the first was queued) costs one cache read.
-        if let Ok(Some(done)) = self.cache.get(&job.digest).await
-            && done.ok
-        {
+        // A duplicate job (a claim expired while the first was queued, a redelivery after the result was
+        // stored) costs one cache read. A failure stands too: it is kept an hour, then a scan retries it.
+        if let Ok(Some(_)) = self.cache.get(&job.digest).await {
             let _ = delivery.ack().await;
             return "cached";
         }
-        let started = std::time::Instant::now();
-        let outcome = self.analyze(&job).await;
-        metrics::histogram!("strata_layer_analysis_seconds").record(started.elapsed().as_secs_f64());
-        let attempts = delivery.attempts + 1;
+        // Counted before the work: if this attempt kills the process, the next delivery knows.
+        let attempt = match self.cache.begin_attempt(&job.digest).await {
+            Ok(attempt) => attempt,
+            Err(e) => {
+                warn!(layer = %job.digest, error = %e, "cannot count the attempt; requeueing");
+                let _ = delivery.requeue(self.queue.as_ref()).await;
+                return "requeued";
+            }
+        };
+        let attempts = attempt.number.max(delivery.attempts + 1);
+        let outcome = if attempts > self.config.max_attempts {
+            // Every earlier attempt began and none settled: each one took its worker down with it.
+            Err(attempt.last_failure.clone().unwrap_or_else(|| {
+                "the worker stopped while analysing it (killed, out of memory or restarted)".to_string()
+            }))
+        } else {
+            let started = std::time::Instant::now();
+            let outcome = self.analyze_within_deadline(&job).await;
+            metrics::histogram!("strata_layer_analysis_seconds").record(started.elapsed().as_secs_f64());
+            outcome
+        };
         let (stored, label) = match outcome {
             Ok(inventory) => match codec::ok_result(&inventory, attempts) {
                 Ok(result) => {
@@ -153,23 +194,15 @@ impl Worker {
                 }
                 Err(e) => (Err(e), "analysed"),
             },
-            Err(message) if attempts >= self.config.max_attempts => {
-                warn!(layer = %job.digest, attempts, error = %message, "layer failed for good; dead-lettering");
-                metrics::counter!("strata_jobs_dead_lettered_total").increment(1);
-                let dead = self.queue.dead_letter(&job, attempts, &message).await;
-                let stored = match dead {
-                    Ok(()) => {
-                        let failed = codec::failed_result(&job.digest, &message, attempts);
-                        self.cache.put(&failed).instrument(info_span!("cache_write")).await
-                    }
-                    Err(e) => Err(e),
-                };
-                (stored, "dead_lettered")
+            Err(reason) if attempts >= self.config.max_attempts => {
+                let tries = attempts.min(self.config.max_attempts);
+                (self.dead_letter(&job, &attempt, tries, &reason).await, "dead_lettered")
             }
             Err(message) => {
                 let delay = self.config.retry_backoff * 2u32.saturating_pow(attempts - 1);
                 warn!(layer = %job.digest, attempts, ?delay, error = %message, "layer failed; retrying");
                 metrics::counter!("strata_job_retries_total").increment(1);
+                let _ = self.cache.attempt_failed(&job.digest, &message).await;
                 tokio::time::sleep(delay).await;
                 (self.queue.publish(&job, attempts).await, "retried")
             }
@@ -188,6 +221,40 @@ impl Worker {
         }
     }
 
+    /// Moves a layer that failed `tries` times to the dead-letter queue and stores its failure, which
+    /// fails the scans waiting on it with `reason`.
+    async fn dead_letter(
+        &self,
+        job: &LayerJob,
+        attempt: &Attempt,
+        tries: u32,
+        reason: &str,
+    ) -> strata_fleet::Result<()> {
+        let message = format!("layer {} stopped the analyser {tries} times: {reason}", job.digest);
+        warn!(layer = %job.digest, attempt = attempt.number, error = %message, "layer failed for good; dead-lettering");
+        metrics::counter!("strata_jobs_dead_lettered_total").increment(1);
+        self.queue.dead_letter(job, tries, &message).await?;
+        let failed = codec::failed_result(&job.digest, &message, tries);
+        self.cache.put(&failed).instrument(info_span!("cache_write")).await
+    }
+
+    /// [`analyze`](Self::analyze) bounded by the per-layer deadline; past it the future is dropped, which
+    /// kills an isolated analysis and frees the slot.
+    async fn analyze_within_deadline(&self, job: &LayerJob) -> Result<LayerInventory, String> {
+        let Some(deadline) = self.config.layer_deadline else { return self.analyze(job).await };
+        match tokio::time::timeout(deadline, self.analyze(job)).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                metrics::counter!("strata_layer_deadlines_total").increment(1);
+                Err(format!(
+                    "layer {}: not fetched and analysed within the per-layer deadline of {} s",
+                    job.digest,
+                    deadline.as_secs_f64()
+                ))
+            }
+        }
+    }
+
     /// `fetch` opens the blob (the registry's answer; its body then streams through the analysis), and
     /// `analyze` reads, decompresses and analyses it on the blocking pool.
     async fn analyze(&self, job: &LayerJob) -> Result<LayerInventory, String> {
@@ -197,6 +264,9 @@ impl Worker {
             .instrument(info_span!("fetch", layer.repository = %job.repository))
             .await
             .map_err(|e| format!("layer {}: {e:#}", job.digest))?;
+        if let Some(isolation) = &self.config.isolation {
+            return isolation.analyse(reader, &job.digest).instrument(info_span!("analyze", isolated = true)).await;
+        }
         let digest = job.digest.clone();
         let secrets = self.config.secrets.clone();
         let span = info_span!("analyze", layer.uncompressed_bytes = Empty, layer.entries = Empty);

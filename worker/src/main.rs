@@ -1,5 +1,6 @@
 //! `strata-worker`: configuration from flags and `STRATA_*` environment variables, logging, the runtime,
-//! and a graceful stop on SIGTERM (stop consuming, finish the jobs in flight, exit).
+//! and a graceful stop on SIGTERM (stop consuming, finish the jobs in flight within the grace period,
+//! exit). `strata-worker analyse DIGEST` is the analysis child the worker runs each layer in.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use clap::Parser;
 use strata_fleet::cache::RedisCache;
 use strata_fleet::queue::RabbitQueue;
 use strata_registry::{RegistryClient, RegistryOptions};
-use strata_worker::{RegistryBlobs, Worker, WorkerConfig};
+use strata_worker::{Isolation, RegistryBlobs, Worker, WorkerConfig};
 
 #[derive(Debug, Parser)]
 #[command(name = "strata-worker", version, about = "Strata's stateless layer worker")]
@@ -35,6 +36,18 @@ struct Args {
     retry_backoff_ms: u64,
     #[arg(long, env = "STRATA_LAYER_TTL_DAYS", default_value_t = 30)]
     layer_ttl_days: u64,
+    /// Fetch plus analysis of one layer, seconds; below the pod's terminationGracePeriodSeconds (120).
+    #[arg(long, env = "STRATA_LAYER_DEADLINE_SECS", default_value_t = 90)]
+    layer_deadline_secs: u64,
+    /// After SIGTERM, how long jobs in flight may still run before the worker exits without them.
+    #[arg(long, env = "STRATA_SHUTDOWN_GRACE_SECS", default_value_t = 100)]
+    shutdown_grace_secs: u64,
+    /// Address space of each analysis child, MiB (0: unlimited).
+    #[arg(long, env = "STRATA_ANALYSIS_MEMORY_MIB", default_value_t = 1024)]
+    analysis_memory_mib: u64,
+    /// CPU time of each analysis child, seconds (0: unlimited).
+    #[arg(long, env = "STRATA_ANALYSIS_CPU_SECS", default_value_t = 120)]
+    analysis_cpu_secs: u64,
     /// Serve `/metrics`, `/healthz`, `/readyz` over HTTP here (e.g. `0.0.0.0:9090` in a pod).
     #[arg(long, env = "STRATA_OPS_LISTEN")]
     ops_listen: Option<String>,
@@ -48,6 +61,12 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let argv: Vec<String> = std::env::args().collect();
+    // The analysis child (see strata_worker::isolation): no runtime, no config, no logging set up.
+    if let [_, mode, digest] = &argv[..]
+        && mode == strata_worker::isolation::SUBCOMMAND
+    {
+        std::process::exit(strata_worker::isolation::serve(digest));
+    }
     strata_fleet::config::apply_config_file(&argv).map_err(anyhow::Error::msg)?;
     let args = Args::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -69,9 +88,15 @@ fn main() -> anyhow::Result<()> {
             password: args.registry_password,
             ..RegistryOptions::default()
         })?;
+        let limit = |n: u64| (n > 0).then_some(n);
+        let isolation = Isolation::this_binary(limit(args.analysis_memory_mib << 20), limit(args.analysis_cpu_secs))
+            .context("locating the worker binary for analysis children")?;
         let mut config = WorkerConfig {
             max_attempts: args.max_attempts,
             retry_backoff: Duration::from_millis(args.retry_backoff_ms),
+            layer_deadline: Some(Duration::from_secs(args.layer_deadline_secs.max(1))),
+            shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+            isolation: Some(isolation),
             ..WorkerConfig::default()
         };
         if let Some(p) = args.prefetch {
@@ -102,5 +127,8 @@ fn main() -> anyhow::Result<()> {
     });
     // Export the spans still buffered while the runtime runs: a graceful stop loses none.
     drop(telemetry);
+    // A job abandoned at the end of the grace period may leave a blocking read of a stalled registry
+    // behind; it must not hold the exit.
+    runtime.shutdown_timeout(Duration::from_secs(1));
     outcome
 }

@@ -206,8 +206,13 @@ fn status_line(scan: &Scan) -> String {
         format!(" findings={} (C{} H{} M{} L{} U{})", s.total, s.critical, s.high, s.medium, s.low, s.unknown)
     });
     let error = if scan.error.is_empty() { String::new() } else { format!(" error={:?}", scan.error) };
+    let incomplete = scan.summary.as_ref().and_then(|s| s.incomplete.first().map(|first| (s.incomplete_total, first)));
+    let incomplete = incomplete.map_or_else(String::new, |(total, first)| {
+        let more = if total > 1 { format!(" (+{} more: strata results)", total - 1) } else { String::new() };
+        format!(" INCOMPLETE={first:?}{more}")
+    });
     format!(
-        "{}\t{}\t{}\tlayers={}/{} analysed={} cached={}{summary}{error}",
+        "{}\t{}\t{}\tlayers={}/{} analysed={} cached={}{summary}{incomplete}{error}",
         scan.id,
         scan.reference,
         status_name(scan.status),
@@ -256,6 +261,8 @@ fn scan_json(scan: &Scan) -> serde_json::Value {
         "image_digest": scan.image_digest, "layers_total": scan.layers_total, "layers_cached": scan.layers_cached,
         "layers_analyzed": scan.layers_analyzed, "layers_failed": scan.layers_failed, "db_digest": scan.db_digest,
         "findings": scan.summary.as_ref().map(|s| s.total), "labels": scan.labels,
+        "incomplete": scan.summary.as_ref().map(|s| &s.incomplete),
+        "incomplete_total": scan.summary.as_ref().map(|s| s.incomplete_total),
     })
 }
 
@@ -316,4 +323,28 @@ pub async fn cancel(args: CancelArgs) -> Result<u8> {
     let scan = client.cancel_scan(CancelScanRequest { id: args.id.clone() }).await?.into_inner();
     println!("{}", status_line(&scan));
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use strata_proto::v1::ReportSummary;
+
+    use super::*;
+
+    fn done(summary: ReportSummary) -> Scan {
+        Scan { id: "s1".into(), status: ScanStatus::Done as i32, summary: Some(summary), ..Scan::default() }
+    }
+
+    #[test]
+    fn a_done_scan_with_an_incomplete_report_says_so_and_why() {
+        let gap = "layer #1 sha256:ab usr/lib/rpm/Packages: over the 64 MiB cap for rpm databases; not analysed";
+        let scan = done(ReportSummary { incomplete: vec![gap.into()], incomplete_total: 3, ..Default::default() });
+        let line = status_line(&scan);
+        assert!(line.contains("\tdone\t"), "{line}");
+        assert!(line.contains(&format!("INCOMPLETE={gap:?} (+2 more: strata results)")), "{line}");
+        assert_eq!(scan_json(&scan)["incomplete"][0], gap);
+
+        let complete = status_line(&done(ReportSummary::default()));
+        assert!(!complete.contains("INCOMPLETE"), "{complete}");
+    }
 }

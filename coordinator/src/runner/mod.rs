@@ -413,6 +413,9 @@ fn status_label(status: i32) -> String {
         .map_or_else(|_| "unknown".into(), |s| s.as_str_name().trim_start_matches("SCAN_STATUS_").to_ascii_lowercase())
 }
 
+/// Gaps of an incomplete report listed in a scan's summary.
+const SUMMARY_GAPS: usize = 10;
+
 fn summary(report: &Report) -> ReportSummary {
     let count = |s: Severity| report.summary.by_severity.get(&s).copied().unwrap_or(0) as u32;
     ReportSummary {
@@ -422,5 +425,8 @@ fn summary(report: &Report) -> ReportSummary {
         medium: count(Severity::Medium),
         low: count(Severity::Low),
         unknown: count(Severity::Unknown),
+        // A scan list shows that a report is a lower bound, and why; the report has every gap.
+        incomplete: report.incomplete_lines().into_iter().take(SUMMARY_GAPS).collect(),
+        incomplete_total: report.incomplete.len() as u32,
     }
 }
