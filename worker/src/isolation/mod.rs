@@ -32,7 +32,7 @@ pub use child::{SECRET_CONFIG, load_secret_config, main as child_main};
 pub const SUBCOMMAND: &str = "analyse";
 const MIB: u64 = 1024 * 1024;
 /// Jobs a child serves before it is replaced: bounds what a slow leak or a fragmented heap can add up to.
-pub const MAX_JOBS_PER_CHILD: u32 = 500;
+pub const MAX_JOBS_PER_CHILD: u32 = 1000;
 /// A child whose resident memory is above this after a job is replaced rather than kept idle that large
 /// (a big inventory leaves the allocator holding its peak). Halved under a smaller memory limit.
 const RECYCLE_RSS: u64 = 256 * MIB;
