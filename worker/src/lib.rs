@@ -6,8 +6,8 @@
 //!
 //! Every layer is attacker-controlled, so a job is bounded: its attempt is counted in the cache before it
 //! starts (a worker that dies mid-layer still counts it, and a layer that keeps killing its analyser is
-//! dead-lettered), fetch and analysis share one deadline, and in the fleet the analysis runs in a child
-//! process under rlimits ([`isolation`]). A stop request waits for jobs in flight only for a grace period.
+//! dead-lettered), fetch and analysis share one deadline, and in the fleet the analysis runs in a pooled
+//! child process under a memory limit ([`isolation`]). A stop request waits for jobs in flight only for a grace period.
 
 pub mod blobs;
 pub mod isolation;

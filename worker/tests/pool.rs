@@ -1,6 +1,7 @@
 //! The pool of analysis children with the real worker binary: one child serves job after job, a child
 //! killed mid-job fails only that job and is replaced, a dropped job (the per-layer deadline) kills its
-//! child, the declared size is enforced, and the worker's secret config reaches the children.
+//! child, the declared size is enforced, a blob that cannot be read to its end fails without costing
+//! the child, and the worker's secret config reaches the children.
 
 use std::io::Read;
 use std::sync::mpsc;
@@ -119,8 +120,22 @@ async fn the_declared_size_is_enforced_and_an_error_keeps_the_child() {
     let reader = Box::new(std::io::Cursor::new(blob.clone()));
     let long = pool.analyse(reader, &digest, blob.len() as u64 - 512).await.expect_err("a blob over its size");
     assert!(long.contains(&digest), "{long}");
+    // A blob the worker fails to read midway (the registry's stream broke): the child is told, answers,
+    // and serves on.
+    let broken = Box::new(std::io::Cursor::new(blob[..1024].to_vec()).chain(Broken));
+    let unread = pool.analyse(broken, &digest, blob.len() as u64).await.expect_err("a broken read");
+    assert!(unread.contains(&digest) && unread.contains("reading the blob: connection reset"), "{unread}");
     analyse(&pool, &blob, &digest).await.expect("the exact size");
-    assert_eq!(pool.idle_children(), served, "the same child after both errors");
+    assert_eq!(pool.idle_children(), served, "the same child after the three errors");
+}
+
+/// A reader whose stream breaks.
+struct Broken;
+
+impl Read for Broken {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset"))
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
