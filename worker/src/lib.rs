@@ -6,8 +6,8 @@
 //!
 //! Every layer is attacker-controlled, so a job is bounded: its attempt is counted in the cache before it
 //! starts (a worker that dies mid-layer still counts it, and a layer that keeps killing its analyser is
-//! dead-lettered), fetch and analysis share one deadline, and in the fleet the analysis runs in a child
-//! process under rlimits ([`isolation`]). A stop request waits for jobs in flight only for a grace period.
+//! dead-lettered), fetch and analysis share one deadline, and in the fleet the analysis runs in a pooled
+//! child process under a memory limit ([`isolation`]). A stop request waits for jobs in flight only for a grace period.
 
 pub mod blobs;
 pub mod isolation;
@@ -38,7 +38,7 @@ pub struct WorkerConfig {
     pub retry_backoff: Duration,
     /// Secret rules from a user's config instead of the built-in ones. Results then depend on the config,
     /// so a worker with one must not share a layer cache with workers without it.
-    /// Only for analysis in process: an isolated child uses the built-in rules.
+    /// Only for analysis in process: isolated children load [`Isolation::secret_config`].
     pub secrets: Option<Arc<strata_scanner::secret::Scanner>>,
     /// Fetch plus analysis of one layer; past it the attempt fails and the job's slot is freed. `None`:
     /// no deadline beyond the engine's own wall-clock budget (local mode).
@@ -265,7 +265,12 @@ impl Worker {
             .await
             .map_err(|e| format!("layer {}: {e:#}", job.digest))?;
         if let Some(isolation) = &self.config.isolation {
-            return isolation.analyse(reader, &job.digest).instrument(info_span!("analyze", isolated = true)).await;
+            let size = u64::try_from(job.size)
+                .map_err(|_| format!("layer {}: the manifest declares a size of {} bytes", job.digest, job.size))?;
+            return isolation
+                .analyse(reader, &job.digest, size)
+                .instrument(info_span!("analyze", isolated = true))
+                .await;
         }
         let digest = job.digest.clone();
         let secrets = self.config.secrets.clone();

@@ -1,6 +1,6 @@
 //! `strata-worker`: configuration from flags and `STRATA_*` environment variables, logging, the runtime,
 //! and a graceful stop on SIGTERM (stop consuming, finish the jobs in flight within the grace period,
-//! exit). `strata-worker analyse DIGEST` is the analysis child the worker runs each layer in.
+//! exit). `strata-worker analyse` is the analysis child the worker runs layers in.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,9 +45,10 @@ struct Args {
     /// Address space of each analysis child, MiB (0: unlimited).
     #[arg(long, env = "STRATA_ANALYSIS_MEMORY_MIB", default_value_t = 1024)]
     analysis_memory_mib: u64,
-    /// CPU time of each analysis child, seconds (0: unlimited).
-    #[arg(long, env = "STRATA_ANALYSIS_CPU_SECS", default_value_t = 120)]
-    analysis_cpu_secs: u64,
+    /// Secret rules (YAML, see docs/secrets.md) instead of the built-in ones, loaded by each analysis child.
+    /// Results then depend on the file: give such workers their own `STRATA_KEY_PREFIX`.
+    #[arg(long, env = "STRATA_SECRET_CONFIG", value_name = "FILE")]
+    secret_config: Option<std::path::PathBuf>,
     /// Serve `/metrics`, `/healthz`, `/readyz` over HTTP here (e.g. `0.0.0.0:9090` in a pod).
     #[arg(long, env = "STRATA_OPS_LISTEN")]
     ops_listen: Option<String>,
@@ -72,10 +73,10 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     let argv: Vec<String> = std::env::args().collect();
     // The analysis child (see strata_worker::isolation): no runtime, no config, no logging set up.
-    if let [_, mode, digest] = &argv[..]
+    if let [_, mode, rest @ ..] = &argv[..]
         && mode == strata_worker::isolation::SUBCOMMAND
     {
-        std::process::exit(strata_worker::isolation::serve(digest));
+        std::process::exit(strata_worker::isolation::child_main(rest));
     }
     strata_fleet::config::apply_config_file(&argv).map_err(anyhow::Error::msg)?;
     let args = Args::parse();
@@ -108,8 +109,14 @@ fn main() -> anyhow::Result<()> {
         })?;
         tracing::info!(allowed = %client.allowed().describe(), "registries this worker may contact");
         let limit = |n: u64| (n > 0).then_some(n);
-        let isolation = Isolation::this_binary(limit(args.analysis_memory_mib << 20), limit(args.analysis_cpu_secs))
+        let mut isolation = Isolation::this_binary(limit(args.analysis_memory_mib << 20))
             .context("locating the worker binary for analysis children")?;
+        if let Some(path) = &args.secret_config {
+            // Checked here, so a bad file stops the worker at start rather than each child at its first job.
+            strata_worker::isolation::load_secret_config(path).map_err(anyhow::Error::msg)?;
+            let path = std::fs::canonicalize(path).with_context(|| format!("resolving {}", path.display()))?;
+            isolation.secret_config = Some(path);
+        }
         let mut config = WorkerConfig {
             max_attempts: args.max_attempts,
             retry_backoff: Duration::from_millis(args.retry_backoff_ms),
