@@ -14,7 +14,7 @@ use base64::Engine as _;
 use common::*;
 use serde_json::{Value, json};
 use strata_testkit::fleet::{Fleet, redis_cli};
-use strata_testkit::hostile::{HostileServer, Reply, Seen};
+use strata_testkit::hostile_server::{HostileServer, Reply, Seen};
 use strata_testkit::registry::TestRegistry;
 
 const USER: &str = "fleet";

@@ -4,7 +4,7 @@
 //! error.
 
 use strata_registry::{AllowList, CredentialSources, RegistryClient, RegistryError, RegistryOptions};
-use strata_testkit::hostile::{HostileServer, Reply, Seen};
+use strata_testkit::hostile_server::{HostileServer, Reply, Seen};
 
 const USER: &str = "scanner";
 

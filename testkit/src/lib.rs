@@ -11,6 +11,7 @@ pub mod defectdojo_real;
 pub mod fixtures;
 pub mod fleet;
 pub mod hostile;
+pub mod hostile_server;
 pub mod http_proxy;
 pub mod image;
 pub mod otlp;

@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use anyhow::{Context, Result, bail};
 use strata_proto::v1::scan_service_client::ScanServiceClient;
 use strata_proto::v1::{
-    CancelScanRequest, GetReportRequest, GetScanRequest, ListScansRequest, RescanRequest, Scan, ScanOptions,
+    CancelScanRequest, GetReportRequest, GetScanRequest, ListScansRequest, RescanRequest, Scan, ScanEvent, ScanOptions,
     ScanStatus, SubmitScanRequest, WatchScansRequest,
 };
 use strata_scanner::report::Report;
@@ -136,19 +136,25 @@ async fn wait(client: &mut Client, ids: &[String]) -> Result<BTreeMap<String, Sc
         }
         bar
     });
-    let mut stream = client.watch_scans(WatchScansRequest { ids: ids.to_vec() }).await?.into_inner();
+    let mut stream = open_watch(client, ids).await?;
     let mut latest: BTreeMap<String, Scan> = BTreeMap::new();
     let done = |latest: &BTreeMap<String, Scan>| latest.values().filter(|s| terminal(s.status)).count();
     // Scans may have finished before the watch began: read them once.
     reread(client, ids, &mut latest).await?;
     while done(&latest) < ids.len() {
         match tokio::time::timeout(QUIET, stream.message()).await {
-            Ok(message) => {
-                let Some(event) = message? else { bail!("the coordinator closed the watch") };
+            Ok(Ok(Some(event))) => {
                 if let Some(scan) = event.scan {
                     latest.insert(scan.id.clone(), scan);
                 }
             }
+            Ok(Ok(None)) => bail!("the coordinator closed the watch"),
+            // The coordinator's Redis went away under the watch (a restart): watch again once it is back.
+            Ok(Err(status)) if status.code() == tonic::Code::Unavailable => {
+                stream = open_watch(client, ids).await?;
+                reread(client, ids, &mut latest).await?;
+            }
+            Ok(Err(status)) => return Err(status.into()),
             // Events published while the coordinator's Redis was restarting never arrive: after a quiet
             // spell, read the unfinished scans again.
             Err(_) => {
@@ -173,6 +179,23 @@ async fn wait(client: &mut Client, ids: &[String]) -> Result<BTreeMap<String, Sc
         bar.finish_and_clear();
     }
     Ok(latest)
+}
+
+/// How long `wait` keeps trying to (re)open a watch the coordinator answers as unavailable.
+const UNAVAILABLE_FOR: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Opens the watch, retrying while the coordinator says its backends are unavailable (a Redis restart).
+async fn open_watch(client: &mut Client, ids: &[String]) -> Result<tonic::Streaming<ScanEvent>> {
+    let give_up = std::time::Instant::now() + UNAVAILABLE_FOR;
+    loop {
+        match client.watch_scans(WatchScansRequest { ids: ids.to_vec() }).await {
+            Ok(stream) => return Ok(stream.into_inner()),
+            Err(status) if status.code() == tonic::Code::Unavailable && std::time::Instant::now() < give_up => {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            Err(status) => return Err(status.into()),
+        }
+    }
 }
 
 /// Reads the scans' records; one the coordinator cannot read now (its Redis restarting) is read later.

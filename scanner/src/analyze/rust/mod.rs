@@ -47,7 +47,9 @@ fn parse_lock(bytes: &[u8]) -> Result<Vec<crate::package::Package>, String> {
     let text = std::str::from_utf8(bytes).map_err(|e| format!("Cargo.lock is not UTF-8: {e}"))?;
     // cargo-lock 11 slices a checksum by byte offsets and panics inside a multi-byte character (found by
     // fuzzing); a checksum is hex, so anything else is refused before the crate sees it.
-    if let Some((n, _)) = text.lines().enumerate().find(|(_, l)| l.trim_start().starts_with("checksum") && !l.is_ascii()) {
+    if let Some((n, _)) =
+        text.lines().enumerate().find(|(_, l)| l.trim_start().starts_with("checksum") && !l.is_ascii())
+    {
         return Err(format!("line {}: a checksum that is not hex", n + 1));
     }
     let lock = Lockfile::from_str(text).map_err(|e| format!("not a valid Cargo.lock: {e}"))?;
