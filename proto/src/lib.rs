@@ -7,3 +7,18 @@
 pub mod v1 {
     tonic::include_proto!("strata.v1");
 }
+
+impl std::fmt::Debug for v1::LayerJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LayerJob")
+            .field("digest", &self.digest)
+            .field("media_type", &self.media_type)
+            .field("size", &self.size)
+            .field("repository", &self.repository)
+            .field("analyzer_version", &self.analyzer_version)
+            .field("scan_id", &self.scan_id)
+            .field("traceparent", &self.traceparent)
+            .field("pull_token", &if self.pull_token.is_empty() { "" } else { "<redacted>" })
+            .finish()
+    }
+}
