@@ -10,6 +10,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-env-changed=PROTOC");
     let mut config = prost_build::Config::new();
     config.protoc_executable(protoc);
+    // A layer job may carry a lent pull token: its `Debug` (in lib.rs) redacts it.
+    config.skip_debug([".strata.v1.LayerJob"]);
     tonic_prost_build::configure().compile_with_config(config, &["strata/v1/scan.proto"], &["."])?;
     Ok(())
 }

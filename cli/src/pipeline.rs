@@ -160,7 +160,7 @@ pub async fn scan(
             }
         }
     };
-    let collected = fanout.collect("local", &image.name, &image, "", &on_progress).await;
+    let collected = fanout.collect("local", &image.name, &image, "", None, &on_progress).await;
     let _ = stop.send(());
     let _ = worker.await;
     progress.finish();

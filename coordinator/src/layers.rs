@@ -46,13 +46,16 @@ impl LayerFanout {
         LayerFanout { queue, cache, claim_ttl: Duration::from_secs(600), recheck: Duration::from_secs(2) }
     }
 
-    /// Returns one result per layer, in layer order, calling `progress` as layers are served.
+    /// Returns one result per layer, in layer order, calling `progress` as layers are served. The jobs
+    /// this scan queues carry `pull_token` (a token minted for a lent credential) when there is one; a job
+    /// another scan queued is fetched as that scan arranged.
     pub async fn collect(
         &self,
         scan_id: &str,
         repository: &str,
         image: &ResolvedImage,
         traceparent: &str,
+        pull_token: Option<&str>,
         progress: &(dyn Fn(LayerProgress) + Send + Sync),
     ) -> strata_fleet::Result<Vec<LayerResult>> {
         let make_job = |layer: &strata_scanner::image::LayerRef| LayerJob {
@@ -63,6 +66,7 @@ impl LayerFanout {
             analyzer_version: strata_scanner::ANALYZER_VERSION,
             scan_id: scan_id.to_string(),
             traceparent: traceparent.to_string(),
+            pull_token: pull_token.unwrap_or_default().to_string(),
         };
         // Subscribe before looking, so a result stored between the look and the wait is not missed.
         let mut done = self.cache.subscribe();

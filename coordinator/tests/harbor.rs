@@ -11,7 +11,9 @@ use base64::Engine as _;
 use common::*;
 use serde_json::{Value, json};
 use strata_testkit::fleet::Fleet;
-use strata_testkit::registry::{Response, TestRegistry};
+use strata_testkit::front::TokenFront;
+use strata_testkit::registry::Response;
+use strata_testkit::token::{TokenPolicy, TokenRegistry};
 
 const VULN: &str = "application/vnd.security.vulnerability.report; version=1.1";
 const HARBOR_VULN: &str = "application/vnd.scanner.adapter.vuln.report.harbor+json; version=1.0";
@@ -94,15 +96,19 @@ fn a_harbor_scan_request_gives_reports_that_follow_the_spec_and_match_the_fleets
     let tmp = tempfile::tempdir().unwrap();
     let db = build_db(&bins, tmp.path());
     let (user, password) = ("robot$strata", format!("robot-pw-{}", std::process::id()));
-    let registry = TestRegistry::start_with_auth(user, &password);
+    // Token auth with the realm on the registry's own origin, as Harbor serves it: the lent credential can
+    // be turned into a pull token for the workers.
+    let registry = TokenRegistry::start(TokenPolicy::require_credentials(user, &password));
     let layout = tmp.path().join("layout");
     let built = small_image(&layout, "1.0", "harbor");
     registry.push(&layout, "1.0", "library/app:1.0", &["--dest-creds", &format!("{user}:{password}")]);
+    let registry = TokenFront::start(&registry);
     let token = "harbor-adapter-token";
     let token_file = tmp.path().join("token");
     std::fs::write(&token_file, token).unwrap();
     let token_path = token_file.to_string_lossy().into_owned();
-    // Only the workers have registry credentials: the coordinator resolves with the ones Harbor lends.
+    // Only the workers have registry credentials of their own: the coordinator resolves with the ones
+    // Harbor lends, and the workers pull that scan's layers with the token minted from them.
     let host = registry.host();
     let workers = [
         ("STRATA_REGISTRY_USERNAME", user),

@@ -4,7 +4,8 @@
 //! that redirects to an "internal service", one that serves a 5 GiB manifest, one nobody listed. Through a
 //! submit of a foreign reference, a Harbor request to a foreign registry, a push with a spoofed `Host`
 //! and the redirect, the canary reaches no host but its own registries and appears in no log, report,
-//! error or Redis value.
+//! error or Redis value. A credential Harbor lends is used by every party of its scan or by none: the
+//! workers get a pull token minted with it, never the password nor their own credential.
 
 mod common;
 
@@ -14,8 +15,10 @@ use base64::Engine as _;
 use common::*;
 use serde_json::{Value, json};
 use strata_testkit::fleet::{Fleet, redis_cli};
+use strata_testkit::front::TokenFront;
 use strata_testkit::hostile_server::{HostileServer, Reply, Seen};
 use strata_testkit::registry::TestRegistry;
+use strata_testkit::token::{TokenPolicy, TokenRegistry};
 
 const USER: &str = "fleet";
 
@@ -229,5 +232,128 @@ fn the_fleets_credential_reaches_only_its_own_registries_and_hostile_registries_
         assert!(!text.contains(&canary_basic), "the canary reached {what} as basic auth");
         assert!(!text.contains(lent), "Harbor's lent password reached {what}");
         assert!(!text.contains("secret-internal-text"), "the internal service's body reached {what}");
+    }
+}
+
+#[test]
+fn a_lent_credential_reaches_only_the_token_service_and_workers_pull_with_the_minted_token_only() {
+    let bins = bins();
+    let tmp = tempfile::tempdir().unwrap();
+    let db = build_db(&bins, tmp.path());
+    let run_id = format!("{:x}-{}", std::time::UNIX_EPOCH.elapsed().unwrap().as_nanos(), std::process::id());
+    let (canary, lent) = (format!("canary-{run_id}"), format!("lent-{run_id}"));
+    let (canary_basic, lent_basic) = (basic(USER, &canary), basic("robot", &lent));
+
+    // A token-auth registry (realm on its own origin, as Harbor's) that only the lent robot can pull from.
+    let registry = TokenRegistry::start(TokenPolicy::require_credentials("robot", &lent));
+    let layout = tmp.path().join("layout");
+    let built = small_image(&layout, "1", "lent");
+    registry.push(&layout, "1", "team/app:1", &["--dest-creds", &format!("robot:{lent}")]);
+    let front = TokenFront::start(&registry);
+    // A basic-auth registry that Harbor also lends a credential for: no token to hand the workers.
+    let basic_only = TestRegistry::start_with_auth("robot", &lent);
+    basic_only.push(&layout, "1", "team/app:1", &["--dest-creds", &format!("robot:{lent}")]);
+
+    let token = "lent-harbor-token";
+    let token_file = tmp.path().join("token");
+    std::fs::write(&token_file, token).unwrap();
+    let token_path = token_file.to_string_lossy().into_owned();
+    // Every party also has its own (canary) credential for both registries: it must not be used.
+    let hosts = format!("{},{}", front.host(), basic_only.host());
+    let env = [
+        ("STRATA_REGISTRY_USERNAME", USER),
+        ("STRATA_REGISTRY_PASSWORD", canary.as_str()),
+        ("STRATA_REGISTRY_HOST", hosts.as_str()),
+        ("STRATA_ALLOWED_REGISTRIES", hosts.as_str()),
+        ("STRATA_TOKEN_FILE", token_path.as_str()),
+        ("RUST_LOG", "debug"),
+    ];
+    let fleet = Fleet::start(bins.clone(), &db, 1, &env);
+    let cli = [("STRATA_TOKEN", token)];
+    let bearer = format!("Bearer {token}");
+    let mut harbor_ids = Vec::new();
+    for host in [front.host(), basic_only.host()] {
+        let request = json!({
+            "registry": {"url": format!("http://{host}"), "authorization": lent_basic},
+            "artifact": {"repository": "team/app", "digest": built.manifest_digest,
+                         "mime_type": "application/vnd.oci.image.manifest.v1+json"},
+        });
+        let response = fleet
+            .http("POST", "/api/v1/scan", &[("Authorization", bearer.as_str())], &serde_json::to_vec(&request).unwrap())
+            .unwrap();
+        assert_eq!(response.status, 202, "{}", response.text());
+        let answer: Value = serde_json::from_slice(&response.body).unwrap();
+        harbor_ids.push(answer["id"].as_str().unwrap().to_string());
+    }
+    let (token_ref, basic_ref) = (
+        format!("{}/team/app@{}", front.host(), built.manifest_digest),
+        format!("{}/team/app@{}", basic_only.host(), built.manifest_digest),
+    );
+    let scans = eventually(180, "both Harbor scans finish", &fleet, || {
+        let scans = scans(&fleet, &cli);
+        [&token_ref, &basic_ref].iter().all(|r| scan_of(&scans, r).is_some_and(finished)).then_some(scans)
+    });
+    let scan = |r: &str| scan_of(&scans, r).unwrap().clone();
+    assert_eq!(scan(&token_ref)["status"], "done", "{scans:#?}\n{}", fleet.logs());
+    // The basic-only registry: the lent password cannot go to the workers, so the scan fails, saying why.
+    assert_eq!(scan(&basic_ref)["status"], "failed", "{scans:#?}");
+    let basic_error = scan(&basic_ref)["error"].to_string();
+    assert!(basic_error.contains("a lent basic credential cannot be passed to workers"), "{basic_error}");
+
+    // The token service got the lent credential (from the coordinator) and nothing else.
+    let token_requests: Vec<Seen> =
+        front.server.requests().into_iter().filter(|r| r.path.starts_with("/token")).collect();
+    assert!(!token_requests.is_empty(), "no token was asked for");
+    for request in &token_requests {
+        assert_eq!(request.authorization.as_deref(), Some(lent_basic.as_str()), "{request:?}");
+    }
+    let issued = front.issued();
+    assert!(!issued.is_empty(), "no token was issued");
+    // Every blob request, the workers' layer pulls included, carried only a token minted for the lent
+    // credential; the registry never saw a password.
+    let blob_requests: Vec<Seen> = front.server.requests().into_iter().filter(|r| r.path.contains("/blobs/")).collect();
+    for layer in &built.layer_digests {
+        assert!(blob_requests.iter().any(|r| r.path.ends_with(layer.as_str())), "layer {layer} was not pulled");
+    }
+    for request in &blob_requests {
+        let presented = request.authorization.as_deref().and_then(|a| a.strip_prefix("Bearer "));
+        assert!(presented.is_some_and(|t| issued.iter().any(|i| i == t)), "{request:?}");
+    }
+    // The workers' (and coordinator's) own canary credential went nowhere.
+    for request in front.server.requests() {
+        assert!(!request.head.contains(&canary) && !request.head.contains(&canary_basic), "{request:?}");
+    }
+    assert!(
+        registry.tokens.requests().iter().all(|r| r.user.as_deref() == Some("robot")),
+        "{:?}",
+        registry.tokens.requests()
+    );
+
+    // Neither the lent password nor a minted token in any log line, report, scan record or Redis value.
+    let mut texts = vec![
+        ("a log", fleet.logs()),
+        ("a scan record", serde_json::to_string(&scans).unwrap()),
+        ("a report", fleet_report(&fleet, scan(&token_ref)["id"].as_str().unwrap(), &cli).to_string()),
+        ("Redis", redis_values(&fleet.prefix)),
+    ];
+    for id in &harbor_ids {
+        let accept = "application/vnd.security.vulnerability.report; version=1.1";
+        let report = fleet
+            .http(
+                "GET",
+                &format!("/api/v1/scan/{id}/report"),
+                &[("Authorization", bearer.as_str()), ("Accept", accept)],
+                &[],
+            )
+            .unwrap();
+        texts.push(("a Harbor report", report.text()));
+    }
+    assert!(texts[0].1.contains("DEBUG") || texts[0].1.contains("\"level\":\"DEBUG\""), "debug logging was on");
+    for (what, text) in &texts {
+        assert!(!text.contains(&lent) && !text.contains(&lent_basic), "the lent password reached {what}");
+        assert!(!text.contains(&canary), "the canary reached {what}");
+        for minted in &issued {
+            assert!(!text.contains(minted.as_str()), "a minted pull token reached {what}");
+        }
     }
 }

@@ -214,7 +214,9 @@ impl JobQueue for RabbitQueue {
     }
 
     async fn dead_letter(&self, job: &LayerJob, attempts: u32, reason: &str) -> Result<()> {
-        self.publish_to(&format!("{}.dlq", self.name), job, attempts, Some(reason)).await
+        // A lent pull token is for running the job, not for keeping in a durable queue.
+        let job = LayerJob { pull_token: String::new(), ..job.clone() };
+        self.publish_to(&format!("{}.dlq", self.name), &job, attempts, Some(reason)).await
     }
 
     async fn depth(&self) -> Result<u32> {

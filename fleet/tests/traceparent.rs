@@ -21,6 +21,7 @@ fn job(traceparent: &str) -> LayerJob {
         analyzer_version: 1,
         scan_id: "scan-1".into(),
         traceparent: traceparent.into(),
+        ..Default::default()
     }
 }
 

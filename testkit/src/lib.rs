@@ -10,6 +10,7 @@ pub mod defectdojo;
 pub mod defectdojo_real;
 pub mod fixtures;
 pub mod fleet;
+pub mod front;
 pub mod hostile;
 pub mod hostile_server;
 pub mod http_proxy;

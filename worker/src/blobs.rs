@@ -1,5 +1,6 @@
-//! Where workers get layer blobs. In the fleet: the registry, with the worker's own credentials (jobs
-//! never carry any). In local mode: whatever source the image came from.
+//! Where workers get layer blobs. In the fleet: the registry, with the worker's own credentials, or with
+//! only the pull token a job carries for a scan whose credential Harbor lent (so a lent credential is used
+//! by every party of its scan or by none). In local mode: whatever source the image came from.
 
 use std::io::Read;
 
@@ -39,7 +40,13 @@ pub fn descriptor(job: &LayerJob) -> Descriptor {
 #[async_trait]
 impl BlobSource for RegistryBlobs {
     async fn open(&self, job: &LayerJob) -> anyhow::Result<Box<dyn Read + Send>> {
-        let stream = self.client.open_blob(&job.repository, &descriptor(job)).await?;
-        Ok(Box::new(strata_registry::blocking_reader(stream)))
+        let descriptor = descriptor(job);
+        let reader: Box<dyn Read + Send> = if job.pull_token.is_empty() {
+            Box::new(strata_registry::blocking_reader(self.client.open_blob(&job.repository, &descriptor).await?))
+        } else {
+            let stream = self.client.open_blob_with_token(&job.repository, &descriptor, &job.pull_token).await?;
+            Box::new(strata_registry::blocking_reader(stream))
+        };
+        Ok(reader)
     }
 }

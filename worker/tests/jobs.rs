@@ -38,6 +38,7 @@ fn job() -> LayerJob {
         analyzer_version: strata_scanner::ANALYZER_VERSION,
         scan_id: "scan-1".into(),
         traceparent: String::new(),
+        ..Default::default()
     }
 }
 

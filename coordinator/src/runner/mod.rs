@@ -5,6 +5,7 @@
 mod registry;
 mod rescan;
 
+use registry::lent_pull_token;
 pub use registry::{RegistryCredential, RegistrySettings, repository_of};
 
 use std::collections::{HashMap, HashSet};
@@ -265,11 +266,15 @@ impl Runner {
         let platform = if options.platform.is_empty() { "linux/amd64".to_string() } else { options.platform.clone() };
         self.update(scan, |s| s.status = ScanStatus::Resolving as i32).await?;
         let lent = self.lent.lock().ok().and_then(|mut lent| lent.remove(&scan.id));
+        let is_lent = lent.is_some();
         let client = match lent {
             Some(credential) => self.lent_client(&scan.reference, &platform, credential)?,
             None => self.client(&platform)?,
         };
         let image = client.resolve(&scan.reference).await?;
+        // The workers get the lent credential's pull token, never the password nor their own credential.
+        let pull_token = if is_lent { Some(lent_pull_token(&client, &scan.reference).await?) } else { None };
+        drop(client);
         let layers_total = image.layers.len() as u32;
         self.update(scan, |s| {
             s.status = ScanStatus::Analyzing as i32;
@@ -292,7 +297,8 @@ impl Runner {
         let repository = repository_of(&scan.reference).to_string();
         // Each layer job is a child of this run's span (the workers continue the trace from the job).
         let traceparent = telemetry::current_traceparent().unwrap_or_default();
-        let results = self.fanout.collect(&scan.id, &repository, &image, &traceparent, &progress).await?;
+        let results =
+            self.fanout.collect(&scan.id, &repository, &image, &traceparent, pull_token.as_deref(), &progress).await?;
         let (cached, analyzed, failed) = counts.lock().map(|c| *c).unwrap_or_default();
         self.update(scan, |s| {
             s.status = ScanStatus::Matching as i32;

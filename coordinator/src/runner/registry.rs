@@ -19,9 +19,9 @@ pub struct RegistrySettings {
     pub allowed: AllowList,
 }
 
-/// Credentials a caller lends for one scan's manifest resolution (Harbor's robot account): held in
-/// memory until the scan resolves, never stored, logged or sent to workers, and only for the registry of
-/// the scan's reference.
+/// Credentials a caller lends for one scan (Harbor's robot account): held in memory until the scan
+/// resolves, never stored, logged or sent to workers (they get a pull token minted with it), and only for
+/// the registry of the scan's reference.
 #[derive(Clone)]
 pub struct RegistryCredential {
     pub username: String,
@@ -93,6 +93,18 @@ impl Runner {
         };
         Ok(Arc::new(RegistryClient::new(options)?))
     }
+}
+
+/// The pull-scoped token the registry's token service issued for a lent credential while `client` resolved
+/// `reference`. A registry that takes the credential as basic auth issues none: the scan fails rather than
+/// have its workers use the password, their own credential (mixing parties) or none (docs/security.md).
+pub(super) async fn lent_pull_token(client: &RegistryClient, reference: &str) -> Result<String> {
+    client.pull_token(reference).await?.ok_or_else(|| {
+        CoordinatorError::Invalid(format!(
+            "{reference}: the registry took the lent credential as basic auth and issued no pull token; a lent \
+             basic credential cannot be passed to workers, so this scan is not run (docs/security.md)"
+        ))
+    })
 }
 
 #[cfg(test)]
