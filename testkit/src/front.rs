@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::Value;
 
-use crate::hostile::{HostileServer, Reply, Seen};
+use crate::hostile_server::{HostileServer, Reply, Seen};
 use crate::registry::http;
 use crate::token::TokenRegistry;
 
