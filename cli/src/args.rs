@@ -204,6 +204,11 @@ pub struct ImageArgs {
     /// Secret rules: extra rules, allowed paths and rules, disabled rules (YAML, see docs/secrets.md).
     #[arg(long, value_name = "FILE", conflicts_with = "cache")]
     pub secret_config: Option<PathBuf>,
+    /// The per-layer analysis budget (docs/security-layers.md): `key = value` pairs, comma-separated, e.g.
+    /// `wall = 60, entries = 500000`; unnamed fields keep their defaults. Past a budget the report is
+    /// incomplete, never clean.
+    #[arg(long, env = "STRATA_LAYER_BUDGET", value_name = "SETTING", default_value = "", conflicts_with = "cache")]
+    pub layer_budget: String,
     /// Share layer results through Redis (`redis://…`) with other local scans and the fleet, instead of
     /// an in-memory cache that lives as long as this scan.
     #[arg(long, env = "STRATA_CACHE", value_name = "URL")]

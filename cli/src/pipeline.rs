@@ -125,6 +125,7 @@ pub async fn scan(
     show_progress: bool,
     cache_url: Option<&str>,
     secrets: Option<Arc<strata_scanner::secret::Scanner>>,
+    budget: strata_scanner::budget::Budget,
 ) -> Result<Scanned> {
     let image = source.resolve(platform).await?;
     let total: u64 = image.layers.iter().map(|l| l.descriptor.size.max(0) as u64).sum();
@@ -144,7 +145,7 @@ pub async fn scan(
         layers: image.layers.iter().map(|l| (l.descriptor.digest.clone(), l.clone())).collect(),
         progress: progress.clone(),
     };
-    let config = WorkerConfig { max_attempts: source.retries(), secrets, ..WorkerConfig::default() };
+    let config = WorkerConfig { max_attempts: source.retries(), secrets, budget, ..WorkerConfig::default() };
     let worker = Worker::new(queue.clone(), cache.clone(), Arc::new(blobs), config);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let worker = tokio::spawn(worker.run(async move {

@@ -150,3 +150,28 @@ fn dockerfile_context_is_where_the_dockerignore_is() {
     let with_context = ids(&["--dockerfile-context", context.to_str().unwrap()]);
     assert!(!with_context.contains(&"DS004".to_string()), "{with_context:?}");
 }
+
+#[test]
+fn a_layer_budget_setting_is_applied_and_a_budget_run_out_fails_the_gate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("layout");
+    let app = TarBuilder::new().file("srv/a.txt", b"a\n").file("srv/b.txt", b"b\n").file("srv/c.txt", b"c\n").build();
+    ImageBuilder::new().layer(LayerContent::Bytes(app), Compression::Gzip, "COPY app /srv/").write_layout(&layout, "1");
+    let db = build_db(tmp.path(), &[minbase_osv()]);
+    let scan = |budget: &str| {
+        let mut cmd = strata();
+        cmd.args(["image", "--input", &format!("{}:1", layout.display()), "--format", "json", "--exit-code", "1"])
+            .args(["--layer-budget", budget, "--db"])
+            .arg(&db);
+        run(&mut cmd)
+    };
+    let roomy = scan("wall = 60");
+    assert_eq!(roomy.code, 0, "a complete scan with no findings passes: {}", roomy.stderr);
+    let tight = scan("entries = 2");
+    assert_eq!(tight.code, 1, "an incomplete report trips --exit-code: {}", tight.stderr);
+    let gaps = tight.json()["incomplete"].to_string();
+    assert!(gaps.contains("budget `entries`"), "the reason names the budget: {gaps}");
+    let typo = scan("entrys = 2");
+    assert_eq!(typo.code, 2);
+    assert!(typo.stderr.contains("entrys"), "a bad setting is refused by name: {}", typo.stderr);
+}

@@ -55,6 +55,26 @@ impl Default for Budget {
     }
 }
 
+/// A budget from its setting (`STRATA_LAYER_BUDGET`, `--layer-budget`): TOML `key = value` pairs separated
+/// by commas, each a field of [`Budget`] (`wall` in seconds); fields not named keep their default, an
+/// empty string is the default budget. `"wall = 60, entries = 500000"`.
+impl std::str::FromStr for Budget {
+    type Err = String;
+
+    fn from_str(setting: &str) -> Result<Self, Self::Err> {
+        #[derive(Deserialize)]
+        struct Setting {
+            budget: Budget,
+        }
+        if setting.trim().is_empty() {
+            return Ok(Budget::default());
+        }
+        toml::from_str::<Setting>(&format!("budget = {{ {setting} }}"))
+            .map(|s| s.budget)
+            .map_err(|e| format!("layer budget {setting:?}: {}", e.message()))
+    }
+}
+
 mod seconds {
     use std::time::Duration;
 
@@ -66,5 +86,26 @@ mod seconds {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         u64::deserialize(d).map(Duration::from_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_setting_overrides_only_the_fields_it_names() {
+        let budget: Budget = "wall = 60, entries = 500000".parse().unwrap();
+        assert_eq!(budget.wall, Duration::from_secs(60));
+        assert_eq!(budget.entries, 500_000);
+        assert_eq!(budget.header_bytes, Budget::default().header_bytes);
+        assert_eq!("".parse::<Budget>().unwrap(), Budget::default());
+    }
+
+    #[test]
+    fn an_unknown_field_or_a_bad_value_is_refused_by_name() {
+        let unknown = "walls = 60".parse::<Budget>().unwrap_err();
+        assert!(unknown.contains("walls"), "{unknown}");
+        assert!("entries = -1".parse::<Budget>().is_err());
     }
 }

@@ -20,7 +20,7 @@ use strata_fleet::cache::{Attempt, LayerCache};
 use strata_fleet::queue::{Delivery, JobQueue};
 use strata_fleet::telemetry;
 use strata_fleet::{LayerJob, codec};
-use strata_scanner::layer::{LayerInventory, analyze_layer};
+use strata_scanner::layer::{LayerInventory, analyze_layer_with};
 use tokio::task::JoinSet;
 use tracing::field::Empty;
 use tracing::{Instrument, info, info_span, warn};
@@ -48,6 +48,9 @@ pub struct WorkerConfig {
     pub shutdown_grace: Duration,
     /// Analyse each layer in a child process under limits (the fleet); `None` analyses in process.
     pub isolation: Option<Isolation>,
+    /// The engine's per-layer budget for analysis in process; isolated children get
+    /// [`Isolation::budget`]. A result under another budget may differ: give such workers their own cache.
+    pub budget: strata_scanner::budget::Budget,
 }
 
 impl Default for WorkerConfig {
@@ -61,6 +64,7 @@ impl Default for WorkerConfig {
             layer_deadline: None,
             shutdown_grace: Duration::from_secs(100),
             isolation: None,
+            budget: strata_scanner::budget::Budget::default(),
         }
     }
 }
@@ -274,15 +278,12 @@ impl Worker {
         }
         let digest = job.digest.clone();
         let secrets = self.config.secrets.clone();
+        let budget = self.config.budget.clone();
         let span = info_span!("analyze", layer.uncompressed_bytes = Empty, layer.entries = Empty);
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
-            let inventory = match &secrets {
-                Some(scanner) => {
-                    strata_scanner::layer::analyze_layer_with(reader, &digest, scanner, &Default::default())
-                }
-                None => analyze_layer(reader, &digest),
-            };
+            let scanner = secrets.as_deref().unwrap_or_else(|| strata_scanner::secret::Scanner::builtin());
+            let inventory = analyze_layer_with(reader, &digest, scanner, &budget);
             if let Ok(inventory) = &inventory {
                 span.record("layer.uncompressed_bytes", inventory.stats.uncompressed_bytes);
                 span.record("layer.entries", inventory.stats.entries);

@@ -49,6 +49,11 @@ struct Args {
     /// Results then depend on the file: give such workers their own `STRATA_KEY_PREFIX`.
     #[arg(long, env = "STRATA_SECRET_CONFIG", value_name = "FILE")]
     secret_config: Option<std::path::PathBuf>,
+    /// The engine's per-layer budget (docs/security-layers.md): `key = value` pairs, comma-separated, e.g.
+    /// `wall = 120, decompressed_bytes = 34359738368`; unnamed fields keep their defaults. Results under
+    /// another budget may differ: give such workers their own `STRATA_KEY_PREFIX`.
+    #[arg(long, env = "STRATA_LAYER_BUDGET", value_name = "SETTING", default_value = "")]
+    layer_budget: String,
     /// Serve `/metrics`, `/healthz`, `/readyz` over HTTP here (e.g. `0.0.0.0:9090` in a pod).
     #[arg(long, env = "STRATA_OPS_LISTEN")]
     ops_listen: Option<String>,
@@ -117,7 +122,14 @@ fn main() -> anyhow::Result<()> {
             let path = std::fs::canonicalize(path).with_context(|| format!("resolving {}", path.display()))?;
             isolation.secret_config = Some(path);
         }
+        // Checked here, so a typo stops the worker at start rather than each child at its first job.
+        let budget: strata_scanner::budget::Budget =
+            args.layer_budget.parse().map_err(anyhow::Error::msg).context("STRATA_LAYER_BUDGET")?;
+        if !args.layer_budget.trim().is_empty() {
+            isolation.budget = Some(args.layer_budget.clone());
+        }
         let mut config = WorkerConfig {
+            budget,
             max_attempts: args.max_attempts,
             retry_backoff: Duration::from_millis(args.retry_backoff_ms),
             layer_deadline: Some(Duration::from_secs(args.layer_deadline_secs.max(1))),

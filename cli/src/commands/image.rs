@@ -42,7 +42,8 @@ pub async fn run(mut args: ImageArgs) -> Result<u8> {
         }
         None => None,
     };
-    let scanned = pipeline::scan(&source, &platform, !args.quiet, args.cache.as_deref(), secrets).await?;
+    let budget = args.layer_budget.parse().map_err(anyhow::Error::msg).context("--layer-budget")?;
+    let scanned = pipeline::scan(&source, &platform, !args.quiet, args.cache.as_deref(), secrets, budget).await?;
     let vulndb = db_task.await.context("loading the vulnerability DB")??;
     // The same report step as the fleet's coordinator (matching plus base-image advice).
     let mut report = strata_coordinator::assemble::report(&scanned.image, &scanned.inventory, &vulndb, &options);

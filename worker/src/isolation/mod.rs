@@ -48,6 +48,8 @@ pub struct Isolation {
     pub memory_bytes: Option<u64>,
     /// The worker's secret config file, loaded by each child; `None`: the built-in rules.
     pub secret_config: Option<PathBuf>,
+    /// The engine's per-layer budget for the children (`STRATA_LAYER_BUDGET`'s syntax); `None`: the default.
+    pub budget: Option<String>,
     /// Jobs a child serves before it is replaced.
     pub max_jobs: u32,
     idle: Arc<Mutex<Vec<Analyser>>>,
@@ -78,7 +80,14 @@ enum Outcome {
 impl Isolation {
     /// The given binary as the children, under the given memory limit, with the built-in secret rules.
     pub fn new(program: PathBuf, memory_bytes: Option<u64>) -> Self {
-        Isolation { program, memory_bytes, secret_config: None, max_jobs: MAX_JOBS_PER_CHILD, idle: Arc::default() }
+        Isolation {
+            program,
+            memory_bytes,
+            secret_config: None,
+            budget: None,
+            max_jobs: MAX_JOBS_PER_CHILD,
+            idle: Arc::default(),
+        }
     }
 
     /// The running binary as the children.
@@ -153,6 +162,9 @@ impl Isolation {
         command.arg(SUBCOMMAND);
         if let Some(path) = &self.secret_config {
             command.arg(SECRET_CONFIG).arg(path);
+        }
+        if let Some(setting) = &self.budget {
+            command.arg(child::BUDGET).arg(setting);
         }
         command.env_clear().stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
         let memory = self.memory_bytes;
