@@ -11,6 +11,7 @@ scripts/fixtures.sh >/dev/null
 # start, the other tests still run and the real-DefectDojo ones fail, saying why.
 scripts/defectdojo.sh start || echo "test.sh: no real DefectDojo (see above); its tests will fail" >&2
 cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
 # Acceptance tests run the real binaries of every crate (strata, strata-coordinator, strata-worker).
 cargo build --workspace --bins
 # The README's first command as a new user meets it: scripts/demo.sh in a temporary clone with no ../shared

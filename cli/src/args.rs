@@ -17,7 +17,7 @@ pub enum Command {
     ///
     /// Exit codes: 0 when no finding at the selected severities remains, the value of --exit-code when
     /// some do (0 by default), 2 on usage errors and on scans that could not complete.
-    Image(ImageArgs),
+    Image(Box<ImageArgs>),
     /// Check a Dockerfile against Docker's practices (rules DS001–DS016, see docs/misconfig.md).
     ///
     /// Exit codes: 0 when no misconfiguration at the selected severities remains, the value of --exit-code

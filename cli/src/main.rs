@@ -47,7 +47,7 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match cli.command {
-            Command::Image(args) => commands::image::run(args).await,
+            Command::Image(args) => commands::image::run(*args).await,
             Command::Dockerfile(args) => commands::dockerfile::run(args),
             Command::Db(args) => commands::db::run(args).await,
             Command::Submit(args) => commands::fleet::submit(args).await,

@@ -17,6 +17,9 @@ use common::{run, strata};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+/// A named change to a rendered document that one of the checks must reject.
+type Mutation<T> = (&'static str, fn(&mut T));
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap()
 }
@@ -157,7 +160,7 @@ fn deploy_dockerfiles_pass_stratas_own_checks() {
         let user = last_stage
             .lines()
             .filter_map(|l| l.strip_prefix("USER "))
-            .last()
+            .next_back()
             .unwrap_or_else(|| panic!("{}: no USER in the final stage", file.display()));
         let (uid, gid) =
             user.trim().split_once(':').unwrap_or_else(|| panic!("{}: USER {user} has no group", file.display()));
@@ -358,7 +361,7 @@ fn compose_has_the_fleet_with_health_checks_ordered_start_and_file_secrets() {
     check_compose(&doc, &dir).unwrap_or_else(|e| panic!("compose.yaml: {e}"));
 
     // The same checks reject what they exist for.
-    let mutations: [(&str, fn(&mut Value)); 7] = [
+    let mutations: [Mutation<Value>; 7] = [
         ("privileged", |d| d["services"]["worker-2"]["privileged"] = json!(true)),
         ("traces sent elsewhere", |d| {
             d["services"]["worker-2"]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] = json!("http://localhost:4317")
@@ -807,7 +810,7 @@ fn kubernetes_overlays_render_validate_and_follow_policy() {
     bad_so["spec"].as_object_mut().unwrap().remove("scaleTargetRef");
     bad_so["spec"]["minReplicaCount"] = json!("one");
     assert!(!keda_errors(&scaled_object, &bad_so).is_empty(), "KEDA schema accepted a ScaledObject without a target");
-    let mutations: [(&str, fn(&mut Vec<Value>)); 6] = [
+    let mutations: [Mutation<Vec<Value>>; 6] = [
         ("root", |docs| {
             let d = docs
                 .iter_mut()

@@ -419,7 +419,7 @@ fn mutual_tls_and_the_bearer_token_guard_the_api() {
     let key = ("STRATA_TLS_CLIENT_KEY", path("client.key"));
     let token = ("STRATA_TOKEN", "t0ken-for-tests".to_string());
 
-    let (code, _, err) = submit(&[token.clone()]);
+    let (code, _, err) = submit(std::slice::from_ref(&token));
     assert_ne!(code, 0, "no CA: the server certificate must not be trusted");
     assert!(err.contains("coordinator"), "{err}");
     let (code, _, _) = submit(&[ca.clone(), token.clone()]);

@@ -91,10 +91,10 @@ impl TestRegistry {
                 if child.try_wait().unwrap().is_some() {
                     break;
                 }
-                if let Ok(resp) = http(port, "GET", "/v2/", &[], &[]) {
-                    if resp.status == 200 || resp.status == 401 {
-                        return TestRegistry { child, port, _dir: dir };
-                    }
+                if let Ok(resp) = http(port, "GET", "/v2/", &[], &[])
+                    && (resp.status == 200 || resp.status == 401)
+                {
+                    return TestRegistry { child, port, _dir: dir };
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }

@@ -18,7 +18,7 @@ use tonic::{Request, Status};
 use crate::args::{CancelArgs, CoordinatorArgs, RescanArgs, ResultsArgs, StatusArgs, SubmitArgs};
 
 pub(crate) type Client =
-    ScanServiceClient<InterceptedService<Channel, Box<dyn FnMut(Request<()>) -> Result<Request<()>, Status> + Send>>>;
+    ScanServiceClient<InterceptedService<Channel, Interceptor>>;
 
 /// Connects; the bearer token comes from `STRATA_TOKEN` or `--token-file`, never from a flag value.
 pub(crate) async fn connect(args: &CoordinatorArgs) -> Result<Client> {
@@ -51,13 +51,12 @@ pub(crate) async fn connect(args: &CoordinatorArgs) -> Result<Client> {
         ),
         None => None,
     };
-    let interceptor: Box<dyn FnMut(Request<()>) -> Result<Request<()>, Status> + Send> =
-        Box::new(move |mut request: Request<()>| {
-            if let Some(h) = &header {
-                request.metadata_mut().insert("authorization", h.clone());
-            }
-            Ok(request)
-        });
+    let interceptor: Interceptor = Box::new(move |mut request: Request<()>| {
+        if let Some(h) = &header {
+            request.metadata_mut().insert("authorization", h.clone());
+        }
+        Ok(request)
+    });
     Ok(ScanServiceClient::with_interceptor(channel, interceptor).max_decoding_message_size(256 * 1024 * 1024))
 }
 
@@ -123,6 +122,9 @@ async fn submit_traced(args: SubmitArgs) -> Result<u8> {
     }
     Ok(if failed > 0 { 2 } else { 0 })
 }
+
+/// Adds the client token to every request.
+type Interceptor = Box<dyn FnMut(Request<()>) -> Result<Request<()>, Status> + Send>;
 
 /// How long `wait` trusts a silent watch before it re-reads the unfinished scans.
 const QUIET: std::time::Duration = std::time::Duration::from_secs(15);

@@ -61,12 +61,12 @@ impl DockerArchive {
             let kind = entry.header().entry_type();
             if kind.is_file() {
                 members.insert(name, Member::File { offset: entry.raw_file_position(), size: entry.size() });
-            } else if kind.is_symlink() || kind.is_hard_link() {
-                if let Ok(Some(target)) = entry.link_name() {
-                    let target = target.to_string_lossy().to_string();
-                    let resolved = if kind.is_symlink() { join_relative(&name, &target) } else { normalise(&target) };
-                    members.insert(name, Member::Link(resolved));
-                }
+            } else if (kind.is_symlink() || kind.is_hard_link())
+                && let Ok(Some(target)) = entry.link_name()
+            {
+                let target = target.to_string_lossy().to_string();
+                let resolved = if kind.is_symlink() { join_relative(&name, &target) } else { normalise(&target) };
+                members.insert(name, Member::Link(resolved));
             }
         }
         Ok(DockerArchive { path: path.to_path_buf(), members })
