@@ -17,8 +17,7 @@ use tonic::{Request, Status};
 
 use crate::args::{CancelArgs, CoordinatorArgs, RescanArgs, ResultsArgs, StatusArgs, SubmitArgs};
 
-pub(crate) type Client =
-    ScanServiceClient<InterceptedService<Channel, Interceptor>>;
+pub(crate) type Client = ScanServiceClient<InterceptedService<Channel, Interceptor>>;
 
 /// Connects; the bearer token comes from `STRATA_TOKEN` or `--token-file`, never from a flag value.
 pub(crate) async fn connect(args: &CoordinatorArgs) -> Result<Client> {
