@@ -8,6 +8,7 @@ use strata_scanner::analyze::{self, FileKind};
 fuzz_target!(|data: &[u8]| {
     let started = Instant::now();
     let mut reader = data;
-    let _ = analyze::analyze_stream(FileKind::Executable, "usr/local/bin/app", &mut reader, data.len() as u64);
+    let budget = strata_scanner::budget::Budget::default();
+    let _ = analyze::analyze_stream(FileKind::Executable, "usr/local/bin/app", &mut reader, data.len() as u64, &budget);
     strata_fuzz::assert_slow(started, data.len());
 });

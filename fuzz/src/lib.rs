@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use strata_scanner::analyze::{self, FileContent, FileKind};
+use strata_scanner::budget::Budget;
 
 /// One file through its analyser, as layer analysis hands it over (the path decides nothing here but is
 /// passed as a real one so that path-dependent code runs).
@@ -13,8 +14,8 @@ pub fn file(kind: FileKind, path: &str, data: &[u8]) {
         return;
     }
     let started = Instant::now();
-    let result = analyze::analyze(kind, path, data);
-    if let Ok(FileContent::Packages { packages, .. }) = &result {
+    let result = analyze::analyze(kind, path, data, &Budget::default());
+    if let Ok(analyze::Analysis { content: Some(FileContent::Packages { packages, .. }), .. }) = &result {
         // A parser may not invent more packages than its input could describe.
         assert!(packages.len() <= data.len() + 1, "{} packages from {} bytes", packages.len(), data.len());
     }
