@@ -69,8 +69,10 @@ fn installed_name(dir: &str) -> Option<&str> {
 pub fn size_cap(kind: Kind) -> u64 {
     const MIB: u64 = 1024 * 1024;
     match kind {
-        // The largest real lockfiles (big monorepos) are around 20 MiB.
-        Kind::PackageLock | Kind::YarnLock | Kind::PnpmLock => 32 * MIB,
+        // The largest real lockfiles (big monorepos) are around 20 MiB; parsing one takes up to ~18× its
+        // size in memory when it is all edges, so 24 MiB keeps the worst case under 512 MiB. A larger file
+        // is not analysed and makes the layer incomplete, never clean.
+        Kind::PackageLock | Kind::YarnLock | Kind::PnpmLock => 24 * MIB,
         Kind::Installed | Kind::Manifest => MIB,
     }
 }
