@@ -4,6 +4,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures_util::Stream;
+use strata_proto::status::is_terminal;
 use strata_proto::v1::scan_service_server::ScanService;
 use strata_proto::v1::{
     CancelScanRequest, GetReportRequest, GetScanRequest, ListScansRequest, ListScansResponse, ReportResponse,
@@ -15,7 +16,6 @@ use tokio_stream::wrappers::BroadcastStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::runner::{Runner, repository_of};
-use crate::store::is_terminal;
 
 pub struct ScanApi {
     runner: Arc<Runner>,

@@ -12,7 +12,7 @@ use std::time::Duration;
 use prost::Message;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
-use strata_proto::v1::{Scan, ScanStatus};
+use strata_proto::v1::Scan;
 use strata_scanner::image::ResolvedImage;
 use strata_scanner::merge::ImageInventory;
 use tokio::sync::broadcast;
@@ -49,13 +49,6 @@ const TRANSIENT_RETRY: Duration = Duration::from_secs(15);
 /// Errors of the connection, not of the command: worth a retry once the connection manager reconnects.
 fn transient(e: &redis::RedisError) -> bool {
     e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout()
-}
-
-pub fn is_terminal(status: i32) -> bool {
-    matches!(
-        ScanStatus::try_from(status),
-        Ok(ScanStatus::Done | ScanStatus::Partial | ScanStatus::Failed | ScanStatus::Cancelled)
-    )
 }
 
 impl ScanStore {
@@ -101,7 +94,7 @@ impl ScanStore {
             &scan.id,
             scan.created_unix_ms,
         );
-        if is_terminal(scan.status) {
+        if strata_proto::status::is_terminal(scan.status) {
             pipe.srem(self.key("scans:active"), &scan.id);
         } else {
             pipe.sadd(self.key("scans:active"), &scan.id);

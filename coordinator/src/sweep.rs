@@ -14,12 +14,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{StreamExt, stream};
+use strata_proto::status::is_terminal;
 use strata_proto::v1::{Scan, ScanOptions, ScanStatus, SweepFailure, SweepImage, SweepReport, SweepRequest};
 use strata_registry::{Catalog, CatalogOptions, RetryPolicy};
 
 use crate::error::{CoordinatorError, Result};
 use crate::runner::{RegistrySettings, Runner, now_ms};
-use crate::store::is_terminal;
 
 /// How sweeps talk to registries.
 #[derive(Clone, Debug)]
@@ -207,8 +207,7 @@ impl Sweeper {
                 "skipped" => report.skipped += 1,
                 _ => {}
             }
-            let scan_failed =
-                image.action == "submitted" && request.wait && image.status != status_name(ScanStatus::Done as i32);
+            let scan_failed = image.action == "submitted" && request.wait && image.status != ScanStatus::Done.name();
             if image.action == "failed" || scan_failed {
                 fail(image.reference.clone(), image.detail.clone());
             }
@@ -260,7 +259,7 @@ impl Sweeper {
             Some(Ok(scan)) => {
                 image.reference = scan.reference.clone();
                 image.scan_id = scan.id.clone();
-                image.status = status_name(ScanStatus::Done as i32);
+                image.status = ScanStatus::Done.name();
                 Action::Rescanned
             }
             Some(Err(e)) => Action::Failed(format!("re-matching the stored inventory: {e}")),
@@ -282,7 +281,7 @@ impl Sweeper {
                     match self.runner.submit(reference, options, None).await {
                         Ok(id) => {
                             image.scan_id = id;
-                            image.status = status_name(ScanStatus::Queued as i32);
+                            image.status = ScanStatus::Queued.name();
                             Action::Submitted
                         }
                         Err(e) => Action::Failed(format!("submitting the scan: {e}")),
@@ -331,7 +330,7 @@ impl Sweeper {
         for image in images.iter_mut().filter(|i| i.action == "submitted") {
             match finished.get(&image.scan_id) {
                 Some(scan) => {
-                    image.status = status_name(scan.status);
+                    image.status = strata_proto::status::name(scan.status);
                     image.detail = scan.error.clone();
                 }
                 None => image.detail = format!("not finished after {} s of waiting", self.settings.max_wait.as_secs()),
@@ -356,11 +355,6 @@ fn patterns(given: &[String]) -> Result<Option<globset::GlobSet>> {
         set.add(glob);
     }
     set.build().map(Some).map_err(|e| CoordinatorError::Invalid(format!("repository patterns: {e}")))
-}
-
-fn status_name(status: i32) -> String {
-    ScanStatus::try_from(status)
-        .map_or_else(|_| "unknown".into(), |s| s.as_str_name().trim_start_matches("SCAN_STATUS_").to_lowercase())
 }
 
 #[cfg(test)]

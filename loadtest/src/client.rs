@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use strata_proto::v1::scan_service_client::ScanServiceClient;
-use strata_proto::v1::{ListScansRequest, Scan, ScanOptions, ScanStatus, SubmitScanRequest, WatchScansRequest};
+use strata_proto::v1::{ListScansRequest, Scan, ScanOptions, SubmitScanRequest, WatchScansRequest};
 use tonic::transport::Channel;
 
 pub type Client = ScanServiceClient<Channel>;
@@ -22,13 +22,6 @@ pub async fn connect(url: &str) -> Result<Client> {
         .await
         .with_context(|| format!("connecting to the coordinator at {url}"))?;
     Ok(ScanServiceClient::new(channel).max_decoding_message_size(512 * 1024 * 1024))
-}
-
-pub fn terminal(status: i32) -> bool {
-    matches!(
-        ScanStatus::try_from(status),
-        Ok(ScanStatus::Done | ScanStatus::Partial | ScanStatus::Failed | ScanStatus::Cancelled)
-    )
 }
 
 fn labels(night: u32) -> HashMap<String, String> {
@@ -61,7 +54,7 @@ pub struct Progress {
 
 impl Progress {
     pub fn record(&self, scan: &Scan) {
-        if terminal(scan.status) {
+        if strata_proto::status::is_terminal(scan.status) {
             let mut finished = self.finished.lock().unwrap_or_else(|p| p.into_inner());
             if finished.insert(scan.id.clone(), scan.status).is_none() {
                 self.count.store(finished.len(), Ordering::Relaxed);

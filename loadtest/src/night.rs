@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use strata_proto::status::is_terminal;
 use strata_proto::v1::{Scan, ScanStatus};
 
 use crate::analyses::{self, Counts};
@@ -75,8 +76,7 @@ async fn drive(ctx: &Ctx<'_>, references: &[String], night: u32, progress: Arc<P
             match client::list(&mut client, night).await {
                 Ok(scans) => {
                     scans.iter().for_each(|s| progress.record(s));
-                    let finished =
-                        scans.iter().filter(|s| wanted.contains(&s.id) && client::terminal(s.status)).count();
+                    let finished = scans.iter().filter(|s| wanted.contains(&s.id) && is_terminal(s.status)).count();
                     if finished == ids.len() || timed_out {
                         break (scans, timed_out);
                     }
@@ -161,9 +161,7 @@ pub fn outcome(data: &NightData) -> (BTreeMap<String, usize>, BTreeMap<String, u
                 if scan.status == ScanStatus::Failed as i32 || scan.status == ScanStatus::Partial as i32 {
                     *reasons.entry(generalise(&scan.error)).or_default() += 1;
                 }
-                ScanStatus::try_from(scan.status).map_or("unknown".to_string(), |s| {
-                    s.as_str_name().trim_start_matches("SCAN_STATUS_").to_lowercase()
-                })
+                strata_proto::status::name(scan.status)
             }
         };
         *statuses.entry(status).or_default() += 1;

@@ -129,7 +129,7 @@ pub fn night_report(
     let sum = |f: fn(&Scan) -> u32| scans.iter().map(|s| u64::from(f(s))).sum::<u64>();
     let latencies: Vec<f64> = scans
         .iter()
-        .filter(|s| crate::client::terminal(s.status))
+        .filter(|s| strata_proto::status::is_terminal(s.status))
         .map(|s| (s.updated_unix_ms - s.created_unix_ms) as f64 / 1000.0)
         .collect();
     let size = |digest: &String, f: fn(&LayerInfo) -> u64| layers.get(digest).map_or(0, f) as f64 / 1_048_576.0;

@@ -1,12 +1,15 @@
 //! Strata's wire contract, generated from `strata/v1/scan.proto`: the `ScanService` the coordinator serves
 //! and the CLI calls, and the `LayerJob` / `LayerResult` messages that travel over RabbitMQ and sit in the
-//! Redis layer cache. No logic lives here, only `LayerJob`'s `Debug`, which hides a lent pull token.
+//! Redis layer cache. Little logic lives here: `LayerJob`'s `Debug`, which hides a lent pull token, and what a
+//! scan status means ([`status`]).
 
 #![allow(clippy::all)]
 
 pub mod v1 {
     tonic::include_proto!("strata.v1");
 }
+
+pub mod status;
 
 impl std::fmt::Debug for v1::LayerJob {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

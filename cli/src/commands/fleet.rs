@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
 
 use anyhow::{Context, Result, bail};
+use strata_proto::status::{is_terminal, name as status_name};
 use strata_proto::v1::scan_service_client::ScanServiceClient;
 use strata_proto::v1::{
     CancelScanRequest, GetReportRequest, GetScanRequest, ListScansRequest, RescanRequest, Scan, ScanEvent, ScanOptions,
@@ -139,7 +140,7 @@ async fn wait(client: &mut Client, ids: &[String]) -> Result<BTreeMap<String, Sc
     });
     let mut stream = open_watch(client, ids).await?;
     let mut latest: BTreeMap<String, Scan> = BTreeMap::new();
-    let done = |latest: &BTreeMap<String, Scan>| latest.values().filter(|s| terminal(s.status)).count();
+    let done = |latest: &BTreeMap<String, Scan>| latest.values().filter(|s| is_terminal(s.status)).count();
     // Scans may have finished before the watch began: read them once.
     reread(client, ids, &mut latest).await?;
     while done(&latest) < ids.len() {
@@ -160,7 +161,7 @@ async fn wait(client: &mut Client, ids: &[String]) -> Result<BTreeMap<String, Sc
             // spell, read the unfinished scans again.
             Err(_) => {
                 let unfinished: Vec<String> =
-                    ids.iter().filter(|id| latest.get(*id).is_none_or(|s| !terminal(s.status))).cloned().collect();
+                    ids.iter().filter(|id| latest.get(*id).is_none_or(|s| !is_terminal(s.status))).cloned().collect();
                 reread(client, &unfinished, &mut latest).await?;
             }
         }
@@ -211,18 +212,6 @@ async fn reread(client: &mut Client, ids: &[String], latest: &mut BTreeMap<Strin
         }
     }
     Ok(())
-}
-
-fn terminal(status: i32) -> bool {
-    matches!(
-        ScanStatus::try_from(status),
-        Ok(ScanStatus::Done | ScanStatus::Partial | ScanStatus::Failed | ScanStatus::Cancelled)
-    )
-}
-
-fn status_name(status: i32) -> String {
-    ScanStatus::try_from(status)
-        .map_or_else(|_| "unknown".into(), |s| s.as_str_name().trim_start_matches("SCAN_STATUS_").to_lowercase())
 }
 
 fn status_line(scan: &Scan) -> String {

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use strata_fleet::telemetry;
+use strata_proto::status::is_terminal;
 use strata_proto::v1::{ReportSummary, Scan, ScanOptions, ScanStatus};
 use strata_registry::RegistryClient;
 use strata_scanner::image::Platform;
@@ -26,7 +27,7 @@ use crate::assemble;
 use crate::db::DbHandle;
 use crate::error::{CoordinatorError, Result};
 use crate::layers::{LayerFanout, LayerProgress, LayerSource};
-use crate::store::{ScanStore, StoredImage, is_terminal};
+use crate::store::{ScanStore, StoredImage};
 
 const LEASE: Duration = Duration::from_secs(30);
 
@@ -234,7 +235,7 @@ impl Runner {
                 self.store.save(&failed).await?;
             }
         }
-        span.record("scan.status", status_label(status).as_str());
+        span.record("scan.status", strata_proto::status::name(status).as_str());
         self.store.release(id).await
     }
 
@@ -406,12 +407,6 @@ pub fn report_options(options: &ScanOptions) -> Result<ReportOptions> {
             .collect::<Result<_>>()?
     };
     Ok(ReportOptions { severities, ignore_unfixed: options.ignore_unfixed, list_packages: false })
-}
-
-/// `done`, `failed`, … (a span attribute).
-fn status_label(status: i32) -> String {
-    ScanStatus::try_from(status)
-        .map_or_else(|_| "unknown".into(), |s| s.as_str_name().trim_start_matches("SCAN_STATUS_").to_ascii_lowercase())
 }
 
 /// Gaps of an incomplete report listed in a scan's summary.
