@@ -55,6 +55,12 @@ if ! cargo fuzz --version 2>/dev/null | grep -q " 0.13.2$"; then
   cargo install cargo-fuzz --version 0.13.2 --locked --quiet
 fi
 
+# cargo-machete finds dependencies no source names (scripts/test.sh fails on any); pinned like cargo-fuzz.
+if ! $demo && ! cargo machete --version 2>/dev/null | grep -q "^0.9.2$"; then
+  echo "setup: installing cargo-machete" >&2
+  cargo install cargo-machete --version 0.9.2 --locked --quiet
+fi
+
 if ! command -v cargo-nextest >/dev/null 2>&1 && ! cargo nextest --version >/dev/null 2>&1; then
   echo "setup: cargo-nextest missing; tests will run with cargo test" >&2
 fi

@@ -12,6 +12,8 @@ scripts/fixtures.sh >/dev/null
 scripts/defectdojo.sh start || echo "test.sh: no real DefectDojo (see above); its tests will fail" >&2
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# No unused dependency in any crate (a false positive is listed in that crate's [package.metadata.cargo-machete]).
+cargo machete
 # Acceptance tests run the real binaries of every crate (strata, strata-coordinator, strata-worker).
 cargo build --workspace --bins
 # The README's first command as a new user meets it: scripts/demo.sh in a temporary clone with no ../shared
