@@ -6,7 +6,8 @@ mod registry;
 mod rescan;
 
 use registry::lent_pull_token;
-pub use registry::{RegistryCredential, RegistrySettings, repository_of};
+pub use registry::{RegistryCredential, RegistrySettings};
+pub use strata_registry::repository_of;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
