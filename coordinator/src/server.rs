@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use strata_fleet::cache::{LayerCache, RedisCache};
 use strata_fleet::queue::{JobQueue, RabbitQueue};
+use strata_pipeline::fanout::LayerFanout;
 use strata_proto::v1::scan_service_server::ScanServiceServer;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -15,7 +16,6 @@ use tonic::{Request, Status};
 
 use crate::db::DbHandle;
 use crate::error::Result;
-use crate::layers::LayerFanout;
 use crate::runner::{RegistrySettings, Runner};
 use crate::service::ScanApi;
 use crate::store::ScanStore;

@@ -46,7 +46,7 @@ pub async fn run(mut args: ImageArgs) -> Result<u8> {
     let scanned = pipeline::scan(&source, &platform, !args.quiet, args.cache.as_deref(), secrets, budget).await?;
     let vulndb = db_task.await.context("loading the vulnerability DB")??;
     // The same report step as the fleet's coordinator (matching plus base-image advice).
-    let mut report = strata_coordinator::assemble::report(&scanned.image, &scanned.inventory, &vulndb, &options);
+    let mut report = strata_pipeline::assemble::report(&scanned.image, &scanned.inventory, &vulndb, &options);
     crate::commands::dockerfile::add_to_image_report(
         &mut report,
         &scanned,

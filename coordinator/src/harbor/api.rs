@@ -196,7 +196,7 @@ async fn package_report(runner: &Runner, scan: &Scan) -> Result<Report> {
     let db = runner.db().clone();
     tokio::task::spawn_blocking(move || -> Result<Report> {
         let db = db.current()?;
-        Ok(crate::assemble::report(&stored.image, &stored.inventory, &db, &options))
+        Ok(strata_pipeline::assemble::report(&stored.image, &stored.inventory, &db, &options))
     })
     .await
     .map_err(|e| CoordinatorError::Internal(e.to_string()))?

@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use strata_fleet::telemetry;
+use strata_pipeline::assemble;
+use strata_pipeline::fanout::{LayerFanout, LayerProgress, LayerSource};
 use strata_proto::v1::{ReportSummary, Scan, ScanOptions, ScanStatus};
 use strata_registry::RegistryClient;
 use strata_scanner::image::Platform;
@@ -23,10 +25,8 @@ use tokio::sync::Semaphore;
 use tracing::field::Empty;
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::assemble;
 use crate::db::DbHandle;
 use crate::error::{CoordinatorError, Result};
-use crate::layers::{LayerFanout, LayerProgress, LayerSource};
 use crate::store::{ScanStore, StoredImage, is_terminal};
 
 const LEASE: Duration = Duration::from_secs(30);

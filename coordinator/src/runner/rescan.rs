@@ -7,9 +7,9 @@ use strata_proto::v1::{RescanResult, Scan, ScanStatus};
 use strata_scanner::report::Report;
 
 use super::{Runner, report_options};
-use crate::assemble;
 use crate::error::{CoordinatorError, Result};
 use crate::store::StoredImage;
+use strata_pipeline::assemble;
 
 impl Runner {
     /// Re-matches the stored inventories of finished scans against the current DB. No registry pull, no
