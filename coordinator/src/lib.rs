@@ -18,6 +18,7 @@ pub mod error;
 pub mod harbor;
 pub mod http;
 pub mod notify;
+pub mod policy;
 pub mod runner;
 pub mod schedule;
 pub mod server;

@@ -16,6 +16,7 @@ use tonic::{Request, Status};
 
 use crate::db::DbHandle;
 use crate::error::Result;
+use crate::policy::ConfiguredPolicy;
 use crate::runner::{RegistrySettings, Runner};
 use crate::service::ScanApi;
 use crate::store::ScanStore;
@@ -27,7 +28,10 @@ pub struct Config {
     pub amqp_url: String,
     pub queue: String,
     pub prefix: String,
-    pub db: PathBuf,
+    /// `None`: no DB; scans without the vuln scanner (secret, misconfig) still run.
+    pub db: Option<PathBuf>,
+    /// The coordinator's own ignore files and VEX documents, applied to every scan.
+    pub policy: crate::policy::PolicySettings,
     pub registry: RegistrySettings,
     /// Bearer token clients must send (`authorization: Bearer …`); `None` disables the check.
     pub token: Option<String>,
@@ -75,14 +79,15 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
     let cache: Arc<dyn LayerCache> =
         Arc::new(RedisCache::connect(&config.redis_url, &config.prefix, config.layer_ttl).await?);
     let queue: Arc<dyn JobQueue> = Arc::new(RabbitQueue::connect(&config.amqp_url, &config.queue).await?);
-    let db = Arc::new(
-        tokio::task::spawn_blocking({
-            let path = config.db.clone();
-            move || DbHandle::load(path)
-        })
-        .await
-        .map_err(|e| crate::error::CoordinatorError::Internal(e.to_string()))??,
-    );
+    let (db, policy) = tokio::task::spawn_blocking({
+        let (path, policy) = (config.db.clone(), config.policy.clone());
+        move || -> Result<_> {
+            let db = path.map(DbHandle::load).transpose()?.map(Arc::new);
+            Ok((db, Arc::new(ConfiguredPolicy::load(policy)?)))
+        }
+    })
+    .await
+    .map_err(|e| crate::error::CoordinatorError::Internal(e.to_string()))??;
     if let Some(addr) = &config.ops_listen {
         let listener = TcpListener::bind(addr)
             .await
@@ -110,7 +115,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
     if let Some(schedule) = &config.sweep_schedule {
         schedule.validate()?;
     }
-    let runner = Runner::new(store.clone(), fanout, db, config.registry.clone(), config.max_concurrent_scans);
+    let runner = Runner::new(store.clone(), fanout, db, policy, config.registry.clone(), config.max_concurrent_scans);
     // Before resuming scans, so that those that finish now are queued for DefectDojo too.
     if let Some(settings) = &config.defectdojo {
         let outbox =

@@ -5,15 +5,18 @@
 //! - [`client`]: the HTTP client, shared with `strata image --defectdojo` and `strata defectdojo check`.
 //! - [`document`]: the file DefectDojo receives of a report, and its split into uploads.
 //! - [`orphans`]: closing the tests a split report no longer delivers to.
+//! - [`retry`]: the backoff between attempts.
 
 pub mod client;
 pub mod document;
 pub mod orphans;
+pub mod retry;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 pub use client::{Client, DefectDojoError, ImportResult, Token, Upload};
+pub use retry::backoff;
 
 /// Settings of the coordinator's delivery (and the defaults the CLI uses), from `STRATA_DEFECTDOJO_*`.
 #[derive(Clone, Debug)]

@@ -6,6 +6,8 @@
 //!   waited for. The only async part; it talks to a [`strata_fleet`] queue and cache, never to a network
 //!   of its own.
 //! - [`assemble`]: layer results to an inventory (the engine's merge) and to a matched report.
+//! - [`finish`]: the report every front end shows — match, advice, image-config checks, policy, summary.
+//! - [`policy`]: ignore files and VEX documents as they are handed over, and the policy they make.
 //!
 //! What it is not: the engine (analysers, merge, match and formats are `strata-scanner`, pure and
 //! synchronous), nor a service — where images come from, where reports are stored and who is told about
@@ -13,3 +15,5 @@
 
 pub mod assemble;
 pub mod fanout;
+pub mod finish;
+pub mod policy;

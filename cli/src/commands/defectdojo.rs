@@ -131,7 +131,7 @@ impl OneOff {
             attempt += 1;
             match self.client.reimport(upload, bytes).await {
                 Err(e) if e.is_retryable() && attempt < 4 => {
-                    let wait = strata_coordinator::defectdojo::delivery::backoff(
+                    let wait = strata_defectdojo::backoff(
                         std::time::Duration::from_secs(2),
                         std::time::Duration::from_secs(30),
                         attempt,
