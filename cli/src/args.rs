@@ -99,6 +99,21 @@ pub struct CoordinatorArgs {
     pub tls_client_key: Option<PathBuf>,
 }
 
+/// What a scan looks for and what it accepts: the same for `strata image` and `strata submit`.
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// What to look for (comma-separated: vuln, secret, misconfig).
+    #[arg(long, value_delimiter = ',', default_value = "vuln,secret", value_name = "LIST")]
+    pub scanners: Vec<strata_scanner::report::policy::Scanner>,
+    /// Accepted findings (YAML, see docs/formats.md); default `.strataignore` in the current directory if
+    /// it exists. Suppressed findings move to `suppressed` with their reason and do not count.
+    #[arg(long, value_name = "PATH")]
+    pub ignorefile: Option<PathBuf>,
+    /// OpenVEX documents (repeatable or comma-separated): `not_affected` and `fixed` statements suppress.
+    #[arg(long, value_name = "FILE", value_delimiter = ',')]
+    pub vex: Vec<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct SubmitArgs {
     #[command(flatten)]
@@ -117,6 +132,10 @@ pub struct SubmitArgs {
     pub severity: Vec<String>,
     #[arg(long)]
     pub ignore_unfixed: bool,
+    /// The ignore file and VEX documents are sent with the scans and stored with them: they apply when
+    /// the scan finishes and on every rescan (besides the coordinator's own, see docs/fleet.md).
+    #[command(flatten)]
+    pub policy: PolicyArgs,
     /// Wait until every scan finished; exit 2 if any did not end `done`.
     #[arg(long)]
     pub wait: bool,
@@ -167,6 +186,9 @@ pub struct ResultsArgs {
     pub format: ReportFormat,
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// List every package found (JSON: `package_list` of each result), not only the vulnerable ones.
+    #[arg(long)]
+    pub list_all_pkgs: bool,
 }
 
 #[derive(Debug, Args)]
@@ -232,16 +254,8 @@ pub struct ImageArgs {
     /// Exit with this code when findings remain after the filters.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub exit_code: u8,
-    /// What to look for (comma-separated: vuln, secret, misconfig).
-    #[arg(long, value_delimiter = ',', default_value = "vuln,secret", value_name = "LIST")]
-    pub scanners: Vec<strata_scanner::report::policy::Scanner>,
-    /// Accepted findings (YAML, see docs/formats.md); default `.strataignore` in the current directory if
-    /// it exists. Suppressed findings move to `suppressed` with their reason and do not count.
-    #[arg(long, value_name = "PATH")]
-    pub ignorefile: Option<PathBuf>,
-    /// OpenVEX documents (repeatable or comma-separated): `not_affected` and `fixed` statements suppress.
-    #[arg(long, value_name = "FILE", value_delimiter = ',')]
-    pub vex: Vec<PathBuf>,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
     /// Also check this Dockerfile (the image's build recipe) and report it as a `config` target.
     #[arg(long, value_name = "PATH")]
     pub dockerfile: Option<PathBuf>,

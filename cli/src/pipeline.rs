@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
 use async_trait::async_trait;
-use strata_coordinator::assemble;
-use strata_coordinator::layers::LayerFanout;
 use strata_fleet::LayerJob;
 use strata_fleet::cache::{LayerCache, MemoryCache, RedisCache};
 use strata_fleet::queue::MemoryQueue;
+use strata_pipeline::assemble;
+use strata_pipeline::fanout::LayerFanout;
 use strata_registry::{RegistryClient, RegistryOptions};
 use strata_scanner::image::{LayerRef, Platform, ResolvedImage};
 use strata_scanner::merge::ImageInventory;
@@ -155,7 +155,7 @@ pub async fn scan(
     let fanout = LayerFanout::new(queue, cache);
     let on_progress = {
         let progress = progress.clone();
-        move |p: strata_coordinator::layers::LayerProgress| {
+        move |p: strata_pipeline::fanout::LayerProgress| {
             if p.result_ok.is_some() {
                 progress.layer_done();
             }

@@ -6,20 +6,19 @@
 //! An optional HTTP listener ([`http`]) takes the registry's push notifications ([`notify`]) and serves
 //! Harbor's pluggable scanner API ([`harbor`]).
 //!
-//! [`layers::LayerFanout`] and [`assemble`] are also what `strata image` runs in local mode, over an
-//! in-process queue and cache, so there is one pipeline, not two.
+//! Fan-out, assembly and the finishing steps are `strata-pipeline`, which `strata image` runs too: one
+//! pipeline, not two. What it is not: the engine (`strata-scanner`) nor a layer worker (`strata-worker`).
 //!
 //! [`sweep`] lists a registry and scans or re-matches everything in it, on request or on the [`schedule`].
 
-pub mod assemble;
 pub mod auth;
 pub mod db;
 pub mod defectdojo;
 pub mod error;
 pub mod harbor;
 pub mod http;
-pub mod layers;
 pub mod notify;
+pub mod policy;
 pub mod runner;
 pub mod schedule;
 pub mod server;

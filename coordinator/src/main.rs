@@ -26,9 +26,18 @@ struct Args {
     queue: String,
     #[arg(long, env = "STRATA_KEY_PREFIX", default_value = "strata")]
     key_prefix: String,
-    /// The vulnerability DB file; replaced files are picked up without a restart.
+    /// The vulnerability DB file; replaced files are picked up without a restart. Without one, only scans
+    /// without the vuln scanner (`--scanners secret,misconfig`) run.
     #[arg(long, env = "STRATA_DB")]
-    db: PathBuf,
+    db: Option<PathBuf>,
+    /// Ignore files (YAML, as `strata image --ignorefile`) applied to every scan: files or directories of
+    /// them, comma-separated; edits are picked up at the next scan or rescan.
+    #[arg(long, env = "STRATA_IGNOREFILE", value_delimiter = ',', value_name = "PATH")]
+    ignorefile: Vec<PathBuf>,
+    /// OpenVEX documents applied to every scan: files or directories of them, comma-separated; edits are
+    /// picked up at the next scan or rescan.
+    #[arg(long, env = "STRATA_VEX", value_delimiter = ',', value_name = "PATH")]
+    vex: Vec<PathBuf>,
     /// File holding the bearer token clients must present (never pass the token itself as a flag).
     #[arg(long, env = "STRATA_TOKEN_FILE")]
     token_file: Option<PathBuf>,
@@ -144,6 +153,7 @@ fn main() -> anyhow::Result<()> {
         queue: args.queue,
         prefix: args.key_prefix,
         db: args.db,
+        policy: strata_coordinator::policy::PolicySettings { ignorefiles: args.ignorefile, vex: args.vex },
         registry: RegistrySettings {
             insecure: args.registry_insecure,
             credentials: strata_registry::CredentialSources {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use strata_fleet::cache::{LayerCache, RedisCache};
 use strata_fleet::queue::{JobQueue, RabbitQueue};
+use strata_pipeline::fanout::LayerFanout;
 use strata_proto::v1::scan_service_server::ScanServiceServer;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -16,7 +17,7 @@ use tonic::{Request, Status};
 
 use crate::db::DbHandle;
 use crate::error::Result;
-use crate::layers::LayerFanout;
+use crate::policy::ConfiguredPolicy;
 use crate::runner::{RegistrySettings, Runner};
 use crate::service::ScanApi;
 use crate::store::ScanStore;
@@ -29,7 +30,10 @@ pub struct Config {
     pub amqp_url: String,
     pub queue: String,
     pub prefix: String,
-    pub db: PathBuf,
+    /// `None`: no DB; scans without the vuln scanner (secret, misconfig) still run.
+    pub db: Option<PathBuf>,
+    /// The coordinator's own ignore files and VEX documents, applied to every scan.
+    pub policy: crate::policy::PolicySettings,
     pub registry: RegistrySettings,
     /// Bearer token clients must send (`authorization: Bearer …`); `None` disables the check.
     pub token: Option<String>,
@@ -97,14 +101,15 @@ async fn serve(
     let cache: Arc<dyn LayerCache> =
         Arc::new(RedisCache::connect(&config.redis_url, &config.prefix, config.layer_ttl).await?);
     let queue: Arc<dyn JobQueue> = Arc::new(RabbitQueue::connect(&config.amqp_url, &config.queue).await?);
-    let db = Arc::new(
-        tokio::task::spawn_blocking({
-            let path = config.db.clone();
-            move || DbHandle::load(path)
-        })
-        .await
-        .map_err(|e| crate::error::CoordinatorError::Internal(e.to_string()))??,
-    );
+    let (db, policy) = tokio::task::spawn_blocking({
+        let (path, policy) = (config.db.clone(), config.policy.clone());
+        move || -> Result<_> {
+            let db = path.map(DbHandle::load).transpose()?.map(Arc::new);
+            Ok((db, Arc::new(ConfiguredPolicy::load(policy)?)))
+        }
+    })
+    .await
+    .map_err(|e| crate::error::CoordinatorError::Internal(e.to_string()))??;
     if let Some(addr) = &config.ops_listen {
         let listener = TcpListener::bind(addr)
             .await
@@ -132,8 +137,15 @@ async fn serve(
     if let Some(schedule) = &config.sweep_schedule {
         schedule.validate()?;
     }
-    let runner =
-        Runner::new(store.clone(), fanout, db, config.registry.clone(), config.max_concurrent_scans, tasks.clone());
+    let runner = Runner::new(
+        store.clone(),
+        fanout,
+        db,
+        policy,
+        config.registry.clone(),
+        config.max_concurrent_scans,
+        tasks.clone(),
+    );
     // Before resuming scans, so that those that finish now are queued for DefectDojo too.
     if let Some(settings) = &config.defectdojo {
         let outbox =

@@ -4,6 +4,7 @@
 //! Keys (under the configured prefix): `scan:{id}` the `Scan` record (protobuf), `scans` a sorted set of
 //! ids by creation time, `scans:active` the ids not yet finished, `lease:{id}` which replica runs a scan,
 //! `report:{id}` the JSON report (zstd), `image:{manifest digest}` the merged inventory kept for rescans,
+//! `policy:{sha256}` the ignore files and VEX documents a submission sent (`ScanPolicy`, protobuf),
 //! `sweep:tick:{unix}` which replica runs a scheduled sweep, `sweeps` the last scheduled sweeps' summaries,
 //! and the `events` channel that carries every record update to `WatchScans` streams on all replicas.
 
@@ -194,6 +195,18 @@ impl ScanStore {
         let packed = packed.ok_or_else(|| CoordinatorError::NotFound(format!("stored inventory of {digest}")))?;
         let json = zstd::decode_all(&packed[..]).map_err(|e| CoordinatorError::Internal(e.to_string()))?;
         serde_json::from_slice(&json).map_err(|e| CoordinatorError::Internal(e.to_string()))
+    }
+
+    /// Stores a submission's policy documents under their digest (the same documents sent again, by any
+    /// number of scans, are one key).
+    pub async fn put_policy(&self, digest: &str, encoded: &[u8]) -> Result<()> {
+        let _: () = self.conn.clone().set(self.key(&format!("policy:{digest}")), encoded).await?;
+        Ok(())
+    }
+
+    pub async fn get_policy(&self, digest: &str) -> Result<Vec<u8>> {
+        let encoded: Option<Vec<u8>> = self.conn.clone().get(self.key(&format!("policy:{digest}"))).await?;
+        encoded.ok_or_else(|| CoordinatorError::NotFound(format!("policy documents {digest}")))
     }
 
     /// Claims the scheduled sweep of `tick` (Unix seconds) for `owner`: `true` for exactly one replica.

@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use strata_coordinator::layers::{LayerFanout, LayerProgress, LayerSource};
 use strata_fleet::cache::{LayerCache, MemoryCache};
 use strata_fleet::queue::{JobQueue, MemoryQueue};
 use strata_fleet::{LayerJob, LayerResult};
+use strata_pipeline::fanout::{LayerFanout, LayerProgress, LayerSource};
 use strata_scanner::image::{Descriptor, ImageConfig, LayerRef, ResolvedImage};
 
 const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";

@@ -120,6 +120,16 @@ pub fn registry_of(reference: &str) -> Result<String, RegistryError> {
     Ok(reference::parse(reference)?.resolve_registry().to_string())
 }
 
+/// `registry/name:tag` or `registry/name@sha256:…` → `registry/name`: where the layers' blobs live.
+pub fn repository_of(reference: &str) -> &str {
+    let without_digest = reference.split('@').next().unwrap_or(reference);
+    match (without_digest.rfind(':'), without_digest.rfind('/')) {
+        (Some(colon), Some(slash)) if colon > slash => &without_digest[..colon],
+        (Some(colon), None) => &without_digest[..colon],
+        _ => without_digest,
+    }
+}
+
 /// The URL a registry is reached at (`https://host/`, plain HTTP for loopback or `insecure`).
 pub(crate) fn base_url(registry: &str, insecure: bool) -> Result<Url, RegistryError> {
     // Docker Hub's API lives on registry-1; its credentials are keyed index.docker.io.
@@ -381,6 +391,19 @@ pub(crate) fn not_allowed(reference: &str, registry: &str, allowed: &AllowList) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repositories() {
+        for (reference, repo) in [
+            ("127.0.0.1:5000/app:1.0", "127.0.0.1:5000/app"),
+            ("127.0.0.1:5000/team/app@sha256:abc", "127.0.0.1:5000/team/app"),
+            ("127.0.0.1:5000/app", "127.0.0.1:5000/app"),
+            ("debian:11", "debian"),
+            ("registry.example.com/a/b:tag@sha256:abc", "registry.example.com/a/b"),
+        ] {
+            assert_eq!(repository_of(reference), repo);
+        }
+    }
 
     #[test]
     fn options_debug_redacts_credentials() {

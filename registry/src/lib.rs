@@ -42,7 +42,7 @@ pub use auth::CredentialSources;
 pub use catalog::{Catalog, CatalogOptions};
 /// Public for the fuzz target over `WWW-Authenticate` values (fuzz/services/fuzz_targets/www_authenticate.rs).
 pub use challenge::{Challenge, parse as parse_challenge};
-pub use client::{MAX_MANIFEST_BYTES, RegistryClient, RegistryOptions, registry_of};
+pub use client::{MAX_MANIFEST_BYTES, RegistryClient, RegistryOptions, registry_of, repository_of};
 pub use error::RegistryError;
 pub use policy::AllowList;
 pub use reference::is_repository_name;

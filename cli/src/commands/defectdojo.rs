@@ -1,11 +1,11 @@
 //! DefectDojo from the command line: `strata defectdojo check`, the one-off upload of
 //! `strata image … --defectdojo URL`, and the delivery columns of `strata status`. The HTTP client is the
-//! coordinator's (`strata_coordinator::defectdojo`), so CI uploads and fleet deliveries send the same form.
+//! coordinator's (`strata_defectdojo`), so CI uploads and fleet deliveries send the same form.
 
 use std::collections::HashMap;
 
 use anyhow::{Context, Result, bail};
-use strata_coordinator::defectdojo::{Client, DefectDojoError, Settings, Templates, Token, Upload};
+use strata_defectdojo::{Client, DefectDojoError, Settings, Templates, Token, Upload};
 use strata_proto::v1::{Delivery, GetDeliveriesRequest, ResendDeliveriesRequest, Scan};
 use strata_scanner::report::Report;
 
@@ -97,8 +97,8 @@ impl OneOff {
             base_title: String::new(),
             titles: Vec::new(),
         };
-        let file = strata_coordinator::defectdojo::document::to_dojo_file(report);
-        let parts = strata_coordinator::defectdojo::document::uploads(&upload, file, settings.max_file_bytes)?;
+        let file = strata_defectdojo::document::to_dojo_file(report);
+        let parts = strata_defectdojo::document::uploads(&upload, file, settings.max_file_bytes)?;
         let mut last = None;
         for (upload, bytes) in parts {
             let result = self.send(&upload, &bytes).await?;
@@ -115,7 +115,7 @@ impl OneOff {
             last = Some(upload);
         }
         if let Some(upload) = last {
-            let closed = strata_coordinator::defectdojo::orphans::close(&self.client, &upload)
+            let closed = strata_defectdojo::orphans::close(&self.client, &upload)
                 .await
                 .context("closing the DefectDojo tests an earlier split left behind")?;
             for title in closed {
@@ -125,13 +125,13 @@ impl OneOff {
         Ok(())
     }
 
-    async fn send(&self, upload: &Upload, bytes: &[u8]) -> Result<strata_coordinator::defectdojo::ImportResult> {
+    async fn send(&self, upload: &Upload, bytes: &[u8]) -> Result<strata_defectdojo::ImportResult> {
         let mut attempt = 0;
         let result = loop {
             attempt += 1;
             match self.client.reimport(upload, bytes).await {
                 Err(e) if e.is_retryable() && attempt < 4 => {
-                    let wait = strata_coordinator::defectdojo::delivery::backoff(
+                    let wait = strata_defectdojo::backoff(
                         std::time::Duration::from_secs(2),
                         std::time::Duration::from_secs(30),
                         attempt,

@@ -1,5 +1,5 @@
-//! `strata dockerfile PATH`: check a Dockerfile against Docker's practices, and the `config`-class
-//! results `strata image` adds (the image config rules, and `--dockerfile PATH`).
+//! `strata dockerfile PATH`: check a Dockerfile against Docker's practices; also the `config` target
+//! `strata image --dockerfile PATH` adds.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
+use strata_pipeline::finish;
+use strata_scanner::misconfig::Misconfiguration;
 use strata_scanner::misconfig::dockerfile::{self, BuildContext};
-use strata_scanner::misconfig::{Misconfiguration, image};
 use strata_scanner::report::TargetResult;
 use strata_scanner::severity::Severity;
 
@@ -72,26 +73,7 @@ pub fn dockerfile_result(path: &Path, context: Option<&Path>, severities: &BTree
         .transpose()?;
     let found = dockerfile::check(&text, &BuildContext { dockerignore })
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    Ok(config_result(path.display().to_string(), "dockerfile", found, severities))
-}
-
-/// The image config rules as a report target.
-pub fn image_config_result(checks: &image::ImageChecks, severities: &BTreeSet<Severity>) -> TargetResult {
-    config_result("image config".to_string(), "image-config", image::check(checks), severities)
-}
-
-fn config_result(
-    target: String,
-    kind: &str,
-    found: Vec<Misconfiguration>,
-    severities: &BTreeSet<Severity>,
-) -> TargetResult {
-    let mut result: TargetResult = serde_json::from_value(serde_json::json!({
-        "target": target, "class": "config", "type": kind, "packages": 0, "findings": []
-    }))
-    .expect("a TargetResult's required fields");
-    result.misconfigurations = found.into_iter().filter(|m| severities.contains(&m.severity)).collect();
-    result
+    Ok(finish::config_result(path.display().to_string(), "dockerfile", found, severities))
 }
 
 pub fn parse_severities(list: &[String]) -> Result<BTreeSet<Severity>> {
@@ -112,33 +94,4 @@ pub fn render(result: &TargetResult) -> String {
         let _ = writeln!(out, "\n{} {}{at}: {}\n  {}\n  fix: {}", m.id, m.severity, m.title, m.message, m.resolution);
     }
     out
-}
-
-/// What `strata image` adds to its report with the misconfig scanner (`misconfig` is `Some`): the image
-/// config rules and the `--dockerfile` checks. (The base-image advice comes with the report itself.)
-pub fn add_to_image_report(
-    report: &mut strata_scanner::report::Report,
-    scanned: &crate::pipeline::Scanned,
-    misconfig: Option<Option<&Path>>,
-    context: Option<&Path>,
-    severities: &BTreeSet<Severity>,
-) -> Result<()> {
-    use strata_scanner::misconfig::advice;
-    let Some(dockerfile) = misconfig else { return Ok(()) };
-    let base_layers = advice::base_layers(&scanned.image);
-    let checks = image::ImageChecks {
-        image: &scanned.image,
-        inventory: &scanned.inventory,
-        facts: &scanned.inventory.layer_facts,
-        base_layers,
-        size_limit: image::DEFAULT_SIZE_LIMIT,
-    };
-    let config = image_config_result(&checks, severities);
-    if !config.misconfigurations.is_empty() {
-        report.results.push(config);
-    }
-    if let Some(path) = dockerfile {
-        report.results.push(dockerfile_result(path, context, severities)?);
-    }
-    Ok(())
 }

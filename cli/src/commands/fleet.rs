@@ -5,11 +5,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
 
 use anyhow::{Context, Result, bail};
+use strata_pipeline::policy::{Document, Documents};
 use strata_proto::status::{is_terminal, name as status_name};
 use strata_proto::v1::scan_service_client::ScanServiceClient;
 use strata_proto::v1::{
-    CancelScanRequest, GetReportRequest, GetScanRequest, ListScansRequest, RescanRequest, Scan, ScanEvent, ScanOptions,
-    ScanStatus, SubmitScanRequest, WatchScansRequest,
+    CancelScanRequest, GetReportRequest, GetScanRequest, ListScansRequest, PolicyDocument, RescanRequest, Scan,
+    ScanEvent, ScanOptions, ScanPolicy, ScanStatus, SubmitScanRequest, WatchScansRequest,
 };
 use strata_scanner::report::Report;
 use tonic::service::interceptor::InterceptedService;
@@ -17,6 +18,7 @@ use tonic::transport::Channel;
 use tonic::{Request, Status};
 
 use crate::args::{CancelArgs, CoordinatorArgs, RescanArgs, ResultsArgs, StatusArgs, SubmitArgs};
+use crate::commands::image;
 
 pub(crate) type Client = ScanServiceClient<InterceptedService<Channel, Interceptor>>;
 
@@ -89,11 +91,15 @@ async fn submit_traced(args: SubmitArgs) -> Result<u8> {
     if references.is_empty() {
         bail!("no image references: give REF… or --file FILE");
     }
+    // Read and checked here, as `strata image` does: a typo fails before anything is submitted.
+    let documents = crate::commands::image::policy_documents(&args.policy)?;
     let options = ScanOptions {
         platform: args.platform.clone(),
         labels: parse_labels(&args.label)?,
         severities: args.severity.clone(),
         ignore_unfixed: args.ignore_unfixed,
+        scanners: args.policy.scanners.iter().map(|s| s.to_string()).collect(),
+        policy: (!documents.is_empty()).then(|| scan_policy(&documents)),
         ..ScanOptions::default()
     };
     tracing::Span::current().record("images", references.len());
@@ -121,6 +127,14 @@ async fn submit_traced(args: SubmitArgs) -> Result<u8> {
         failed += usize::from(scan.status != ScanStatus::Done as i32);
     }
     Ok(if failed > 0 { 2 } else { 0 })
+}
+
+/// The documents as a submission carries them.
+fn scan_policy(documents: &Documents) -> ScanPolicy {
+    let list = |documents: &[Document]| {
+        documents.iter().map(|d| PolicyDocument { name: d.name.clone(), text: d.text.clone() }).collect()
+    };
+    ScanPolicy { ignorefiles: list(&documents.ignorefiles), vex: list(&documents.vex) }
 }
 
 /// Adds the client token to every request.
@@ -282,8 +296,11 @@ fn scan_json(scan: &Scan) -> serde_json::Value {
 pub async fn results(args: ResultsArgs) -> Result<u8> {
     let mut client = connect(&args.coordinator).await?;
     let json = client.get_report(GetReportRequest { id: args.id.clone() }).await?.into_inner().json;
-    let report: Report = serde_json::from_slice(&json).context("the coordinator's report is not a Strata report")?;
-    let rendered = crate::commands::image::render(&report, args.format, false);
+    let mut report: Report =
+        serde_json::from_slice(&json).context("the coordinator's report is not a Strata report")?;
+    // The stored report is finished (policy applied, every package listed): shown as `strata image` shows it.
+    strata_pipeline::finish::for_format(&mut report, image::shows_packages(args.format, args.list_all_pkgs));
+    let rendered = image::render(&report, args.format, false);
     match &args.output {
         Some(path) => std::fs::write(path, rendered).with_context(|| format!("writing {}", path.display()))?,
         None => print!("{rendered}"),

@@ -2,36 +2,40 @@
 
 use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 
 use anyhow::{Context, Result};
+use strata_pipeline::finish;
+use strata_pipeline::policy::Documents;
 use strata_scanner::image::Platform;
 use strata_scanner::report::policy::{self, Policy};
 use strata_scanner::report::{self, Report, ReportOptions, TableStyle};
 use strata_scanner::severity::Severity;
 
-use crate::args::{ImageArgs, ReportFormat};
+use crate::args::{ImageArgs, PolicyArgs, ReportFormat};
 use crate::commands::db;
 use crate::pipeline::{self, ImageSource};
 
 pub async fn run(mut args: ImageArgs) -> Result<u8> {
     // Asking for a Dockerfile's checks is asking for the misconfiguration scanner.
-    if args.dockerfile.is_some() && !args.scanners.contains(&policy::Scanner::Misconfig) {
-        args.scanners.push(policy::Scanner::Misconfig);
+    if args.dockerfile.is_some() && !args.policy.scanners.contains(&policy::Scanner::Misconfig) {
+        args.policy.scanners.push(policy::Scanner::Misconfig);
     }
     let platform: Platform = args.platform.parse()?;
     let options = report_options(&args)?;
     // Read before the scan: a typo in an ignore file or a VEX document should not cost a whole scan.
-    let policy = load_policy(&args)?;
+    let policy = load_policy(&args.policy)?;
     let defectdojo = crate::commands::defectdojo::prepare(&args)?;
     let source = match (&args.reference, &args.input) {
         (Some(reference), _) => ImageSource::registry(reference, args.insecure, &platform)?,
         (None, Some(input)) => ImageSource::input(input)?,
         (None, None) => anyhow::bail!("give an image reference or --input PATH"),
     };
-    // Load the DB while the image is fetched: both are I/O and CPU that do not depend on each other.
-    let db_task = tokio::task::spawn_blocking({
+    // Load the DB while the image is fetched: both are I/O and CPU that do not depend on each other. A
+    // scan that does not look for vulnerabilities needs none.
+    let db_task = finish::needs_db(&policy).then(|| {
         let (file, osv) = (args.db.db.clone(), args.db.osv.clone());
-        move || db::open(file.as_deref(), &osv)
+        tokio::task::spawn_blocking(move || db::open(file.as_deref(), &osv))
     });
     let secrets = match &args.secret_config {
         Some(path) => {
@@ -44,18 +48,24 @@ pub async fn run(mut args: ImageArgs) -> Result<u8> {
     };
     let budget = args.layer_budget.parse().map_err(anyhow::Error::msg).context("--layer-budget")?;
     let scanned = pipeline::scan(&source, &platform, !args.quiet, args.cache.as_deref(), secrets, budget).await?;
-    let vulndb = db_task.await.context("loading the vulnerability DB")??;
-    // The same report step as the fleet's coordinator (matching plus base-image advice).
-    let mut report = strata_coordinator::assemble::report(&scanned.image, &scanned.inventory, &vulndb, &options);
-    crate::commands::dockerfile::add_to_image_report(
-        &mut report,
-        &scanned,
-        args.scanners.contains(&policy::Scanner::Misconfig).then_some(args.dockerfile.as_deref()),
-        args.dockerfile_context.as_deref(),
-        &options.severities,
-    )?;
-
-    policy::apply(&mut report, &policy);
+    let vulndb = match db_task {
+        Some(task) => Some(task.await.context("loading the vulnerability DB")??),
+        None => None,
+    };
+    let dockerfile = match (&args.dockerfile, policy.scanners.contains(&policy::Scanner::Misconfig)) {
+        (Some(path), true) => {
+            vec![crate::commands::dockerfile::dockerfile_result(
+                path,
+                args.dockerfile_context.as_deref(),
+                &options.severities,
+            )?]
+        }
+        _ => Vec::new(),
+    };
+    // The same finishing step as the fleet's: match, advice, image-config checks, policy, summary.
+    let mut report =
+        finish::report(&scanned.image, &scanned.inventory, vulndb.as_ref(), &options, &policy, dockerfile)?;
+    finish::for_format(&mut report, shows_packages(args.format, args.list_all_pkgs));
     let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
     let rendered = render(&report, args.format, to_terminal);
     match &args.output {
@@ -82,9 +92,13 @@ fn report_options(args: &ImageArgs) -> Result<ReportOptions> {
     } else {
         args.severity.iter().map(|s| s.parse::<Severity>().map_err(anyhow::Error::msg)).collect::<Result<_>>()?
     };
-    // An SBOM lists every package, not only the vulnerable ones.
-    let sbom = matches!(args.format, ReportFormat::Cyclonedx | ReportFormat::Spdx);
-    Ok(ReportOptions { severities, ignore_unfixed: args.ignore_unfixed, list_packages: args.list_all_pkgs || sbom })
+    // The package lists are `finish::for_format`'s to keep or drop.
+    Ok(ReportOptions { severities, ignore_unfixed: args.ignore_unfixed, list_packages: false })
+}
+
+/// Whether `format` shows every package: an SBOM lists them all, the others on request.
+pub fn shows_packages(format: ReportFormat, list_all_pkgs: bool) -> bool {
+    list_all_pkgs || matches!(format, ReportFormat::Cyclonedx | ReportFormat::Spdx)
 }
 
 /// The report in `format`; `to_terminal` colours and wraps the table.
@@ -106,20 +120,23 @@ pub fn render(report: &Report, format: ReportFormat, to_terminal: bool) -> Strin
 }
 
 /// `--scanners`, the ignore file (`--ignorefile`, else `./.strataignore` when present) and `--vex`.
-fn load_policy(args: &ImageArgs) -> Result<Policy> {
-    let mut policy = Policy::new(chrono::Local::now().date_naive());
-    policy.scanners = args.scanners.iter().copied().collect();
-    let default = std::path::Path::new(".strataignore");
+fn load_policy(args: &PolicyArgs) -> Result<Policy> {
+    let documents = policy_documents(args)?;
+    Ok(strata_pipeline::policy::build(&args.scanners, &[&documents], strata_pipeline::policy::today())?)
+}
+
+/// The ignore file (`ignorefile`, else `./.strataignore` when present) and the VEX documents, read and
+/// checked: what `strata image` applies and `strata submit` sends.
+pub fn policy_documents(args: &PolicyArgs) -> Result<Documents> {
+    use strata_pipeline::policy::read_document;
+    let default = Path::new(".strataignore");
     let ignorefile = args.ignorefile.as_deref().or(default.is_file().then_some(default));
-    if let Some(path) = ignorefile {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        policy.ignore = policy::ignore::parse(&text, &path.display().to_string())?;
-    }
-    for path in &args.vex {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        policy.vex.extend(policy::vex::parse(&text, &path.display().to_string())?);
-    }
-    Ok(policy)
+    let documents = Documents {
+        ignorefiles: ignorefile.map(read_document).transpose()?.into_iter().collect(),
+        vex: args.vex.iter().map(|p| read_document(p)).collect::<Result<_, _>>()?,
+    };
+    documents.check()?;
+    Ok(documents)
 }
 
 fn terminal_width() -> Option<u16> {

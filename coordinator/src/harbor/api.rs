@@ -12,13 +12,13 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::{Value, json};
 use strata_proto::v1::{Scan, ScanOptions, ScanStatus};
-use strata_scanner::report::{Report, ReportOptions};
+use strata_scanner::report::Report;
 
 use super::model::*;
 use super::report::{sbom_report, vulnerability_report};
 use crate::auth::{self, Bearer};
 use crate::error::{CoordinatorError, Result};
-use crate::runner::{RegistryCredential, Runner, report_options};
+use crate::runner::{RegistryCredential, Runner};
 
 /// Seconds Harbor should wait before polling a running scan again.
 const REFRESH_AFTER_SECS: u32 = 5;
@@ -59,9 +59,11 @@ pub async fn metadata(State(adapter): State<Arc<Adapter>>, headers: HeaderMap) -
     if let Some(refused) = adapter.unauthorized(&headers) {
         return refused;
     }
-    let db = adapter.runner.db().clone();
-    let header = match tokio::task::spawn_blocking(move || db.current().map(|d| d.header().clone())).await {
-        Ok(Ok(h)) => h,
+    // Without a DB (a coordinator for secret and misconfig scans only) the DB properties are empty.
+    let db = adapter.runner.db().cloned();
+    let header = tokio::task::spawn_blocking(move || db.map(|db| db.current().map(|d| d.header().clone())).transpose());
+    let (built_at, digest) = match header.await {
+        Ok(Ok(h)) => h.map(|h| (h.built_at, h.content_digest)).unwrap_or_default(),
         Ok(Err(e)) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
@@ -75,8 +77,8 @@ pub async fn metadata(State(adapter): State<Arc<Adapter>>, headers: HeaderMap) -
         ],
         "properties": {
             "harbor.scanner-adapter/scanner-type": "os-package-vulnerability",
-            "harbor.scanner-adapter/vulnerability-database-updated-at": header.built_at,
-            "strata/vulnerability-database-digest": header.content_digest,
+            "harbor.scanner-adapter/vulnerability-database-updated-at": built_at,
+            "strata/vulnerability-database-digest": digest,
         },
     });
     respond(StatusCode::OK, METADATA_MIME, &body)
@@ -173,7 +175,7 @@ pub async fn report(
         Wanted::Vulnerabilities { mime } => stored_report(&adapter.runner, &id)
             .await
             .map(|r| (mime, vulnerability_report(&r, &artifact, &generated_at))),
-        Wanted::Sbom { format } => package_report(&adapter.runner, &scan)
+        Wanted::Sbom { format } => stored_report(&adapter.runner, &id)
             .await
             .map(|r| (SBOM_REPORT_MIME, sbom_report(&r, &artifact, format, &generated_at))),
     };
@@ -186,20 +188,6 @@ pub async fn report(
 async fn stored_report(runner: &Runner, id: &str) -> Result<Report> {
     let json = runner.store.get_report(id).await?;
     serde_json::from_slice(&json).map_err(|e| CoordinatorError::Internal(format!("report of scan {id}: {e}")))
-}
-
-/// The scan's report with every package listed (an SBOM is all of them, not only the vulnerable ones),
-/// from the stored inventory and the current DB: no registry pull, no layer job.
-async fn package_report(runner: &Runner, scan: &Scan) -> Result<Report> {
-    let stored = runner.store.get_image(&scan.image_digest).await?;
-    let options = ReportOptions { list_packages: true, ..report_options(&scan.options.clone().unwrap_or_default())? };
-    let db = runner.db().clone();
-    tokio::task::spawn_blocking(move || -> Result<Report> {
-        let db = db.current()?;
-        Ok(crate::assemble::report(&stored.image, &stored.inventory, &db, &options))
-    })
-    .await
-    .map_err(|e| CoordinatorError::Internal(e.to_string()))?
 }
 
 /// Harbor's artifact as its scan request gave it; for scans Harbor did not request, what the scan knows.

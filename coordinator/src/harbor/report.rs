@@ -81,7 +81,7 @@ fn preferred_cvss(f: &Finding) -> Option<Value> {
     Some(cvss)
 }
 
-/// `report` must list every package (built with `list_packages`): it is the whole SBOM.
+/// `report` is a finished report (`strata_pipeline::finish`), which lists every package: it is the whole SBOM.
 pub fn sbom_report(report: &Report, artifact: &Artifact, format: SbomFormat, generated_at: &str) -> Value {
     let sbom = match format {
         SbomFormat::Spdx => spdx::to_value(report, generated_at),

@@ -6,17 +6,22 @@ mod registry;
 mod rescan;
 
 use registry::lent_pull_token;
-pub use registry::{RegistryCredential, RegistrySettings, repository_of};
+pub use registry::{RegistryCredential, RegistrySettings};
+pub use strata_registry::repository_of;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use strata_fleet::telemetry;
+use strata_pipeline::fanout::{LayerFanout, LayerProgress, LayerSource};
+use strata_pipeline::{assemble, finish};
 use strata_proto::status::is_terminal;
 use strata_proto::v1::{ReportSummary, Scan, ScanOptions, ScanStatus};
 use strata_registry::RegistryClient;
-use strata_scanner::image::Platform;
+use strata_scanner::image::{Platform, ResolvedImage};
+use strata_scanner::merge::ImageInventory;
+use strata_scanner::report::policy::{Policy, Scanner};
 use strata_scanner::report::{Report, ReportOptions};
 use strata_scanner::severity::Severity;
 use tokio::sync::Semaphore;
@@ -24,10 +29,9 @@ use tokio_util::task::AbortOnDropHandle;
 use tracing::field::Empty;
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::assemble;
 use crate::db::DbHandle;
 use crate::error::{CoordinatorError, Result};
-use crate::layers::{LayerFanout, LayerProgress, LayerSource};
+use crate::policy::ConfiguredPolicy;
 use crate::store::{ScanStore, StoredImage};
 use crate::tasks::Tasks;
 
@@ -36,7 +40,9 @@ const LEASE: Duration = Duration::from_secs(30);
 pub struct Runner {
     pub store: ScanStore,
     fanout: LayerFanout,
-    db: Arc<DbHandle>,
+    /// `None`: no DB configured; only scans without the vuln scanner run.
+    db: Option<Arc<DbHandle>>,
+    policy: Arc<ConfiguredPolicy>,
     registry: RegistrySettings,
     clients: Mutex<HashMap<String, Arc<RegistryClient>>>,
     owner: String,
@@ -59,7 +65,8 @@ impl Runner {
     pub fn new(
         store: ScanStore,
         fanout: LayerFanout,
-        db: Arc<DbHandle>,
+        db: Option<Arc<DbHandle>>,
+        policy: Arc<ConfiguredPolicy>,
         registry: RegistrySettings,
         max_concurrent: usize,
         tasks: Tasks,
@@ -68,6 +75,7 @@ impl Runner {
             store,
             fanout,
             db,
+            policy,
             registry,
             clients: Mutex::default(),
             owner: uuid::Uuid::new_v4().to_string(),
@@ -95,7 +103,7 @@ impl Runner {
     pub async fn submit_with(
         self: &Arc<Self>,
         reference: String,
-        options: ScanOptions,
+        mut options: ScanOptions,
         credential: Option<RegistryCredential>,
         traceparent: Option<String>,
     ) -> Result<String> {
@@ -108,6 +116,10 @@ impl Runner {
         for s in &options.severities {
             s.parse::<Severity>().map_err(CoordinatorError::Invalid)?;
         }
+        for s in &options.scanners {
+            s.parse::<Scanner>().map_err(CoordinatorError::Invalid)?;
+        }
+        crate::policy::store_submitted(&self.store, &mut options).await?;
         let now = now_ms();
         let id = uuid::Uuid::new_v4().to_string();
         let traceparent =
@@ -325,12 +337,12 @@ impl Runner {
 
         let db = self.db.clone();
         let report_options = report_options(&options)?;
+        let policy = crate::policy::of_scan(&self.store, &self.policy, &options).await?;
         let span = info_span!("assemble", image.packages = Empty, scan.findings = Empty);
         let built = tokio::task::spawn_blocking(move || -> Result<(Report, StoredImage)> {
             let _entered = span.enter();
             let inventory = assemble::inventory(&image, &results).map_err(CoordinatorError::Internal)?;
-            let db = db.current()?;
-            let report = assemble::report(&image, &inventory, &db, &report_options);
+            let report = finished(db.as_deref(), &image, &inventory, &report_options, &policy)?;
             span.record("image.packages", inventory.packages.len());
             span.record("scan.findings", report.summary.total);
             Ok((report, StoredImage { image, inventory, analyzer_version: strata_scanner::ANALYZER_VERSION }))
@@ -365,9 +377,9 @@ impl Runner {
         .await
     }
 
-    /// The vulnerability DB scans are matched with.
-    pub fn db(&self) -> &Arc<DbHandle> {
-        &self.db
+    /// The vulnerability DB scans are matched with, if one is configured.
+    pub fn db(&self) -> Option<&Arc<DbHandle>> {
+        self.db.as_ref()
     }
 
     pub async fn cancel(&self, id: &str) -> Result<Scan> {
@@ -412,7 +424,29 @@ impl Drop for RunningGuard<'_> {
     }
 }
 
-pub fn report_options(options: &ScanOptions) -> Result<ReportOptions> {
+/// The finished report of a scan (the same step as `strata image`'s). Blocking: CPU work, and the DB may
+/// be read again.
+fn finished(
+    db: Option<&DbHandle>,
+    image: &ResolvedImage,
+    inventory: &ImageInventory,
+    options: &ReportOptions,
+    policy: &Policy,
+) -> Result<Report> {
+    let db = match (finish::needs_db(policy), db) {
+        (false, _) => None,
+        (true, Some(db)) => Some(db.current()?),
+        (true, None) => {
+            return Err(CoordinatorError::Invalid(
+                "no vulnerability DB is configured (STRATA_DB): only scans without the vuln scanner run".into(),
+            ));
+        }
+    };
+    finish::report(image, inventory, db.as_deref(), options, policy, Vec::new())
+        .map_err(|e| CoordinatorError::Internal(e.to_string()))
+}
+
+fn report_options(options: &ScanOptions) -> Result<ReportOptions> {
     let severities = if options.severities.is_empty() {
         Severity::ALL.into_iter().collect()
     } else {
@@ -422,7 +456,8 @@ pub fn report_options(options: &ScanOptions) -> Result<ReportOptions> {
             .map(|s| s.parse::<Severity>().map_err(CoordinatorError::Invalid))
             .collect::<Result<_>>()?
     };
-    Ok(ReportOptions { severities, ignore_unfixed: options.ignore_unfixed, list_packages: false })
+    // A finished report lists every package whatever this says: stored once, it serves every format.
+    Ok(ReportOptions { severities, ignore_unfixed: options.ignore_unfixed, list_packages: true })
 }
 
 /// Gaps of an incomplete report listed in a scan's summary.

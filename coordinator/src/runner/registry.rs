@@ -34,16 +34,6 @@ impl std::fmt::Debug for RegistryCredential {
     }
 }
 
-/// `registry/name:tag` or `registry/name@sha256:…` → `registry/name`: where the layers' blobs live.
-pub fn repository_of(reference: &str) -> &str {
-    let without_digest = reference.split('@').next().unwrap_or(reference);
-    match (without_digest.rfind(':'), without_digest.rfind('/')) {
-        (Some(colon), Some(slash)) if colon > slash => &without_digest[..colon],
-        (Some(colon), None) => &without_digest[..colon],
-        _ => without_digest,
-    }
-}
-
 impl Runner {
     pub(super) fn client(&self, platform: &str) -> Result<Arc<RegistryClient>> {
         let mut clients = self.clients.lock().map_err(|_| CoordinatorError::Internal("client lock poisoned".into()))?;
@@ -105,22 +95,4 @@ pub(super) async fn lent_pull_token(client: &RegistryClient, reference: &str) ->
              basic credential cannot be passed to workers, so this scan is not run (docs/security.md)"
         ))
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::repository_of;
-
-    #[test]
-    fn repositories() {
-        for (reference, repo) in [
-            ("127.0.0.1:5000/app:1.0", "127.0.0.1:5000/app"),
-            ("127.0.0.1:5000/team/app@sha256:abc", "127.0.0.1:5000/team/app"),
-            ("127.0.0.1:5000/app", "127.0.0.1:5000/app"),
-            ("debian:11", "debian"),
-            ("registry.example.com/a/b:tag@sha256:abc", "registry.example.com/a/b"),
-        ] {
-            assert_eq!(repository_of(reference), repo);
-        }
-    }
 }

@@ -6,8 +6,7 @@ use std::collections::BTreeSet;
 use strata_proto::v1::{RescanResult, Scan, ScanStatus};
 use strata_scanner::report::Report;
 
-use super::{Runner, report_options};
-use crate::assemble;
+use super::{Runner, finished, report_options};
 use crate::error::{CoordinatorError, Result};
 use crate::store::StoredImage;
 
@@ -31,11 +30,13 @@ impl Runner {
     pub async fn rematch(&self, mut scan: Scan, stored: StoredImage) -> Result<RescanResult> {
         let old: Report = serde_json::from_slice(&self.store.get_report(&scan.id).await?)
             .map_err(|e| CoordinatorError::Internal(e.to_string()))?;
-        let options = report_options(&scan.options.clone().unwrap_or_default())?;
+        let scan_options = scan.options.clone().unwrap_or_default();
+        let options = report_options(&scan_options)?;
+        // The policy as it is now: a changed ignore file or VEX document applies on rescan too.
+        let policy = crate::policy::of_scan(&self.store, &self.policy, &scan_options).await?;
         let db = self.db.clone();
-        let report = tokio::task::spawn_blocking(move || -> Result<Report> {
-            let db = db.current()?;
-            Ok(assemble::report(&stored.image, &stored.inventory, &db, &options))
+        let report = tokio::task::spawn_blocking(move || {
+            finished(db.as_deref(), &stored.image, &stored.inventory, &options, &policy)
         })
         .await
         .map_err(|e| CoordinatorError::Internal(e.to_string()))??;

@@ -1,21 +1,22 @@
-//! Forwarding findings to DefectDojo (API v2 `reimport-scan`), see `docs/defectdojo.md`.
+//! Forwarding findings to DefectDojo (API v2 `reimport-scan`), see `docs/defectdojo.md`: what both
+//! `strata image --defectdojo` and the coordinator's delivery send. It is not the delivery itself — the
+//! coordinator's outbox and loop (Redis, retries, ordering) live in `strata-coordinator`.
 //!
 //! - [`client`]: the HTTP client, shared with `strata image --defectdojo` and `strata defectdojo check`.
-//! - [`outbox`]: the durable queue in Redis, written in the same MULTI that marks a scan done.
-//! - [`delivery`]: the loop that sends what the outbox holds, in order per engagement.
 //! - [`document`]: the file DefectDojo receives of a report, and its split into uploads.
 //! - [`orphans`]: closing the tests a split report no longer delivers to.
+//! - [`retry`]: the backoff between attempts.
 
 pub mod client;
-pub mod delivery;
 pub mod document;
 pub mod orphans;
-pub mod outbox;
+pub mod retry;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 pub use client::{Client, DefectDojoError, ImportResult, Token, Upload};
+pub use retry::backoff;
 
 /// Settings of the coordinator's delivery (and the defaults the CLI uses), from `STRATA_DEFECTDOJO_*`.
 #[derive(Clone, Debug)]
@@ -134,7 +135,7 @@ impl Templates {
 }
 
 fn expand(template: &str, reference: &str, labels: &HashMap<String, String>) -> Result<String, DefectDojoError> {
-    let repository = crate::runner::repository_of(reference);
+    let repository = strata_registry::repository_of(reference);
     let (registry, name) = match repository.split_once('/') {
         // As Docker does: the first segment is a registry when it looks like a host.
         Some((host, rest)) if host.contains('.') || host.contains(':') || host == "localhost" => (host, rest),
