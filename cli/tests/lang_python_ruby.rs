@@ -8,12 +8,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use common::*;
 use serde_json::Value;
-use strata_testkit::fixtures;
+use strata_testkit::fixtures::{self, files_under};
 use strata_testkit::image::{Compression, ImageBuilder, LayerContent};
 use strata_testkit::tarball::TarBuilder;
 
@@ -32,25 +32,6 @@ const LOCKFILES: [(&str, &str); 6] = [
 
 fn scanner_fixture(rel: &str) -> PathBuf {
     fixtures::repo_root().join("scanner/tests/fixtures").join(rel)
-}
-
-/// Every file under `root`, as (path relative to it, bytes).
-fn files_under(root: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.is_file() {
-                let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-                out.push((rel, std::fs::read(&path).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// ../shared/vulndb when this machine has it, else the committed subsets of the same files.

@@ -78,7 +78,7 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// Starts a coordinator and `workers` workers.
+    /// Starts a coordinator and `workers` workers. An empty `db` path starts the coordinator without a DB.
     pub fn start(bins: Bins, db: &Path, workers: usize, env: &[(&str, &str)]) -> Fleet {
         Self::start_with_worker_env(bins, db, workers, env, &[])
     }
@@ -185,7 +185,10 @@ impl Fleet {
         let mut command = Command::new(&self.bins.coordinator);
         self.common(&mut command);
         self.ops(name, &mut command);
-        command.arg("--listen").arg(format!("127.0.0.1:{port}")).arg("--db").arg(&self.db);
+        command.arg("--listen").arg(format!("127.0.0.1:{port}"));
+        if !self.db.as_os_str().is_empty() {
+            command.arg("--db").arg(&self.db);
+        }
         command.env("STRATA_HTTP_LISTEN", format!("127.0.0.1:{http_port}"));
         let log = format!("{name}.log");
         command.stdout(self.log(&log)).stderr(self.log(&log));
