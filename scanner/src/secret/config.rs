@@ -97,12 +97,11 @@ impl SecretConfig {
             };
             allow.push(Allow { paths, rules: entry.rules.iter().cloned().collect() });
         }
-        let skip: Vec<String> = if self.no_default_allow {
-            Vec::new()
-        } else {
-            rules::DEFAULT_ALLOWED_PATHS.iter().map(|s| s.to_string()).collect()
+        let default_list = |globs: &[&str]| -> Vec<String> {
+            if self.no_default_allow { Vec::new() } else { globs.iter().map(|s| s.to_string()).collect() }
         };
-        Scanner::new(compiled, &skip, allow).map_err(invalid)
+        let (skip, libraries) = (default_list(rules::DEFAULT_ALLOWED_PATHS), default_list(rules::LIBRARY_PATHS));
+        Scanner::new(compiled, &skip, &libraries, allow).map_err(invalid)
     }
 }
 
@@ -134,6 +133,7 @@ impl CustomRule {
                 None => Gate::Format,
             },
             marker: false,
+            libraries: true,
         })
     }
 }

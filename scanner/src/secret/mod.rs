@@ -9,6 +9,8 @@
 #[cfg(test)]
 mod budget_tests;
 pub mod config;
+#[cfg(test)]
+mod corpus_tests;
 pub mod render;
 pub mod rules;
 mod scan;

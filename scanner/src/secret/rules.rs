@@ -17,6 +17,12 @@ pub enum Gate {
     /// A free-form value: not a placeholder, at least `min_len` bytes, at least `min_entropy` bits per
     /// byte (Shannon), and not a bare identifier (`self.password`).
     Entropy { min_len: usize, min_entropy: f64 },
+    /// The right-hand side of a `password = …` assignment: [`Gate::Entropy`], and a value, not code or a
+    /// word. Not a call, subscript or type (`ConfigAttribute("SECRET_KEY")`, `Optional[str]`), not an
+    /// unquoted name in source code (`= self.key`, `: Optional`), and not letters that read as words
+    /// (`AWSAccessKeyId`, `secretsmanager:TagResource`): generated secrets hold digits or symbols or switch
+    /// case at random (gitleaks' generic rule goes further and wants a digit).
+    Assignment { min_len: usize, min_entropy: f64 },
     /// A key-file marker: counts only when key material (64+ base64 characters) follows, so a manual
     /// quoting the BEGIN line is not a key.
     KeyBody,
@@ -42,6 +48,12 @@ pub struct Spec {
     pub gate: Gate,
     /// The line shows a marker, not the secret (PuTTY's header): nothing on it to mask.
     pub marker: bool,
+    /// Also applied inside installed third-party packages ([`LIBRARY_PATHS`]). Off for the rules whose
+    /// matches are shaped by context alone (an assignment, a URL with a password, a JWT): libraries' code
+    /// and docstrings are full of examples of exactly those (`amqp://guest:guest@localhost//`, a JWT in
+    /// PyJWT's README, `'oauth_token': 'kjerht2309uf'` in requests-oauthlib); a key in a provider's format
+    /// is reported there too.
+    pub libraries: bool,
 }
 
 const fn spec(id: &'static str, category: &'static str, title: &'static str, severity: Severity) -> Spec {
@@ -57,6 +69,7 @@ const fn spec(id: &'static str, category: &'static str, title: &'static str, sev
         near: None,
         gate: Gate::Format,
         marker: false,
+        libraries: true,
     }
 }
 
@@ -162,12 +175,14 @@ pub fn builtin() -> Vec<Spec> {
         Spec {
             keywords: &["eyj"],
             regex: r"(?:^|[^A-Za-z0-9_-])(?P<secret>eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,})",
+            libraries: false,
             ..spec("jwt-token", "JWT", "JSON Web Token", Medium)
         },
         Spec {
             keywords: &["://"],
             regex: r#"(?i)[a-z][a-z0-9+.-]{1,15}://[^\s:/@'"<>]{1,64}:(?P<secret>[^\s:/@'"<>]{3,128})@[a-z0-9\[]"#,
             gate: Gate::NotPlaceholder,
+            libraries: false,
             ..spec("url-password", "Generic", "Password in a URL", High)
         },
         Spec {
@@ -185,7 +200,8 @@ pub fn builtin() -> Vec<Spec> {
                 "authtoken",
             ],
             regex: r#"(?i)(?:^|[^a-z0-9])[a-z0-9_.-]{0,40}(?:passw(?:or)?d|pass_word|secret|api[_-]?key|access[_-]?key|auth[_-]?token)[a-z0-9_.-]{0,40}["']? *(?:=|:=|=>|:) *["'`]?(?P<secret>[^\s"'`,;()\[\]{}<>]{8,256})"#,
-            gate: Gate::Entropy { min_len: 8, min_entropy: 3.0 },
+            gate: Gate::Assignment { min_len: 8, min_entropy: 3.0 },
+            libraries: false,
             ..spec("generic-secret", "Generic", "Password or secret assignment", High)
         },
     ]
@@ -209,4 +225,28 @@ pub const DEFAULT_ALLOWED_PATHS: &[&str] = &[
     "**/docs/**",
     "**/*.md",
     "**/*.rst",
+];
+
+/// Where installed third-party packages live: language runtimes' standard libraries and package
+/// directories. The rules with `libraries: false` are not applied to their code, docs and data (with the
+/// default allow-list only); credential files a package ships (`.npmrc`, `.env`, `config/default.json`)
+/// get every rule. The image's own code (`/app`, `/srv`, a project's `settings.py`) is outside these; an app
+/// installed into `site-packages` as a package is not, and its assignments are not reported.
+pub const LIBRARY_PATHS: &[&str] = &[
+    "**/site-packages/**",
+    "**/dist-packages/**",
+    "usr/lib/python3*/**",
+    "usr/local/lib/python3*/**",
+    "**/gems/*/**",
+    "usr/lib/ruby/**",
+    "usr/local/lib/ruby/**",
+    "usr/share/perl/**",
+    "usr/share/perl5/**",
+    "usr/lib/*/perl/**",
+    "usr/lib/*/perl5/**",
+    "usr/lib/*/perl-base/**",
+    "**/node_modules/**",
+    "**/go/pkg/mod/**",
+    "usr/local/go/**",
+    "**/vendor/**",
 ];

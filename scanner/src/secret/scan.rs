@@ -32,6 +32,7 @@ pub struct Rule {
     pub near: Option<(String, usize)>,
     pub gate: Gate,
     pub marker: bool,
+    pub libraries: bool,
 }
 
 impl Rule {
@@ -49,6 +50,7 @@ impl Rule {
             near: spec.near.map(|(id, n)| (id.to_string(), n)),
             gate: spec.gate,
             marker: spec.marker,
+            libraries: spec.libraries,
         })
     }
 }
@@ -76,11 +78,18 @@ pub struct Scanner {
     near: Vec<(usize, usize, usize)>,
     /// Files not read at all.
     skip_paths: Option<RegexSet>,
+    /// Installed third-party packages, where only the rules with `libraries` apply.
+    library_paths: Option<RegexSet>,
     allow: Vec<Allow>,
 }
 
 impl Scanner {
-    pub fn new(rules: Vec<Rule>, skip_globs: &[String], allow: Vec<Allow>) -> Result<Scanner, String> {
+    pub fn new(
+        rules: Vec<Rule>,
+        skip_globs: &[String],
+        library_globs: &[String],
+        allow: Vec<Allow>,
+    ) -> Result<Scanner, String> {
         let mut keywords: Vec<String> = Vec::new();
         let mut by_keyword: Vec<Vec<usize>> = Vec::new();
         let mut whole_file = Vec::new();
@@ -116,12 +125,12 @@ impl Scanner {
                 .map_err(|e| format!("keyword prefilter: {e}"))
         };
         let (prefilter, exact) = (build(MatchKind::LeftmostFirst)?, build(MatchKind::Standard)?);
-        let skip_paths = if skip_globs.is_empty() {
-            None
-        } else {
-            Some(glob_set(skip_globs).map_err(|e| format!("allowed paths: {e}"))?)
+        let globs = |globs: &[String], what: &str| {
+            (!globs.is_empty()).then(|| glob_set(globs).map_err(|e| format!("{what}: {e}"))).transpose()
         };
-        Ok(Scanner { rules, prefilter, exact, by_keyword, whole_file, near, skip_paths, allow })
+        let skip_paths = globs(skip_globs, "allowed paths")?;
+        let library_paths = globs(library_globs, "library paths")?;
+        Ok(Scanner { rules, prefilter, exact, by_keyword, whole_file, near, skip_paths, library_paths, allow })
     }
 
     /// Whether `path` (normalised, no leading slash) is never scanned: the walk need not even read it.
@@ -183,6 +192,9 @@ impl Scanner {
         let mut file = FileScan {
             path,
             bytes,
+            in_library: self.library_paths.as_ref().is_some_and(|l| l.is_match(path.as_bytes()))
+                && !is_credential_file(path),
+            code: is_source_code(path),
             requires: BTreeMap::new(),
             hits: BTreeMap::new(),
             allowed,
@@ -258,6 +270,11 @@ struct Hit {
 struct FileScan<'a> {
     path: &'a str,
     bytes: &'a [u8],
+    /// Code, docs or data of an installed third-party package (not a credential file it ships): only the
+    /// rules with `libraries` apply.
+    in_library: bool,
+    /// Source code, where a literal is quoted and anything else is an expression.
+    code: bool,
     requires: BTreeMap<usize, bool>,
     /// Accepted matches per line start.
     hits: BTreeMap<usize, Vec<Hit>>,
@@ -271,7 +288,7 @@ struct FileScan<'a> {
 
 impl FileScan<'_> {
     fn try_rule(&mut self, rule: &Rule, index: usize, line: Range<usize>) {
-        if self.full {
+        if self.full || self.in_library && !rule.libraries {
             return;
         }
         if rule.path.as_ref().is_some_and(|p| !p.is_match(self.path.as_bytes())) {
@@ -287,13 +304,16 @@ impl FileScan<'_> {
         for caps in rule.regex.captures_iter(text) {
             let Some(whole) = caps.get(0) else { continue };
             let secret = caps.name("secret").unwrap_or(whole);
-            let range = if rule.marker { whole.start()..whole.start() } else { secret.range() };
+            let mut range = if rule.marker { whole.start()..whole.start() } else { secret.range() };
             let passes = match rule.gate {
-                Gate::Format => true,
+                Gate::Format => !is_documented_example(secret.as_bytes()),
                 Gate::NotPlaceholder => !is_placeholder(secret.as_bytes()),
-                Gate::Entropy { min_len, min_entropy } => {
-                    let v = secret.as_bytes();
-                    v.len() >= min_len && !is_placeholder(v) && !is_identifier(v) && entropy(v) >= min_entropy
+                Gate::Entropy { min_len, min_entropy } => free_form(secret.as_bytes(), min_len, min_entropy),
+                Gate::Assignment { min_len, min_entropy } => {
+                    // A quoted value is all of the string, `(`, `,` or `;` included (Django's keys hold them).
+                    range = quoted_string(text, range);
+                    let value = &text[range.clone()];
+                    free_form(value, min_len, min_entropy) && is_value(text, range.clone(), self.code)
                 }
                 Gate::KeyBody => has_key_body(&self.bytes[line.start + secret.start()..]),
             };
@@ -402,6 +422,79 @@ pub fn is_placeholder(value: &[u8]) -> bool {
         || MARKERS.iter().any(|m| v.contains(m))
 }
 
+/// Keys that provider documentation prints (`AKIAIOSFODNN7EXAMPLE`, and SDKs and docstrings copy):
+/// the format is right, the key is not one.
+fn is_documented_example(value: &[u8]) -> bool {
+    memchr::memmem::find(&value.to_ascii_uppercase(), b"EXAMPLE").is_some()
+}
+
+/// The value a [`Gate::Entropy`] accepts.
+fn free_form(v: &[u8], min_len: usize, min_entropy: f64) -> bool {
+    v.len() >= min_len && !is_placeholder(v) && !is_identifier(v) && entropy(v) >= min_entropy
+}
+
+/// Whether `line[value]`, the right-hand side of an assignment, is a value rather than code or a word
+/// (see [`Gate::Assignment`]). In source code only a quoted literal is a value.
+fn is_value(line: &[u8], value: Range<usize>, code: bool) -> bool {
+    let v = &line[value.clone()];
+    let quoted = opening_quote(line, value.start).is_some();
+    // A call, a subscript or a generic type: `Form(None)`, `Optional[str]`, `Option<String>`.
+    let applied = !quoted && matches!(line.get(value.end), Some(b'(' | b'[' | b'<'));
+    let symbol = v.iter().any(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b':' | b'/')));
+    (quoted || !code) && !applied && (symbol || !looks_like_words(v))
+}
+
+/// The quote character just before `at`, if any.
+fn opening_quote(line: &[u8], at: usize) -> Option<u8> {
+    at.checked_sub(1).map(|i| line[i]).filter(|q| matches!(q, b'"' | b'\'' | b'`'))
+}
+
+/// `value` widened to its closing quote when it opens a string that closes on the line within 256 bytes
+/// (no escapes are interpreted: a secret rarely holds its own quote); unchanged otherwise.
+fn quoted_string(line: &[u8], value: Range<usize>) -> Range<usize> {
+    let Some(quote) = opening_quote(line, value.start) else { return value };
+    let rest = &line[value.start..line.len().min(value.start + 256)];
+    match memchr::memchr(quote, rest) {
+        Some(len) if len >= value.len() => value.start..value.start + len,
+        _ => value,
+    }
+}
+
+/// Letters (no digit) that read as words: camel-case or separated runs of three letters on average, at
+/// most one of a single letter (`AWSAccessKeyId`, `IAmSensitive`, `secretsmanager:TagResource`). Random
+/// letters of mixed case switch case every two or three characters.
+fn looks_like_words(v: &[u8]) -> bool {
+    if v.iter().any(u8::is_ascii_digit) {
+        return false;
+    }
+    let mut runs = Vec::new();
+    for token in v.split(|b| !b.is_ascii_alphabetic()).filter(|t| !t.is_empty()) {
+        let mut start = 0;
+        for i in 1..token.len() {
+            let next_lower = token.get(i + 1).is_some_and(u8::is_ascii_lowercase);
+            let (prev, cur) = (token[i - 1], token[i]);
+            // `keyId` splits before `I`; `AWSAccess` before the `A` of `Access`.
+            if cur.is_ascii_uppercase() && (prev.is_ascii_lowercase() || prev.is_ascii_uppercase() && next_lower) {
+                runs.push(i - start);
+                start = i;
+            }
+        }
+        runs.push(token.len() - start);
+    }
+    let letters: usize = runs.iter().sum();
+    !runs.is_empty() && runs.iter().filter(|r| **r == 1).count() <= 1 && letters >= 3 * runs.len()
+}
+
+/// Files in a programming language, by extension: there an unquoted right-hand side is an expression.
+fn is_source_code(path: &str) -> bool {
+    const CODE: &[&str] = &[
+        "py", "pyi", "rb", "rake", "js", "mjs", "cjs", "jsx", "ts", "mts", "cts", "tsx", "go", "java", "kt", "kts",
+        "scala", "groovy", "php", "pl", "pm", "c", "h", "cc", "cpp", "hpp", "cs", "rs", "swift", "lua", "ex", "exs",
+    ];
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.rsplit_once('.').is_some_and(|(_, ext)| CODE.contains(&ext))
+}
+
 /// A dotted or plain identifier (`self.db_password`, `os.environ.get`, `get_password`): code, not a
 /// value. Real generated secrets mix in digits or symbols.
 fn is_identifier(value: &[u8]) -> bool {
@@ -412,15 +505,50 @@ fn is_identifier(value: &[u8]) -> bool {
     !(has_digit || has_symbol || (has_upper && has_lower && !value.contains(&b'_') && !value.contains(&b'.')))
 }
 
-/// Key material after a BEGIN marker: 64+ base64 characters before the END marker (or within 16 KiB).
+/// Key material after a BEGIN marker: lines of nothing but base64 (and PEM headers such as `DEK-Info:`),
+/// 64+ characters of it, up to the END marker (or the first other line, within 16 KiB). Lines may be
+/// real or `\n` escapes inside a string, and quoted (`"MIIE…\n" +`). Code that looks for a marker
+/// (`data.find("-----BEGIN EC PRIVATE KEY-----")`) or prose that quotes one has other text after it.
 fn has_key_body(after: &[u8]) -> bool {
     let window = &after[..after.len().min(16 * 1024)];
-    let end = find(window, b"-----END").unwrap_or(window.len());
-    let body = &window[..end];
-    // `\n` escapes of a key inside JSON are not key material.
-    let escapes = body.windows(2).filter(|w| w == b"\\n").count();
-    let base64 = body.iter().filter(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/')).count();
-    base64.saturating_sub(escapes) >= 64
+    let end = find(window, b"-----END");
+    let body = &window[..end.unwrap_or(window.len())];
+    let mut base64 = 0;
+    for line in body.split(|b| *b == b'\n') {
+        for piece in split_escaped_newlines(line) {
+            let quoting = |b: &u8| b.is_ascii_whitespace() || b"\"',+;".contains(b);
+            let from = piece.iter().position(|b| !quoting(b)).unwrap_or(piece.len());
+            let to = piece.iter().rposition(|b| !quoting(b)).map_or(from, |p| p + 1);
+            let piece = &piece[from..to];
+            if piece.is_empty() || piece.contains(&b':') {
+                continue;
+            }
+            if !piece.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=')) {
+                // Past the key when it has no END marker within reach; not a key when the marker follows.
+                return end.is_none() && base64 >= 64;
+            }
+            base64 += piece.len();
+        }
+    }
+    base64 >= 64
+}
+
+/// `line` cut at each `\n` escape (two characters).
+fn split_escaped_newlines(line: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(line);
+    std::iter::from_fn(move || {
+        let current = rest?;
+        match find(current, b"\\n") {
+            Some(at) => {
+                rest = Some(&current[at + 2..]);
+                Some(&current[..at])
+            }
+            None => {
+                rest = None;
+                Some(current)
+            }
+        }
+    })
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -497,26 +625,35 @@ fn glob_regex(glob: &str) -> String {
     out
 }
 
-/// Files inside installed npm packages other than the kinds that hold credentials (`.npmrc`, `.env*`,
-/// keys, certificates, JSON/YAML/INI configs, shell scripts). Published libraries' code and docs are full
-/// of `password`/`token` identifiers and test keys; scanning them costs as much as decompressing the
-/// layer and finds nothing of the image owner's. Skipped with the default allow-list only.
+/// Files inside installed npm packages other than the kinds that hold credentials
+/// ([`is_credential_file`], and not `package.json`). Published libraries' code and docs are full of
+/// `password`/`token` identifiers and test keys; scanning them costs as much as decompressing the layer
+/// and finds nothing of the image owner's. Skipped with the default allow-list only.
 fn is_dependency_code(path: &str) -> bool {
     if !(path.starts_with("node_modules/") || path.contains("/node_modules/")) {
         return false;
     }
-    let name = path.rsplit('/').next().unwrap_or(path);
-    // Within the package (after its node_modules/<name>/), so a package named `keyv` is not a hit.
-    let inner = path.rsplit("node_modules/").next().unwrap_or(path);
-    let inner = inner.split_once('/').map_or(inner, |(_, rest)| rest).to_ascii_lowercase();
-    let credential_name =
-        ["secret", "credential", "config", "auth", "token", "key", "passw"].iter().any(|w| inner.contains(w));
-    let credential = name == ".npmrc"
+    path.ends_with("/package.json") || !is_credential_file(path)
+}
+
+/// Files of the kinds that hold credentials, by name: `.npmrc`, `.env*`, `.netrc`, keys, certificates,
+/// INI-style configs, shell scripts, and JSON/YAML/TOML configs named so (by the file's or its
+/// directory's name: `config/default.json`, `credentials.yml`). Data files (`mime-db/db.json`, botocore's
+/// service models) are most of a package's JSON and are not.
+fn is_credential_file(path: &str) -> bool {
+    let mut parts = path.rsplit('/');
+    let name = parts.next().unwrap_or(path);
+    let parent = parts.next().unwrap_or_default();
+    let lower = format!("{parent}/{name}").to_ascii_lowercase();
+    let named = ["secret", "credential", "config", "setting", "auth", "token", "key", "passw"]
+        .iter()
+        .any(|w| lower.contains(w));
+    [".npmrc", ".netrc", ".pypirc", ".git-credentials", ".dockercfg"].contains(&name)
         || name.starts_with(".env")
         || name.starts_with("id_rsa")
         || name.starts_with("id_ed25519")
-        || [".pem", ".key", ".p12", ".pfx", ".ini", ".cfg", ".conf", ".properties", ".sh"].iter().any(|ext| name.ends_with(ext))
-        // Data files (`mime-db/db.json`, locale tables) are most of a package's JSON; configs are named so.
-        || ([".json", ".yml", ".yaml"].iter().any(|ext| name.ends_with(ext)) && credential_name);
-    !credential || name == "package.json"
+        || [".pem", ".key", ".p12", ".pfx", ".ini", ".cfg", ".conf", ".properties", ".sh"]
+            .iter()
+            .any(|ext| name.ends_with(ext))
+        || ([".json", ".yml", ".yaml", ".toml"].iter().any(|ext| name.ends_with(ext)) && named)
 }

@@ -16,7 +16,7 @@ fn random(n: usize) -> Vec<u8> {
 /// `n` random characters of `alphabet`.
 /// Random text from `alphabet`, re-drawn when chance made it look like a placeholder (`xxx`, `dummy`, …),
 /// which the scanner rightly skips: a planted secret must be one.
-fn chars(alphabet: &str, n: usize) -> String {
+pub(crate) fn chars(alphabet: &str, n: usize) -> String {
     let a = alphabet.as_bytes();
     loop {
         let text: String = random(n).iter().map(|b| a[*b as usize % a.len()] as char).collect();
@@ -26,7 +26,7 @@ fn chars(alphabet: &str, n: usize) -> String {
     }
 }
 
-const ALNUM: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+pub(crate) const ALNUM: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 const BASE32: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
 pub(crate) fn base64(bytes: &[u8], url: bool) -> String {
@@ -126,6 +126,7 @@ pub(crate) fn plants() -> Vec<Plant> {
             3,
             secret_key.clone(),
         ),
+        plant("app/settings.ini", String::new(), "aws-access-key-id", 2, key_id.clone()),
         plant("app/keys/server.key", rsa.clone(), "private-key", 1, rsa_body),
         plant("root/.ssh/id_ed25519", ssh.clone(), "private-key", 1, ssh_body),
         plant(
@@ -263,6 +264,25 @@ fn placeholders_code_and_prose_are_not_secrets() {
         // A git commit hash next to nothing AWS is not an AWS secret key.
         ("app/x.txt", "commit 3f786850e387550fdab836ed7e6dc881de23001b\n"),
         ("app/bin.dat", "password=Zq8vN2xLw9Rt\0\n"),
+        // Calls, subscripts, types and names on the right of an assignment (Flask, Werkzeug, pydantic,
+        // cryptography, Rails and botocore lines): code, not values.
+        ("app/settings.py", "secret_key = ConfigAttribute(\"SECRET_KEY\")\n"),
+        ("app/auth.py", "    username, password = base64.b64decode(auth_info).split(b\":\", 1)\n"),
+        ("app/models.py", "    password: Optional[str] = None,\n"),
+        ("app/Auth.java", "    private final Map<String, String> secretValues = Map<String, String>();\n"),
+        ("app/oid.py", "CHALLENGE_PASSWORD = ObjectIdentifier(\"1.2.840.113549.1.9.7\")\n"),
+        ("app/crypto.py", "curve_secret_key_len = crypto_sign_curve25519_BYTES\n"),
+        ("app/config.rb", "secrets = ActiveSupport::OrderedOptions.new\n"),
+        // Words, not generated values: no digit, no symbol.
+        ("app/creds.py", "    ACCESS_KEY = 'AWSAccessKeyId'\n"),
+        ("app/api.json", "\"documentation\": \"<code>secretsmanager:TagResource</code>\"\n"),
+        // The key AWS's documentation prints.
+        ("app/api.json", "an access key ID (for example, <code>AKIAIOSFODNN7EXAMPLE</code>)\n"),
+        // Code that looks for a key marker, with the END marker in reach.
+        (
+            "app/keys.py",
+            "    i = data.find(b\"-----BEGIN EC PRIVATE KEY-----\")\n    if i < 0:\n        raise ValueError(\"no key in the given data at all\")\n    j = data.find(b\"-----END EC PRIVATE KEY-----\")\n",
+        ),
     ];
     for (path, content) in cases {
         let found = Scanner::builtin().scan(path, content.as_bytes());
@@ -270,9 +290,66 @@ fn placeholders_code_and_prose_are_not_secrets() {
     }
 }
 
+/// Installed packages' code and docs hold examples of assignments, URL passwords and JWTs (docstrings,
+/// READMEs in `METADATA`); provider-format keys are still reported there.
+#[test]
+fn library_code_gets_only_the_provider_format_rules() {
+    let plants = plants();
+    let jwt = plants.iter().find(|p| p.rule == "jwt-token").expect("jwt");
+    let examples = format!(
+        "    'oauth_token_secret': '{}{}',\n>>> Connection('amqp://guest:{}@localhost//')\ntoken = '{}'\n",
+        chars(ALNUM, 14),
+        chars("0123456789", 2),
+        chars(ALNUM, 12),
+        jwt.secret
+    );
+    let token = format!("ghp_{}", chars(ALNUM, 36));
+    let leaked = format!("GITHUB = \"{token}\"\n{}", pem_rsa());
+    for dir in [
+        "usr/local/lib/python3.11/site-packages/requests_oauthlib",
+        "opt/venv/lib/python3.12/site-packages/kombu",
+        "usr/lib/python3/dist-packages/jose",
+        "usr/share/rubygems-integration/all/gems/railties-6.0.3.7/lib",
+        "usr/local/bundle/gems/devise-4.9.0/lib",
+        "usr/share/perl5/Net",
+    ] {
+        let path = format!("{dir}/session.py");
+        assert_eq!(Scanner::builtin().scan(&path, examples.as_bytes()), [], "{path}");
+        let rules: Vec<String> =
+            Scanner::builtin().scan(&path, leaked.as_bytes()).into_iter().map(|f| f.rule_id).collect();
+        assert_eq!(rules, ["github-token", "private-key"], "{path}");
+        // The same lines in the image's own code are reported.
+        let app = format!("app/{}", path.rsplit('/').next().unwrap_or_default());
+        let rules: Vec<String> =
+            Scanner::builtin().scan(&app, examples.as_bytes()).into_iter().map(|f| f.rule_id).collect();
+        assert_eq!(rules, ["generic-secret", "url-password", "jwt-token"]);
+    }
+    // Off with the default allow-list.
+    let all = SecretConfig { no_default_allow: true, ..Default::default() }.scanner().expect("config");
+    let path = "usr/local/lib/python3.11/site-packages/requests_oauthlib/session.py";
+    assert_eq!(all.scan(path, examples.as_bytes()).len(), 3);
+}
+
+/// Keys pasted into source code or JSON as strings are still keys.
+#[test]
+fn keys_inside_strings_are_found() {
+    let pem = pem_rsa();
+    let escaped = pem.trim_end().replace('\n', "\\n");
+    let python: String = pem.lines().map(|l| format!("    \"{l}\\n\"\n")).collect();
+    for (path, content) in [
+        ("app/key.json", format!("{{\"key\": \"{escaped}\"}}\n")),
+        ("app/keys.py", format!("KEY = (\n{python})\n")),
+        ("app/keys.js", format!("const key = '{escaped}';\n")),
+    ] {
+        let rules: Vec<String> =
+            Scanner::builtin().scan(path, content.as_bytes()).into_iter().map(|f| f.rule_id).collect();
+        assert_eq!(rules, ["private-key"], "{path}: {content}");
+    }
+}
+
 #[test]
 fn default_allow_list_skips_doc_and_test_paths() {
-    let line = format!("api_key = {}\n", chars(ALNUM, 32));
+    let line = format!("api_key = \"{}\"\n", chars(ALNUM, 32));
     let table = [
         ("usr/share/doc/foo/examples/conf", false),
         ("usr/lib/python3/dist-packages/requests/tests/test_auth.py", false),
@@ -359,7 +436,7 @@ fn entropy_and_masking() {
     assert!(!found[0].masked.contains(&token[4..]));
 }
 
-fn tar_of(entries: &[(&str, &[u8], u32)]) -> Vec<u8> {
+pub(crate) fn tar_of(entries: &[(&str, &[u8], u32)]) -> Vec<u8> {
     let mut builder = tar::Builder::new(Vec::new());
     for (path, data, mode) in entries {
         let mut header = tar::Header::new_gnu();
@@ -371,7 +448,24 @@ fn tar_of(entries: &[(&str, &[u8], u32)]) -> Vec<u8> {
     builder.into_inner().expect("tar")
 }
 
-fn digest_of(data: &[u8]) -> String {
+/// The manifest's view of an uncompressed layer, for [`crate::merge::merge`].
+pub(crate) fn layer_ref(index: usize, digest: &str, size: usize) -> crate::image::LayerRef {
+    crate::image::LayerRef {
+        index,
+        descriptor: crate::image::Descriptor {
+            media_type: String::new(),
+            digest: digest.to_string(),
+            size: i64::try_from(size).unwrap_or(i64::MAX),
+            platform: None,
+            artifact_type: None,
+            annotations: Default::default(),
+        },
+        diff_id: digest.to_string(),
+        created_by: Some(format!("step {index}")),
+    }
+}
+
+pub(crate) fn digest_of(data: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     format!("sha256:{}", hex::encode(Sha256::digest(data)))
 }
@@ -423,23 +517,7 @@ fn merge_marks_secrets_deleted_by_a_later_layer() {
     let deleting = deleting.into_inner().expect("tar");
     let blobs = [base, tar_of(&[("etc/motd", b"hi\n", 0o644)]), deleting];
     let inventories: Vec<_> = blobs.iter().map(|b| analyze_layer(&b[..], &digest_of(b)).expect("layer")).collect();
-    let layers: Vec<crate::image::LayerRef> = blobs
-        .iter()
-        .enumerate()
-        .map(|(index, b)| crate::image::LayerRef {
-            index,
-            descriptor: crate::image::Descriptor {
-                media_type: String::new(),
-                digest: digest_of(b),
-                size: b.len() as i64,
-                platform: None,
-                artifact_type: None,
-                annotations: Default::default(),
-            },
-            diff_id: digest_of(b),
-            created_by: Some(format!("step {index}")),
-        })
-        .collect();
+    let layers: Vec<_> = blobs.iter().enumerate().map(|(index, b)| layer_ref(index, &digest_of(b), b.len())).collect();
     let image = crate::merge::merge(&layers, &inventories);
     let shown: Vec<(&str, usize, Option<usize>)> = image
         .secrets
