@@ -1,12 +1,14 @@
 //! Forwarding findings to DefectDojo (API v2 `reimport-scan`), see `docs/defectdojo.md`.
 //!
 //! - [`client`]: the HTTP client, shared with `strata image --defectdojo` and `strata defectdojo check`.
+//! - [`concurrent`]: repairing what concurrent uploads to one test leave (a second test, duplicates).
 //! - [`outbox`]: the durable queue in Redis, written in the same MULTI that marks a scan done.
 //! - [`delivery`]: the loop that sends what the outbox holds, in order per engagement.
 //! - [`document`]: the file DefectDojo receives of a report, and its split into uploads.
 //! - [`orphans`]: closing the tests a split report no longer delivers to.
 
 pub mod client;
+pub mod concurrent;
 pub mod delivery;
 pub mod document;
 pub mod orphans;
