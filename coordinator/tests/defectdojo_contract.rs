@@ -450,8 +450,8 @@ fn upload_at_once(dojo: &Dojo, tmp: &Path, product: &str, count: usize) -> Strin
     all
 }
 
-/// `count` uploads of `report` released together, each followed by the repair, as `strata image` runs
-/// them; per upload, what it created and what the repair did.
+/// `count` uploads of `report` released together, as `strata image` makes them (`upload_settled`); per
+/// upload, what it created and what the repair did.
 async fn upload_together(dojo: &Dojo, product: &str, report: &Report, count: usize) -> Vec<(u32, Settled)> {
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(count));
     let file = to_dojo_file(report);
@@ -460,9 +460,8 @@ async fn upload_together(dojo: &Dojo, product: &str, report: &Report, count: usi
             let (client, upload, file, barrier) = (dojo.client(), upload_for(product), file.clone(), barrier.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                let mut result = client.reimport(&upload, &file).await.expect("upload");
-                let created = result.delta.created.total;
-                (created, concurrent::settle(&client, &upload, &file, &mut result).await.expect("repair"))
+                let (result, settled) = concurrent::upload_settled(&client, &upload, &file).await.expect("upload");
+                (result.delta.created.total, settled)
             })
         })
         .collect();

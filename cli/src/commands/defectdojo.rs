@@ -126,18 +126,11 @@ impl OneOff {
     }
 
     /// The upload, then the repair of what a concurrent upload to the same test (a parallel CI job) may
-    /// have left: each retried a few times on a temporary failure.
+    /// have left, each retried a few times on a temporary failure.
     async fn send(&self, upload: &Upload, bytes: &[u8]) -> Result<strata_coordinator::defectdojo::ImportResult> {
-        let title = &upload.names.test_title;
-        let result = retrying(|| self.client.reimport(upload, bytes))
+        let (result, settled) = concurrent::upload_settled(&self.client, upload, bytes)
             .await
-            .with_context(|| format!("uploading to DefectDojo test {title:?}"))?;
-        let (settled, result) = retrying(|| {
-            let mut result = result.clone();
-            async move { concurrent::settle(&self.client, upload, bytes, &mut result).await.map(|s| (s, result)) }
-        })
-        .await
-        .with_context(|| format!("checking DefectDojo test {title:?} after concurrent uploads"))?;
+            .with_context(|| format!("uploading to DefectDojo test {:?}", upload.names.test_title))?;
         if let Some((surplus, deleted)) = settled.moved {
             let what = if deleted { "deleted" } else { "emptied and renamed (the key may not delete tests)" };
             eprintln!(
@@ -152,31 +145,6 @@ impl OneOff {
             );
         }
         Ok(result)
-    }
-}
-
-/// `call`, again after a backoff while it fails temporarily, four times at most.
-async fn retrying<T, F, Fut>(mut call: F) -> Result<T, DefectDojoError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, DefectDojoError>>,
-{
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match call().await {
-            Err(e) if e.is_retryable() && attempt < 4 => {
-                let wait = strata_coordinator::defectdojo::delivery::backoff(
-                    std::time::Duration::from_secs(2),
-                    std::time::Duration::from_secs(30),
-                    attempt,
-                    e.retry_after(),
-                );
-                eprintln!("DefectDojo: {e}; retrying in {} s", wait.as_secs());
-                tokio::time::sleep(wait).await;
-            }
-            other => return other,
-        }
     }
 }
 

@@ -18,6 +18,7 @@
 //!   note. Findings of different hashes are never touched.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -90,6 +91,43 @@ pub async fn settle(
     }
     settled.duplicates_closed = close_duplicates(client, result.test_id).await?;
     Ok(settled)
+}
+
+/// The one-off upload (`strata image --defectdojo`): the reimport, then [`settle`], each tried again after
+/// a backoff while it fails temporarily, four times at most. A repair that failed half-way (DefectDojo
+/// answers 500 when a test is deleted while a racer writes a note on one of its findings) is safe to run
+/// again: its reimport into the oldest test is then an identical one.
+pub async fn upload_settled(
+    client: &Client,
+    upload: &Upload,
+    file: &[u8],
+) -> Result<(ImportResult, Settled), DefectDojoError> {
+    let result = retrying(|| client.reimport(upload, file)).await?;
+    retrying(|| {
+        let mut result = result.clone();
+        async move { settle(client, upload, file, &mut result).await.map(|settled| (result, settled)) }
+    })
+    .await
+}
+
+async fn retrying<T, F, Fut>(mut call: F) -> Result<T, DefectDojoError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, DefectDojoError>>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match call().await {
+            Err(e) if e.is_retryable() && attempt < 4 => {
+                let wait =
+                    super::delivery::backoff(Duration::from_secs(2), Duration::from_secs(30), attempt, e.retry_after());
+                warn!(error = %e, retry_in_s = wait.as_secs(), "DefectDojo: retrying");
+                tokio::time::sleep(wait).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The oldest test of `title` (and scan type `Trivy Scan`) in the engagement.
