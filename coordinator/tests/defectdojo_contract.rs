@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use sha2::Digest as _;
+use strata_coordinator::defectdojo::concurrent::{self, Settled};
 use strata_coordinator::defectdojo::document::{to_dojo_file, uploads};
 use strata_coordinator::defectdojo::{Client, DefectDojoError, ImportResult, Names, Token, Upload, orphans};
 use strata_scanner::report::Report;
@@ -347,4 +348,154 @@ fn a_deleted_test_is_seen_as_gone() {
         assert_eq!(status, 204, "{}", dojo.name());
         assert!(!rt.block_on(dojo.client().test_exists(result.test_id)).unwrap(), "{}", dojo.name());
     }
+}
+
+/// Defect 7: one-off uploads (`strata image --defectdojo`) of one image to one test at the same moment,
+/// as parallel CI jobs make them. DefectDojo serialises no part of a reimport: racing first uploads each
+/// created a test, racing reimports each created the findings they did not see (three at once: 442
+/// findings, 153 duplicated hashes). Three `strata` processes upload together, into no test yet, then
+/// into a test that holds only some of the findings (the race inside one test); then four uploads from
+/// tasks released at once, as the processes run them, the same two ways. Afterwards one test has the
+/// title, its active findings are the report's, and no hash is active twice; on both.
+#[test]
+fn concurrent_one_off_uploads_to_one_test_leave_no_duplicate() {
+    let Some((real, mock)) = dojos(HashMode::Default) else { return };
+    let Dojo::Mock(m) = &mock else { unreachable!() };
+    // Long enough that uploads of processes started together overlap on the mock as on DefectDojo.
+    m.set_race_window(Duration::from_secs(3));
+    let tmp = tempfile::tempdir().unwrap();
+    let report = real_report(tmp.path());
+    let n = expected_findings(&report);
+    let mut partial = report.clone();
+    for r in &mut partial.results {
+        r.findings.truncate(r.findings.len() / 2);
+    }
+    assert!(expected_findings(&partial) < n);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut outcomes = Vec::new();
+    for dojo in [&real, &mock] {
+        let mut states = Vec::new();
+        for into_partial in [false, true] {
+            let product = unique("contract-concurrent");
+            if into_partial {
+                rt.block_on(send(dojo, &product, &partial));
+            }
+            let stderr = upload_at_once(dojo, tmp.path(), &product, 3);
+            eprintln!(
+                "{} ({}): {stderr}",
+                dojo.name(),
+                if into_partial { "into a partial test" } else { "no test yet" }
+            );
+            states.push(rt.block_on(title_state(&dojo.client(), &product, "contract/app")));
+        }
+        // Processes start their uploads seconds apart (each scans first) and may not overlap on the real
+        // product; the same uploads from tasks released together do.
+        for into_partial in [false, true] {
+            let product = unique("contract-concurrent-tasks");
+            let mut first = upload_for(&product);
+            if into_partial {
+                rt.block_on(send(dojo, &product, &partial));
+            } else {
+                // The product and engagement exist: the race is on the test alone.
+                first.names.test_title = "contract/other".into();
+                let file = to_dojo_file(&partial);
+                rt.block_on(dojo.client().reimport(&first, &file)).expect("another test");
+            }
+            let raced = rt.block_on(upload_together(dojo, &product, &report, 4));
+            eprintln!(
+                "{} (tasks, {}): {raced:?}",
+                dojo.name(),
+                if into_partial { "into a partial test" } else { "no test yet" }
+            );
+            states.push(rt.block_on(title_state(&dojo.client(), &product, "contract/app")));
+        }
+        for state in &states {
+            assert_eq!(*state, TitleState { tests: 1, active: n, duplicated: 0 }, "{}: {states:?}", dojo.name());
+        }
+        outcomes.push(states);
+    }
+    assert_eq!(outcomes[0], outcomes[1], "mock and real DefectDojo differ");
+}
+
+/// Runs `count` `strata image … --defectdojo` processes of the contract image at once (the layout and DB
+/// `real_report` left in `tmp`); all must succeed. Their stderr, joined.
+fn upload_at_once(dojo: &Dojo, tmp: &Path, product: &str, count: usize) -> String {
+    let (url, key) = match dojo {
+        Dojo::Real(d) => (d.url(), d.token()),
+        Dojo::Mock(m) => (m.url(), MOCK_KEY.to_string()),
+    };
+    let bins = bins();
+    let children: Vec<_> = (0..count)
+        .map(|_| {
+            let mut cmd = Command::new(&bins.strata);
+            cmd.args(["image", "--quiet", "--format", "json", "--scanners", "vuln,secret,misconfig", "--input"])
+                .arg(format!("{}:1", tmp.join("layout").display()))
+                .arg("--db")
+                .arg(tmp.join("strata.db"))
+                .args(["--defectdojo", &url, "--dd-product", product, "--dd-engagement", "strata"])
+                .args(["--dd-test-title", "contract/app", "--dd-product-type", "Strata contract"])
+                .env("STRATA_DEFECTDOJO_TOKEN", &key)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped());
+            cmd.spawn().expect("strata")
+        })
+        .collect();
+    let mut all = String::new();
+    for child in children {
+        let out = child.wait_with_output().expect("strata");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{}: {stderr}", dojo.name());
+        all.push_str(&stderr);
+    }
+    all
+}
+
+/// `count` uploads of `report` released together, as `strata image` makes them (`upload_settled`); per
+/// upload, what it created and what the repair did.
+async fn upload_together(dojo: &Dojo, product: &str, report: &Report, count: usize) -> Vec<(u32, Settled)> {
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(count));
+    let file = to_dojo_file(report);
+    let tasks: Vec<_> = (0..count)
+        .map(|_| {
+            let (client, upload, file, barrier) = (dojo.client(), upload_for(product), file.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let (result, settled) = concurrent::upload_settled(&client, &upload, &file).await.expect("upload");
+                (result.delta.created.total, settled)
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for task in tasks {
+        out.push(task.await.expect("task"));
+    }
+    out
+}
+
+/// The tests of one title in a product's engagement `strata`, and their active findings.
+#[derive(Debug, PartialEq, Eq)]
+struct TitleState {
+    tests: usize,
+    active: usize,
+    /// Active findings beyond the first of their hash.
+    duplicated: usize,
+}
+
+async fn title_state(client: &Client, product: &str, title: &str) -> TitleState {
+    let products = client.list("/api/v2/products/", &[("name_exact", product.to_string())], 10).await.unwrap();
+    let product_id = products.iter().find(|p| p["name"] == product).and_then(|p| p["id"].as_i64()).expect("product");
+    let engagements = client.list("/api/v2/engagements/", &[("product", product_id.to_string())], 10).await.unwrap();
+    let engagement = engagements.iter().find(|e| e["name"] == "strata").and_then(|e| e["id"].as_i64()).expect("eng");
+    let tests = client.list("/api/v2/tests/", &[("engagement", engagement.to_string())], 100).await.unwrap();
+    let ids: Vec<i64> = tests.iter().filter(|t| t["title"] == title).filter_map(|t| t["id"].as_i64()).collect();
+    let mut hashes = Vec::new();
+    for id in &ids {
+        let query = [("test", id.to_string()), ("active", "true".to_string())];
+        let findings = client.list("/api/v2/findings/", &query, 10_000).await.unwrap();
+        hashes.extend(findings.iter().map(|f| f["hash_code"].as_str().unwrap_or_default().to_string()));
+    }
+    let active = hashes.len();
+    hashes.sort();
+    hashes.dedup();
+    TitleState { tests: ids.len(), active, duplicated: active - hashes.len() }
 }

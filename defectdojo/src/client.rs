@@ -49,6 +49,10 @@ pub enum DefectDojoError {
     /// 5xx or 429: retryable, after `retry_after` when DefectDojo said so.
     #[error("DefectDojo answered {status}: {body}")]
     Unavailable { status: u16, body: String, retry_after: Option<Duration> },
+    /// A 400 "Product with this Name already exists.": a concurrent upload created the product (type) a
+    /// moment after this one looked for it (DefectDojo checks, then creates). Retryable: it exists now.
+    #[error("DefectDojo lost a race with a concurrent upload (400): {body}")]
+    Raced { body: String },
     /// Any other non-2xx: retrying the same upload cannot help. `body` is DefectDojo's explanation.
     #[error("DefectDojo refused the upload ({status}): {body}")]
     Rejected { status: u16, body: String },
@@ -64,7 +68,10 @@ pub enum DefectDojoError {
 
 impl DefectDojoError {
     pub fn is_retryable(&self) -> bool {
-        matches!(self, DefectDojoError::Unreachable { .. } | DefectDojoError::Unavailable { .. })
+        matches!(
+            self,
+            DefectDojoError::Unreachable { .. } | DefectDojoError::Unavailable { .. } | DefectDojoError::Raced { .. }
+        )
     }
 
     pub fn retry_after(&self) -> Option<Duration> {
@@ -143,6 +150,9 @@ pub struct ImportResult {
     pub product_id: i64,
     pub product_type_id: i64,
     pub delta: Delta,
+    /// The upload found no test and created one (DefectDojo ran it as an import).
+    #[serde(default)]
+    pub created_test: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -219,6 +229,8 @@ impl ImportResult {
             engagement_id: id("engagement_id"),
             product_id: id("product_id"),
             product_type_id: id("product_type_id"),
+            // A reimport into an existing test always reports `before`; an import never does.
+            created_test: statistics.is_some_and(|s| s.get("before").is_none() && s.get("delta").is_none()),
             delta: Delta {
                 created: Counts::parse(created),
                 closed: Counts::parse(delta.and_then(|d| d.get("closed"))),
@@ -268,34 +280,52 @@ impl Client {
         format!("Token {}", self.token.0)
     }
 
+    /// `request` with the key, asking for JSON; a transport failure is `Unreachable`.
+    async fn call(&self, request: reqwest::RequestBuilder, url: &str) -> Result<reqwest::Response, DefectDojoError> {
+        let request = request.header("Authorization", self.auth()).header("Accept", "application/json");
+        request.send().await.map_err(|e| self.unreachable(url, &e))
+    }
+
     /// Belt and braces: no error text may carry the key, whatever a lower layer put in it.
     fn redact(&self, text: &str) -> String {
         if self.token.0.is_empty() { text.to_string() } else { text.replace(&self.token.0, "<redacted>") }
     }
 
-    /// Validates `file` as DefectDojo's Trivy importer reads it, then uploads it.
+    /// Validates `file` as DefectDojo's Trivy importer reads it, then uploads it into the test DefectDojo
+    /// picks by the names (its newest test of that title), creating it when there is none.
     pub async fn reimport(&self, upload: &Upload, file: &[u8]) -> Result<ImportResult, DefectDojoError> {
+        self.reimport_into(None, upload, file).await
+    }
+
+    /// As [`Client::reimport`], into the test `test_id` when given (it must belong to the named
+    /// engagement: DefectDojo refuses inconsistent identifiers).
+    pub async fn reimport_into(
+        &self,
+        test_id: Option<i64>,
+        upload: &Upload,
+        file: &[u8],
+    ) -> Result<ImportResult, DefectDojoError> {
         validate(file)?;
         let url = format!("{}/api/v2/reimport-scan/", self.base);
         let mut form = reqwest::multipart::Form::new();
         for (name, value) in upload.fields() {
             form = form.text(name, value);
         }
+        if let Some(id) = test_id {
+            form = form.text("test", id.to_string());
+        }
         let part = reqwest::multipart::Part::bytes(file.to_vec())
             .file_name("strata-trivy.json")
             .mime_str("application/json")
             .map_err(|e| DefectDojoError::Config(e.to_string()))?;
         form = form.part("file", part);
-        let response = self
-            .http
-            .post(&url)
-            .header("Authorization", self.auth())
-            .header("Accept", "application/json")
-            .multipart(form)
-            .send()
-            .await
-            .map_err(|e| self.unreachable(&url, &e))?;
-        let (_, body) = self.read(response, &url).await?;
+        let response = self.call(self.http.post(&url).multipart(form), &url).await?;
+        let (_, body) = self.read(response, &url).await.map_err(|e| match e {
+            DefectDojoError::Rejected { status: 400, body } if body.contains("with this Name already exists") => {
+                DefectDojoError::Raced { body }
+            }
+            other => other,
+        })?;
         let json: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
         Ok(ImportResult::parse(&json))
     }
@@ -303,14 +333,7 @@ impl Client {
     /// Reachability, the key and read permission: `GET /api/v2/products/?limit=1`.
     pub async fn check(&self) -> Result<CheckOutcome, DefectDojoError> {
         let url = format!("{}/api/v2/products/?limit=1", self.base);
-        let response = self
-            .http
-            .get(&url)
-            .header("Authorization", self.auth())
-            .header("Accept", "application/json")
-            .send()
-            .await
-            .map_err(|e| self.unreachable(&url, &e))?;
+        let response = self.call(self.http.get(&url), &url).await?;
         let (_, body) = self.read(response, &url).await?;
         let json: Value = serde_json::from_str(&body).map_err(|_| DefectDojoError::Rejected {
             status: 200,
@@ -322,15 +345,7 @@ impl Client {
     /// `GET {base}{path}` with `query`: the JSON body of a 2xx, `None` for a 404.
     pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Option<Value>, DefectDojoError> {
         let url = format!("{}{path}", self.base);
-        let response = self
-            .http
-            .get(&url)
-            .query(query)
-            .header("Authorization", self.auth())
-            .header("Accept", "application/json")
-            .send()
-            .await
-            .map_err(|e| self.unreachable(&url, &e))?;
+        let response = self.call(self.http.get(&url).query(query), &url).await?;
         if response.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -339,6 +354,55 @@ impl Client {
             status: 200,
             body: format!("{url} did not answer JSON: {}", truncate(&body)),
         })
+    }
+
+    /// Every item of a paginated list (`limit`/`offset`), at most `max_items`: more is an error, never a
+    /// silently partial answer.
+    pub async fn list(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        max_items: usize,
+    ) -> Result<Vec<Value>, DefectDojoError> {
+        const PAGE: usize = 250;
+        let mut out: Vec<Value> = Vec::new();
+        loop {
+            let mut q = query.to_vec();
+            q.push(("limit", PAGE.to_string()));
+            q.push(("offset", out.len().to_string()));
+            let page = self.get(path, &q).await?.unwrap_or(Value::Null);
+            let results = page["results"].as_array().cloned().unwrap_or_default();
+            let done = results.is_empty() || page["next"].is_null();
+            out.extend(results);
+            if out.len() > max_items {
+                return Err(DefectDojoError::Rejected {
+                    status: 200,
+                    body: format!("{path} lists more than {max_items} items; refusing to read further"),
+                });
+            }
+            if done {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// `POST` or `PATCH {base}{path}` with a JSON body: the JSON answer of a 2xx (`Null` when it is not JSON).
+    pub async fn send_json(&self, method: reqwest::Method, path: &str, body: &Value) -> Result<Value, DefectDojoError> {
+        let url = format!("{}{path}", self.base);
+        let response = self.call(self.http.request(method, &url).json(body), &url).await?;
+        let (_, body) = self.read(response, &url).await?;
+        Ok(serde_json::from_str(&body).unwrap_or(Value::Null))
+    }
+
+    /// `DELETE {base}{path}`: `false` when it was already gone (404).
+    pub async fn delete(&self, path: &str) -> Result<bool, DefectDojoError> {
+        let url = format!("{}{path}", self.base);
+        let response = self.call(self.http.delete(&url), &url).await?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(false);
+        }
+        self.read(response, &url).await?;
+        Ok(true)
     }
 
     /// Whether DefectDojo still has the test (someone may have deleted it since the last delivery).

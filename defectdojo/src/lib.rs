@@ -3,11 +3,13 @@
 //! coordinator's outbox and loop (Redis, retries, ordering) live in `strata-coordinator`.
 //!
 //! - [`client`]: the HTTP client, shared with `strata image --defectdojo` and `strata defectdojo check`.
+//! - [`concurrent`]: repairing what concurrent uploads to one test leave (a second test, duplicates).
 //! - [`document`]: the file DefectDojo receives of a report, and its split into uploads.
 //! - [`orphans`]: closing the tests a split report no longer delivers to.
 //! - [`retry`]: the backoff between attempts.
 
 pub mod client;
+pub mod concurrent;
 pub mod document;
 pub mod orphans;
 pub mod retry;

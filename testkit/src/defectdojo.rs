@@ -61,6 +61,7 @@ pub struct Attempt {
 
 #[derive(Debug, Clone)]
 pub struct Finding {
+    pub id: i64,
     pub title: String,
     pub severity: String,
     pub active: bool,
@@ -69,6 +70,8 @@ pub struct Finding {
 #[derive(Debug, Default)]
 struct Test {
     id: i64,
+    /// Product, engagement, title: several tests may share them (concurrent first uploads).
+    key: (String, String, String),
     engagement_id: i64,
     product_id: i64,
     product_type_id: i64,
@@ -87,7 +90,11 @@ struct State {
     product_types: BTreeMap<String, i64>,
     products: BTreeMap<String, i64>,
     engagements: BTreeMap<(String, String), i64>,
-    tests: BTreeMap<(String, String, String), Test>,
+    /// By id.
+    tests: BTreeMap<i64, Test>,
+    /// How long an upload works between reading the test's findings and writing its own (see
+    /// [`MockDefectDojo::set_race_window`]).
+    race_window: Duration,
     imports: Vec<Import>,
     attempts: Vec<Attempt>,
     in_flight: usize,
@@ -114,6 +121,7 @@ impl MockDefectDojo {
             products: BTreeMap::new(),
             engagements: BTreeMap::new(),
             tests: BTreeMap::new(),
+            race_window: Duration::ZERO,
             imports: Vec::new(),
             attempts: Vec::new(),
             in_flight: 0,
@@ -161,10 +169,17 @@ impl MockDefectDojo {
         self.lock().in_flight
     }
 
-    /// The findings of a test, in creation order, with their hashes.
+    /// The findings of the tests of that title, in creation order, with their hashes.
     pub fn findings(&self, product: &str, engagement: &str, title: &str) -> Vec<(String, Finding)> {
         let key = (product.to_string(), engagement.to_string(), title.to_string());
-        self.lock().tests.get(&key).map(|t| t.findings.clone()).unwrap_or_default()
+        self.lock().tests.values().filter(|t| t.key == key).flat_map(|t| t.findings.clone()).collect()
+    }
+
+    /// As DefectDojo, which serialises no part of a reimport: an upload finds its test and reads the
+    /// test's findings, works for `window` without the lock, then creates its test if it found none and
+    /// the findings it did not find. Uploads overlapping in the window create a test or a finding twice.
+    pub fn set_race_window(&self, window: Duration) {
+        self.lock().race_window = window;
     }
 }
 
@@ -326,6 +341,10 @@ fn handle(mut stream: TcpStream, state: &Arc<Mutex<State>>) {
             let (status, body) = read_api(&mut lock(), method, &request.path);
             respond(&mut stream, status, &[], &body)
         }
+        (method @ ("POST" | "PATCH"), path) => {
+            let (status, body) = edit_api(&mut lock(), method, path, &request.body);
+            respond(&mut stream, status, &[], &body)
+        }
         _ => respond(&mut stream, 404, &[], &json!({"detail": "Not found."})),
     }
 }
@@ -338,7 +357,7 @@ fn read_api(s: &mut State, method: &str, path: &str) -> (u16, Value) {
     };
     let list = |items: Vec<Value>| (200, json!({"count": items.len(), "next": null, "results": items}));
     let test_json =
-        |key: &(String, String, String), t: &Test| json!({"id": t.id, "title": key.2, "engagement": t.engagement_id});
+        |t: &Test| json!({"id": t.id, "title": t.key.2, "engagement": t.engagement_id, "scan_type": "Trivy Scan"});
     let not_found = (404, json!({"detail": "No Test matches the given query."}));
     match route {
         "/api/v2/products/" => list(
@@ -361,7 +380,8 @@ fn read_api(s: &mut State, method: &str, path: &str) -> (u16, Value) {
             s.tests
                 .iter()
                 .filter(|(_, t)| param("engagement").is_none_or(|e| e == t.engagement_id.to_string()))
-                .map(|(k, t)| test_json(k, t))
+                .filter(|(_, t)| param("title").is_none_or(|title| title == t.key.2))
+                .map(|(_, t)| test_json(t))
                 .collect(),
         ),
         "/api/v2/findings/" => {
@@ -373,7 +393,7 @@ fn read_api(s: &mut State, method: &str, path: &str) -> (u16, Value) {
                     .filter(|t| test.as_ref().is_none_or(|id| *id == t.id.to_string()))
                     .flat_map(|t| t.findings.iter().map(move |(h, f)| (t.id, h, f)))
                     .filter(|(_, _, f)| !active_only || f.active)
-                    .map(|(test, h, f)| json!({"test": test, "hash_code": h, "title": f.title, "severity": f.severity, "active": f.active}))
+                    .map(|(test, h, f)| json!({"id": f.id, "test": test, "hash_code": h, "title": f.title, "severity": f.severity, "active": f.active}))
                     .collect(),
             )
         }
@@ -383,16 +403,45 @@ fn read_api(s: &mut State, method: &str, path: &str) -> (u16, Value) {
             else {
                 return (404, json!({"detail": "Not found."}));
             };
-            let Some(key) = s.tests.iter().find(|(_, t)| t.id == id).map(|(k, _)| k.clone()) else { return not_found };
             if method == "DELETE" {
-                s.tests.remove(&key);
-                return (204, Value::Null);
+                return match s.tests.remove(&id) {
+                    Some(_) => (204, Value::Null),
+                    None => not_found,
+                };
             }
-            match s.tests.get(&key) {
-                Some(t) => (200, test_json(&key, t)),
+            match s.tests.get(&id) {
+                Some(t) => (200, test_json(t)),
                 None => not_found,
             }
         }
+    }
+}
+
+/// Closing a finding (`POST /api/v2/findings/{id}/close/`) and renaming a test (`PATCH /api/v2/tests/{id}/`).
+fn edit_api(s: &mut State, method: &str, path: &str, body: &[u8]) -> (u16, Value) {
+    let not_found = (404, json!({"detail": "Not found."}));
+    let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let id_in = |prefix: &str, suffix: &str| -> Option<i64> {
+        path.strip_prefix(prefix)?.strip_suffix(suffix)?.trim_end_matches('/').parse().ok()
+    };
+    match (method, id_in("/api/v2/findings/", "close/"), id_in("/api/v2/tests/", "")) {
+        ("POST", Some(id), _) => {
+            let Some(f) = s.tests.values_mut().flat_map(|t| t.findings.iter_mut()).map(|(_, f)| f).find(|f| f.id == id)
+            else {
+                return not_found;
+            };
+            f.active = false;
+            (200, json!({"is_mitigated": true, "duplicate": body["duplicate"].as_bool().unwrap_or(false)}))
+        }
+        ("PATCH", _, Some(id)) => match (s.tests.get_mut(&id), body["title"].as_str()) {
+            (Some(t), Some(title)) => {
+                t.key.2 = title.to_string();
+                (200, json!({"id": id, "title": title}))
+            }
+            (Some(_), None) => (400, json!({"title": ["This mock renames only."]})),
+            (None, _) => not_found,
+        },
+        _ => not_found,
     }
 }
 
@@ -436,7 +485,18 @@ fn reimport(mut stream: TcpStream, state: &Arc<Mutex<State>>, request: Request) 
         let (product, fault) = fault_for(&mut s, &request);
         let (status, extra, body) = match fault {
             Some(fault) => fault_answer(fault),
-            None => process(&mut s, &request),
+            None => {
+                let read = prepare(&mut s, &request);
+                let window = s.race_window;
+                drop(s);
+                match read {
+                    Err(answer) => answer,
+                    Ok(read) => {
+                        std::thread::sleep(window);
+                        apply(&mut lock(), read)
+                    }
+                }
+            }
         };
         (status, extra, body, product)
     };
@@ -487,37 +547,49 @@ fn fault_answer(fault: Fault) -> Answer {
 /// The advertisement DefectDojo 3.2.0 adds to its error bodies.
 const PRO: &str = "Pro comes with support. Try today for free or email us at hello@defectdojo.com";
 
-fn process(s: &mut State, request: &Request) -> Answer {
+/// What an upload read before it writes: its test (none: it creates one) and how many of the test's
+/// findings it saw.
+struct Seen {
+    fields: BTreeMap<String, Vec<String>>,
+    file: Vec<u8>,
+    found: Vec<(String, Finding)>,
+    key: (String, String, String),
+    ids: (i64, i64, i64),
+    test: Option<i64>,
+    seen: usize,
+}
+
+fn prepare(s: &mut State, request: &Request) -> Result<Seen, Answer> {
     let content_type = request.headers.get("content-type").cloned().unwrap_or_default();
     let Some(boundary) = content_type
         .strip_prefix("multipart/form-data")
         .and_then(|rest| rest.split(';').find_map(|p| p.trim().strip_prefix("boundary=")))
         .map(|b| b.trim_matches('"').to_string())
     else {
-        return (415, vec![], json!({"detail": format!("Unsupported media type \"{content_type}\" in request.")}));
+        return Err((415, vec![], json!({"detail": format!("Unsupported media type \"{content_type}\" in request.")})));
     };
     let (fields, file) = parse_multipart(&request.body, &boundary);
     let field = |k: &str| fields.get(k).and_then(|v| v.first()).cloned().unwrap_or_default();
     let bad = |key: &str, msg: &str| (400, vec![], json!({key: [msg]}));
     match fields.get("scan_type").and_then(|v| v.first()) {
-        None => return bad("scan_type", "This field is required."),
-        Some(t) if t != "Trivy Scan" => return bad("scan_type", &format!("\"{t}\" is not a valid choice.")),
+        None => return Err(bad("scan_type", "This field is required.")),
+        Some(t) if t != "Trivy Scan" => return Err(bad("scan_type", &format!("\"{t}\" is not a valid choice."))),
         _ => {}
     }
-    let Some(file) = file else { return bad("file", "No file was submitted.") };
+    let Some(file) = file else { return Err(bad("file", "No file was submitted.")) };
     let Ok(report) = serde_json::from_slice::<Value>(&file) else {
-        return bad("file", "Invalid JSON: the report cannot be parsed.");
+        return Err(bad("file", "Invalid JSON: the report cannot be parsed."));
     };
     if report.get("SchemaVersion").and_then(Value::as_u64) != Some(2) {
-        return bad("file", "Schema version 2 is the only supported version.");
+        return Err(bad("file", "Schema version 2 is the only supported version."));
     }
     for required in ["product_name", "engagement_name", "product_type_name"] {
         if field(required).is_empty() {
-            return bad(required, "This field is required when auto_create_context is true.");
+            return Err(bad(required, "This field is required when auto_create_context is true."));
         }
     }
     if field("auto_create_context") != "true" {
-        return bad("non_field_errors", "auto_create_context is required by this mock");
+        return Err(bad("non_field_errors", "auto_create_context is required by this mock"));
     }
     let (product_type, product, engagement) =
         (field("product_type_name"), field("product_name"), field("engagement_name"));
@@ -529,11 +601,11 @@ fn process(s: &mut State, request: &Request) -> Answer {
     let today = today_utc();
     let scan_date = field("scan_date");
     if !scan_date.is_empty() && scan_date > today {
-        return (
+        return Err((
             400,
             vec![],
             json!({"scan_date": ["The scan_date cannot be in the future!"], "message": "The scan_date cannot be in the future!"}),
-        );
+        ));
     }
     let min = severity_rank(&field("minimum_severity"));
     let found: Vec<(String, Finding)> = parse_trivy(&report, s.mode, &field("service"))
@@ -548,37 +620,63 @@ fn process(s: &mut State, request: &Request) -> Answer {
         let n = name.chars().count();
         if n > 255 {
             let message = format!("{{'name': ['Ensure this value has at most 255 characters (it has {n}).']}}");
-            return (400, vec![], json!({"message": message, "pro": [PRO]}));
+            return Err((400, vec![], json!({"message": message, "pro": [PRO]})));
         }
     }
     let pt_id = get_or_create(s, |s| &mut s.product_types, product_type.clone());
     if engagement.chars().count() > 300 || title.chars().count() > 255 {
         get_or_create(s, |s| &mut s.products, product.clone());
         get_or_create(s, |s| &mut s.engagements, (product.clone(), engagement.clone()));
-        return (500, vec![], json!({"message": "Internal server error, check logs for details", "pro": [PRO]}));
+        return Err((500, vec![], json!({"message": "Internal server error, check logs for details", "pro": [PRO]})));
     }
     let product_id = get_or_create(s, |s| &mut s.products, product.clone());
     let engagement_id = get_or_create(s, |s| &mut s.engagements, (product.clone(), engagement.clone()));
     let key = (product.clone(), engagement.clone(), title.clone());
-    let reimport = s.tests.contains_key(&key);
-    if !reimport {
-        let id = new_id(s);
-        s.tests
-            .insert(key.clone(), Test { id, engagement_id, product_id, product_type_id: pt_id, findings: Vec::new() });
-    }
-    let Some(test) = s.tests.get_mut(&key) else { return (500, vec![], json!({"detail": "lost test"})) };
+    // DefectDojo takes the test given by id, else the newest of that title in the engagement.
+    let given = field("test")
+        .parse::<i64>()
+        .ok()
+        .filter(|id| s.tests.get(id).is_some_and(|t| t.engagement_id == engagement_id));
+    let test = given.or_else(|| s.tests.values().filter(|t| t.key == key).map(|t| t.id).max());
+    let seen = test.and_then(|id| s.tests.get(&id)).map_or(0, |t| t.findings.len());
+    Ok(Seen { fields, file, found, key, ids: (pt_id, product_id, engagement_id), test, seen })
+}
+
+/// Writes what `read` found missing: its test, when it found none, and the findings it did not see.
+fn apply(s: &mut State, read: Seen) -> Answer {
+    let Seen { fields, file, found, key, ids: (pt_id, product_id, engagement_id), test, seen } = read;
+    let field = |k: &str| fields.get(k).and_then(|v| v.first()).cloned().unwrap_or_default();
+    let reimport = test.is_some();
+    let id = match test {
+        Some(id) => id,
+        None => {
+            let id = new_id(s);
+            s.tests
+                .insert(id, Test { id, key, engagement_id, product_id, product_type_id: pt_id, findings: Vec::new() });
+            id
+        }
+    };
+    let mut next_id = s.next_id;
+    let Some(test) = s.tests.get_mut(&id) else {
+        // Deleted while this upload worked on it: DefectDojo fails on the foreign key.
+        return (500, vec![], json!({"message": "Internal server error, check logs for details", "pro": [PRO]}));
+    };
     let before = counts(test.findings.iter().map(|(_, f)| f).filter(|f| f.active));
     let close_old = field("close_old_findings") == "true";
     let mut delta: BTreeMap<&str, Vec<Finding>> = BTreeMap::new();
     // Each reported finding matches the first finding of the test with its hash; DefectDojo never
     // updates a matched finding (title, severity stay as first imported). Two reported findings with one
     // hash match the same one, and the test's other finding with that hash counts as gone.
-    let existing = test.findings.len();
+    let existing = seen.min(test.findings.len());
     let mut matched = vec![false; existing];
+    let mut create = |test: &mut Test, hash: &String, f: &Finding| {
+        next_id += 1;
+        test.findings.push((hash.clone(), Finding { id: next_id, ..f.clone() }));
+    };
     for (hash, f) in &found {
         if !reimport {
             delta.entry("created").or_default().push(f.clone());
-            test.findings.push((hash.clone(), f.clone()));
+            create(test, hash, f);
             continue;
         }
         match test.findings[..existing].iter().position(|(h, _)| h == hash) {
@@ -590,7 +688,7 @@ fn process(s: &mut State, request: &Request) -> Answer {
             }
             None => {
                 delta.entry("created").or_default().push(f.clone());
-                test.findings.push((hash.clone(), f.clone()));
+                create(test, hash, f);
             }
         }
     }
@@ -615,6 +713,7 @@ fn process(s: &mut State, request: &Request) -> Answer {
     let statistics =
         if reimport { json!({"before": before, "after": after, "delta": delta_json}) } else { json!({"after": after}) };
     let _ = test;
+    s.next_id = next_id;
     s.imports.push(Import {
         at: Instant::now(),
         fields: fields.clone(),
@@ -837,7 +936,7 @@ impl Fields {
             h.update(p.as_bytes());
             h.update([0u8]);
         }
-        let finding = Finding { title: self.title, severity: self.severity.to_string(), active: true };
+        let finding = Finding { id: 0, title: self.title, severity: self.severity.to_string(), active: true };
         (hex::encode(h.finalize()), finding)
     }
 }

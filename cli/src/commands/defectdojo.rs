@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use anyhow::{Context, Result, bail};
-use strata_defectdojo::{Client, DefectDojoError, Settings, Templates, Token, Upload};
+use strata_defectdojo::{Client, DefectDojoError, Settings, Templates, Token, Upload, concurrent};
 use strata_proto::v1::{Delivery, GetDeliveriesRequest, ResendDeliveriesRequest, Scan};
 use strata_scanner::report::Report;
 
@@ -125,25 +125,26 @@ impl OneOff {
         Ok(())
     }
 
+    /// The upload, then the repair of what a concurrent upload to the same test (a parallel CI job) may
+    /// have left, each retried a few times on a temporary failure.
     async fn send(&self, upload: &Upload, bytes: &[u8]) -> Result<strata_defectdojo::ImportResult> {
-        let mut attempt = 0;
-        let result = loop {
-            attempt += 1;
-            match self.client.reimport(upload, bytes).await {
-                Err(e) if e.is_retryable() && attempt < 4 => {
-                    let wait = strata_defectdojo::backoff(
-                        std::time::Duration::from_secs(2),
-                        std::time::Duration::from_secs(30),
-                        attempt,
-                        e.retry_after(),
-                    );
-                    eprintln!("DefectDojo: {e}; retrying in {} s", wait.as_secs());
-                    tokio::time::sleep(wait).await;
-                }
-                other => break other,
-            }
-        };
-        result.with_context(|| format!("uploading to DefectDojo test {:?}", upload.names.test_title))
+        let (result, settled) = concurrent::upload_settled(&self.client, upload, bytes)
+            .await
+            .with_context(|| format!("uploading to DefectDojo test {:?}", upload.names.test_title))?;
+        if let Some((surplus, deleted)) = settled.moved {
+            let what = if deleted { "deleted" } else { "emptied and renamed (the key may not delete tests)" };
+            eprintln!(
+                "DefectDojo: a concurrent upload created test {} first; sent again into it, test {surplus} {what}",
+                result.test_id
+            );
+        }
+        if settled.duplicates_closed > 0 {
+            eprintln!(
+                "DefectDojo: closed {} duplicate finding(s) that concurrent uploads created in test {}",
+                settled.duplicates_closed, result.test_id
+            );
+        }
+        Ok(result)
     }
 }
 

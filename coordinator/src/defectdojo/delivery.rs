@@ -157,7 +157,13 @@ impl Deliverer {
         }
         entry.attempts += 1;
         match self.client.reimport(&entry.upload, &file).await {
-            Ok(result) => {
+            Ok(mut result) => {
+                // Best effort, as for orphans: a CI upload racing this one may have doubled findings.
+                if let Err(e) =
+                    strata_defectdojo::concurrent::settle(&self.client, &entry.upload, &file, &mut result).await
+                {
+                    warn!(scan = %entry.scan_id, error = %e, "DefectDojo: checking for concurrent uploads failed");
+                }
                 self.close_orphans(&entry).await;
                 let d = &result.delta;
                 info!(
