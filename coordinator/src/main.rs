@@ -197,5 +197,8 @@ fn main() -> anyhow::Result<()> {
     });
     // Export the spans still buffered while the runtime runs: a graceful stop loses none.
     drop(telemetry);
+    // `run` has joined every task it started; what is left (Redis subscriptions, blocking work a stopped
+    // scan no longer waits for) must not hold the exit up.
+    runtime.shutdown_timeout(Duration::from_secs(5));
     outcome
 }

@@ -13,6 +13,7 @@ use strata_proto::v1::SweepRequest;
 use crate::error::{CoordinatorError, Result};
 use crate::store::ScanStore;
 use crate::sweep::Sweeper;
+use crate::tasks::Tasks;
 
 /// What to sweep, and when.
 #[derive(Clone, Debug)]
@@ -40,8 +41,9 @@ pub fn parse(cron: &str) -> Result<Cron> {
     cron.parse::<Cron>().map_err(|e| CoordinatorError::Invalid(format!("sweep schedule {cron:?}: {e}")))
 }
 
-/// Runs the schedule until the process ends.
-pub fn start(sweeper: Arc<Sweeper>, store: ScanStore, schedule: ScheduledSweep) -> Result<()> {
+/// Runs the schedule until the coordinator stops. A sweep the stop interrupts is recorded as such; the
+/// scans it submitted go on (they are in Redis, and resumed).
+pub fn start(sweeper: Arc<Sweeper>, store: ScanStore, schedule: ScheduledSweep, tasks: &Tasks) -> Result<()> {
     let cron = schedule.validate()?;
     let owner = uuid::Uuid::new_v4().to_string();
     let request = SweepRequest {
@@ -51,7 +53,8 @@ pub fn start(sweeper: Arc<Sweeper>, store: ScanStore, schedule: ScheduledSweep) 
         ..SweepRequest::default()
     };
     tracing::info!(schedule = %schedule.cron, registry = %schedule.registry, "sweep schedule");
-    tokio::spawn(async move {
+    let tasks = tasks.clone();
+    tasks.clone().spawn_graceful(async move {
         let mut last = Utc::now();
         loop {
             // Strictly after the last tick: waking a hair early must not run one tick twice.
@@ -64,8 +67,10 @@ pub fn start(sweeper: Arc<Sweeper>, store: ScanStore, schedule: ScheduledSweep) 
                 }
             };
             last = next;
-            if let Ok(wait) = (next - Utc::now()).to_std() {
-                tokio::time::sleep(wait).await;
+            if let Ok(wait) = (next - Utc::now()).to_std()
+                && !tasks.sleep(wait).await
+            {
+                return;
             }
             let tick = next.timestamp();
             match store.claim_sweep_tick(tick, &owner).await {
@@ -79,7 +84,19 @@ pub fn start(sweeper: Arc<Sweeper>, store: ScanStore, schedule: ScheduledSweep) 
                     continue;
                 }
             }
-            let summary = match sweeper.sweep(&request, "schedule").await {
+            let outcome = tokio::select! {
+                outcome = sweeper.sweep(&request, "schedule") => Some(outcome),
+                _ = tasks.stopped() => None,
+            };
+            let Some(outcome) = outcome else {
+                let summary = serde_json::json!({"tick": tick, "owner": owner, "registry": request.registry,
+                    "error": "interrupted: the coordinator stopped (the scans it submitted go on)"});
+                if let Err(e) = store.record_sweep(&summary).await {
+                    tracing::warn!(tick, error = %e, "recording the interrupted sweep");
+                }
+                return;
+            };
+            let summary = match outcome {
                 Ok(report) => serde_json::json!({
                     "tick": tick, "owner": owner, "registry": report.registry,
                     "repositories": report.repositories, "tags": report.tags, "digests": report.digests,

@@ -1,5 +1,6 @@
 //! Serving: `run(listener, config, shutdown)` owns nothing global, so tests start a coordinator on a port
-//! of their choosing and stop it by resolving `shutdown`.
+//! of their choosing and stop it by resolving `shutdown`; it returns once every task it started has ended
+//! ([`Tasks`]).
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ use crate::runner::{RegistrySettings, Runner};
 use crate::service::ScanApi;
 use crate::store::ScanStore;
 use crate::sweep::Sweeper;
+use crate::tasks::Tasks;
 
 #[derive(Clone)]
 pub struct Config {
@@ -69,8 +71,28 @@ fn tls_config(files: &TlsFiles) -> Result<tonic::transport::ServerTlsConfig> {
     Ok(config)
 }
 
-/// Connects to Redis and RabbitMQ, resumes unfinished scans, and serves until `shutdown` resolves.
+/// Connects to Redis and RabbitMQ, resumes unfinished scans, and serves until `shutdown` resolves; then
+/// stops every background task and waits for them (scans in flight are left to be resumed, not failed).
 pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()>) -> Result<()> {
+    let tasks = Tasks::new();
+    let stop = tasks.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Before the gRPC server drains its calls: open watches and waiting sweeps end on it.
+        stop.request_stop();
+    };
+    let served = serve(listener, &config, shutdown, &tasks).await;
+    tasks.stop().await;
+    tracing::info!("coordinator stopped");
+    served
+}
+
+async fn serve(
+    listener: TcpListener,
+    config: &Config,
+    shutdown: impl Future<Output = ()>,
+    tasks: &Tasks,
+) -> Result<()> {
     let store = ScanStore::connect(&config.redis_url, &config.prefix).await?;
     let cache: Arc<dyn LayerCache> =
         Arc::new(RedisCache::connect(&config.redis_url, &config.prefix, config.layer_ttl).await?);
@@ -98,11 +120,11 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
                 Ok(())
             })
         });
-        tokio::spawn(strata_fleet::ops::serve(
+        tasks.spawn_graceful(strata_fleet::ops::serve(
             listener,
             strata_fleet::ops::install_metrics(),
             ready,
-            std::future::pending(),
+            tasks.stopped(),
         ));
     }
     let mut fanout = LayerFanout::new(queue, cache);
@@ -110,22 +132,23 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
     if let Some(schedule) = &config.sweep_schedule {
         schedule.validate()?;
     }
-    let runner = Runner::new(store.clone(), fanout, db, config.registry.clone(), config.max_concurrent_scans);
+    let runner =
+        Runner::new(store.clone(), fanout, db, config.registry.clone(), config.max_concurrent_scans, tasks.clone());
     // Before resuming scans, so that those that finish now are queued for DefectDojo too.
     if let Some(settings) = &config.defectdojo {
         let outbox =
             crate::defectdojo::outbox::Outbox::connect(&config.redis_url, &config.prefix, settings.clone()).await?;
         let _ = runner.outbox.set(outbox.clone());
-        crate::defectdojo::delivery::start(outbox)?;
+        crate::defectdojo::delivery::start(outbox, tasks)?;
     }
     runner.resume().await?;
     runner.start_resumer();
     if let Some(addr) = &config.http_listen {
-        serve_http(addr, &config, &runner).await?;
+        serve_http(addr, config, &runner).await?;
     }
     let sweeper = Arc::new(Sweeper::new(runner.clone(), config.registry.clone(), config.sweep.clone()));
     if let Some(schedule) = config.sweep_schedule.clone() {
-        crate::schedule::start(sweeper.clone(), store, schedule)?;
+        crate::schedule::start(sweeper.clone(), store, schedule, tasks)?;
     }
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
@@ -151,8 +174,8 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
         .map_err(|e| crate::error::CoordinatorError::Internal(e.to_string()))
 }
 
-/// Binds the HTTP listener and serves it for the life of the process: the Harbor adapter always, the
-/// registry notification endpoint (and its drainer) when configured.
+/// Binds the HTTP listener and serves it until the stop: the Harbor adapter always, the registry
+/// notification endpoint (and its drainer) when configured.
 async fn serve_http(addr: &str, config: &Config, runner: &Arc<Runner>) -> Result<()> {
     let listener = TcpListener::bind(addr)
         .await
@@ -168,7 +191,8 @@ async fn serve_http(addr: &str, config: &Config, runner: &Arc<Runner>) -> Result
     };
     tracing::info!(addr = %addr, scan_on_push = notify.is_some(), "HTTP API listening");
     let adapter = Arc::new(crate::harbor::api::Adapter { runner: runner.clone(), token: config.token.clone() });
-    tokio::spawn(crate::http::serve(listener, crate::http::router(adapter, notify), std::future::pending()));
+    let router = crate::http::router(adapter, notify);
+    runner.tasks.spawn_graceful(crate::http::serve(listener, router, runner.tasks.stopped()));
     Ok(())
 }
 

@@ -92,6 +92,8 @@ impl ScanService for ScanApi {
             Ok(_) => None,
             Err(_) => Some(Err(Status::data_loss("watch fell behind; re-read the scans with GetScan"))),
         });
+        // Ends with the coordinator, so that its graceful stop is not held up by a watch that never ends.
+        let live = futures_util::StreamExt::take_until(live, self.runner.tasks.stopped());
         Ok(Response::new(Box::pin(initial.chain(live))))
     }
 
@@ -158,7 +160,13 @@ impl ScanService for ScanApi {
         if request.registry.trim().is_empty() {
             return Err(Status::invalid_argument("say which registry to sweep"));
         }
-        Ok(Response::new(self.sweeper.sweep(&request, "request").await?))
+        // A waiting sweep can take hours: the stop ends the call, not the scans it submitted.
+        tokio::select! {
+            report = self.sweeper.sweep(&request, "request") => Ok(Response::new(report?)),
+            _ = self.runner.tasks.stopped() => {
+                Err(Status::unavailable("the coordinator is stopping; the sweep's scans go on (strata status)"))
+            }
+        }
     }
 }
 

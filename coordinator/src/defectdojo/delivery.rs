@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
+use tokio_util::task::AbortOnDropHandle;
 use tracing::field::Empty;
 use tracing::{Instrument, info, info_span, warn};
 
@@ -19,6 +20,7 @@ use super::Client;
 use super::outbox::{Entry, Outbox, State};
 use crate::error::Result;
 use crate::runner::now_ms;
+use crate::tasks::Tasks;
 
 const POLL: Duration = Duration::from_millis(250);
 /// Long enough to outlive a slow upload between renewals; short enough that a dead replica's engagements
@@ -32,10 +34,13 @@ pub struct Deliverer {
     slots: Arc<Semaphore>,
     /// Engagements this process is delivering to now.
     busy: Mutex<HashSet<String>>,
+    tasks: Tasks,
 }
 
-/// Starts the loop; it runs until the process ends.
-pub fn start(outbox: Outbox) -> Result<Arc<Deliverer>> {
+/// Starts the loop; it runs until the coordinator stops. An upload the stop interrupts stays at the head of
+/// its queue and its engagement is unlocked, so the next replica sends it again at once (an identical
+/// reimport if DefectDojo had applied it).
+pub fn start(outbox: Outbox, tasks: &Tasks) -> Result<Arc<Deliverer>> {
     let settings = outbox.settings.clone();
     let client = Client::new(&settings.url, settings.token.clone(), settings.timeout)?;
     let deliverer = Arc::new(Deliverer {
@@ -44,16 +49,17 @@ pub fn start(outbox: Outbox) -> Result<Arc<Deliverer>> {
         owner: uuid::Uuid::new_v4().to_string(),
         slots: Arc::new(Semaphore::new(settings.concurrency)),
         busy: Mutex::default(),
+        tasks: tasks.clone(),
     });
     info!(url = %settings.url, concurrency = settings.concurrency, "delivering findings to DefectDojo");
-    tokio::spawn(check_key(deliverer.client.clone(), settings.check_interval));
+    tasks.spawn(check_key(deliverer.client.clone(), settings.check_interval));
     let looping = deliverer.clone();
-    tokio::spawn(async move {
-        loop {
+    tasks.spawn_graceful(async move {
+        while !looping.tasks.is_stopping() {
             if let Err(e) = looping.tick().await {
                 warn!(error = %e, "DefectDojo delivery loop");
             }
-            tokio::time::sleep(POLL).await;
+            looping.tasks.sleep(POLL).await;
         }
     });
     Ok(deliverer)
@@ -101,15 +107,15 @@ impl Deliverer {
             };
             self.set_busy(&engagement, true);
             let this = self.clone();
-            tokio::spawn(async move {
+            self.tasks.spawn_graceful(async move {
                 let renew = {
                     let (outbox, owner, engagement) = (this.outbox.clone(), this.owner.clone(), engagement.clone());
-                    tokio::spawn(async move {
+                    AbortOnDropHandle::new(tokio::spawn(async move {
                         loop {
                             tokio::time::sleep(LOCK_TTL / 3).await;
                             let _ = outbox.lock(&engagement, &owner, LOCK_TTL).await;
                         }
-                    })
+                    }))
                 };
                 let span = info_span!(
                     "defectdojo_delivery",
@@ -124,10 +130,13 @@ impl Deliverer {
                     trace_id = Empty,
                 );
                 strata_fleet::telemetry::set_parent(&span, &head.traceparent);
-                if let Err(e) = this.deliver(head).instrument(span).await {
-                    warn!(error = %e, "DefectDojo delivery");
+                tokio::select! {
+                    delivered = this.deliver(head).instrument(span) => if let Err(e) = delivered {
+                        warn!(error = %e, "DefectDojo delivery");
+                    },
+                    _ = this.tasks.stopped() => info!(%engagement, "coordinator stopping: the delivery is left queued"),
                 }
-                renew.abort();
+                drop(renew);
                 let _ = this.outbox.unlock(&engagement, &this.owner).await;
                 this.set_busy(&engagement, false);
                 drop(permit);

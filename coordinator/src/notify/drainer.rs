@@ -14,6 +14,7 @@ use super::event::Pushed;
 use super::inbox::Inbox;
 use crate::error::CoordinatorError;
 use crate::runner::Runner;
+use crate::tasks::Tasks;
 
 const LEASE: Duration = Duration::from_secs(15);
 /// The id of the drain lease among the store's leases.
@@ -51,61 +52,74 @@ impl TokenBucket {
     }
 }
 
-/// Starts the loop; it runs until the process ends. `wake` is notified when this replica accepts events.
+/// Starts the loop; it runs until the coordinator stops, between two events (one taken is submitted and
+/// settled first), and then hands the lease on. `wake` is notified when this replica accepts events.
 pub fn start(inbox: Inbox, runner: Arc<Runner>, rate: f64, wake: Arc<Notify>) {
-    tokio::spawn(async move {
+    let tasks = runner.tasks.clone();
+    tasks.clone().spawn_graceful(async move {
         let owner = uuid::Uuid::new_v4().to_string();
-        let mut bucket = TokenBucket::new(rate, Instant::now());
-        let mut leading = false;
-        loop {
-            match runner.store.lease(LEASE_ID, &owner, LEASE).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    leading = false;
-                    tokio::time::sleep(LEASE / 5).await;
-                    continue;
-                }
-                Err(e) => {
-                    warn!(error = %e, "push events: taking the drain lease");
-                    tokio::time::sleep(POLL).await;
-                    continue;
-                }
-            }
-            if !leading {
-                match inbox.recover().await {
-                    Ok(0) => {}
-                    Ok(n) => info!(events = n, "push events: taking back events a stopped drainer left"),
-                    Err(e) => {
-                        warn!(error = %e, "push events: recovering");
-                        tokio::time::sleep(POLL).await;
-                        continue;
-                    }
-                }
-                leading = true;
-            }
-            if let Err(wait) = bucket.ready(Instant::now()) {
-                // Short naps, so the lease is renewed however low the rate.
-                tokio::time::sleep(wait.min(LEASE / 3)).await;
-                continue;
-            }
-            match inbox.take().await {
-                Ok(Some((raw, pushed))) => {
-                    bucket.take();
-                    submit(&inbox, &runner, &raw, pushed).await;
-                }
-                Ok(None) => {
-                    let _ = tokio::time::timeout(POLL, wake.notified()).await;
-                }
-                Err(e) => {
-                    warn!(error = %e, "push events: taking the next event");
-                    tokio::time::sleep(POLL).await;
-                }
-            }
-            if let Ok(depth) = inbox.depth().await {
-                metrics::gauge!("strata_registry_events_pending").set(depth as f64);
-            }
+        drain(&inbox, &runner, rate, &wake, &owner, &tasks).await;
+        // Renewed first, so that only a lease this replica still holds is given up.
+        if let Ok(true) = runner.store.lease(LEASE_ID, &owner, LEASE).await {
+            let _ = runner.store.release(LEASE_ID).await;
         }
     });
+}
+
+async fn drain(inbox: &Inbox, runner: &Arc<Runner>, rate: f64, wake: &Notify, owner: &str, tasks: &Tasks) {
+    let mut bucket = TokenBucket::new(rate, Instant::now());
+    let mut leading = false;
+    while !tasks.is_stopping() {
+        match runner.store.lease(LEASE_ID, owner, LEASE).await {
+            Ok(true) => {}
+            Ok(false) => {
+                leading = false;
+                tasks.sleep(LEASE / 5).await;
+                continue;
+            }
+            Err(e) => {
+                warn!(error = %e, "push events: taking the drain lease");
+                tasks.sleep(POLL).await;
+                continue;
+            }
+        }
+        if !leading {
+            match inbox.recover().await {
+                Ok(0) => {}
+                Ok(n) => info!(events = n, "push events: taking back events a stopped drainer left"),
+                Err(e) => {
+                    warn!(error = %e, "push events: recovering");
+                    tasks.sleep(POLL).await;
+                    continue;
+                }
+            }
+            leading = true;
+        }
+        if let Err(wait) = bucket.ready(Instant::now()) {
+            // Short naps, so the lease is renewed however low the rate.
+            tasks.sleep(wait.min(LEASE / 3)).await;
+            continue;
+        }
+        match inbox.take().await {
+            Ok(Some((raw, pushed))) => {
+                bucket.take();
+                submit(inbox, runner, &raw, pushed).await;
+            }
+            Ok(None) => {
+                tokio::select! {
+                    _ = tasks.stopped() => {}
+                    _ = tokio::time::timeout(POLL, wake.notified()) => {}
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "push events: taking the next event");
+                tasks.sleep(POLL).await;
+            }
+        }
+        if let Ok(depth) = inbox.depth().await {
+            metrics::gauge!("strata_registry_events_pending").set(depth as f64);
+        }
+    }
 }
 
 /// Submits one event's scan; the event leaves the inbox only once the scan is recorded.

@@ -20,6 +20,7 @@ use strata_scanner::image::Platform;
 use strata_scanner::report::{Report, ReportOptions};
 use strata_scanner::severity::Severity;
 use tokio::sync::Semaphore;
+use tokio_util::task::AbortOnDropHandle;
 use tracing::field::Empty;
 use tracing::{Instrument, info, info_span, warn};
 
@@ -28,6 +29,7 @@ use crate::db::DbHandle;
 use crate::error::{CoordinatorError, Result};
 use crate::layers::{LayerFanout, LayerProgress, LayerSource};
 use crate::store::{ScanStore, StoredImage};
+use crate::tasks::Tasks;
 
 const LEASE: Duration = Duration::from_secs(30);
 
@@ -45,6 +47,8 @@ pub struct Runner {
     pub outbox: std::sync::OnceLock<crate::defectdojo::outbox::Outbox>,
     /// Lent credentials by scan id, taken when the scan resolves its manifest.
     lent: Mutex<HashMap<String, RegistryCredential>>,
+    /// The coordinator's background tasks: scans run among them and stop with them.
+    pub tasks: Tasks,
 }
 
 pub fn now_ms() -> i64 {
@@ -58,6 +62,7 @@ impl Runner {
         db: Arc<DbHandle>,
         registry: RegistrySettings,
         max_concurrent: usize,
+        tasks: Tasks,
     ) -> Arc<Self> {
         Arc::new(Runner {
             store,
@@ -70,6 +75,7 @@ impl Runner {
             running: Mutex::default(),
             outbox: std::sync::OnceLock::new(),
             lent: Mutex::default(),
+            tasks,
         })
     }
 
@@ -128,8 +134,12 @@ impl Runner {
 
     pub fn spawn(self: &Arc<Self>, id: String) {
         let runner = self.clone();
-        tokio::spawn(async move {
-            let Ok(_slot) = runner.slots.clone().acquire_owned().await else { return };
+        self.tasks.spawn_graceful(async move {
+            let slot = tokio::select! {
+                slot = runner.slots.clone().acquire_owned() => slot,
+                _ = runner.tasks.stopped() => return,
+            };
+            let Ok(_slot) = slot else { return };
             if let Err(e) = runner.run(&id).await {
                 warn!(scan = %id, error = %e, "scan did not complete");
             }
@@ -159,7 +169,7 @@ impl Runner {
     /// Keeps resuming: a scan whose replica died is picked up once its lease has run out.
     pub fn start_resumer(self: &Arc<Self>) {
         let runner = self.clone();
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             loop {
                 tokio::time::sleep(LEASE / 2).await;
                 if let Err(e) = runner.resume().await {
@@ -175,18 +185,24 @@ impl Runner {
             return Ok(()); // another replica runs it
         }
         // Renew the lease while the scan waits on its layers, so no other replica takes it over.
-        let heartbeat = {
+        let _heartbeat = {
             let (store, owner, id) = (self.store.clone(), self.owner.clone(), id.to_string());
-            tokio::spawn(async move {
+            AbortOnDropHandle::new(tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(LEASE / 3).await;
                     let _ = store.lease(&id, &owner, LEASE).await;
                 }
-            })
+            }))
         };
-        let result = self.run_leased(id).await;
-        heartbeat.abort();
-        result
+        tokio::select! {
+            result = self.run_leased(id) => result,
+            _ = self.tasks.stopped() => {
+                // Unfinished, as a crash would leave it, but released: the next replica to look resumes it
+                // at once rather than after the lease runs out.
+                info!(scan = %id, "coordinator stopping: the scan is left to be resumed");
+                self.store.release(id).await
+            }
+        }
     }
 
     async fn run_leased(&self, id: &str) -> Result<()> {
