@@ -123,7 +123,7 @@ pub fn add_to_image_report(
     context: Option<&Path>,
     severities: &BTreeSet<Severity>,
 ) -> Result<()> {
-    use strata_scanner::misconfig::advice;
+    use strata_scanner::report::advice;
     let Some(dockerfile) = misconfig else { return Ok(()) };
     let base_layers = advice::base_layers(&scanned.image);
     let checks = image::ImageChecks {
