@@ -28,7 +28,6 @@ pub fn inventory(image: &ResolvedImage, results: &[LayerResult]) -> Result<Image
 /// The report, with the base-image advice as of today: the same in the fleet and in `strata image`.
 pub fn report(image: &ResolvedImage, inventory: &ImageInventory, db: &VulnDb, options: &ReportOptions) -> Report {
     let mut report = report::build(image, inventory, db, options);
-    report.advice =
-        strata_scanner::misconfig::advice::advise(image, &report, strata_scanner::misconfig::advice::today());
+    report.advice = strata_scanner::report::advice::advise(image, &report, strata_scanner::report::advice::today());
     report
 }

@@ -12,7 +12,8 @@ use std::sync::OnceLock;
 
 use strata_scanner::image::ResolvedImage;
 use strata_scanner::merge::ImageInventory;
-use strata_scanner::misconfig::{Misconfiguration, advice, image};
+use strata_scanner::misconfig::{Misconfiguration, image};
+use strata_scanner::report::advice;
 use strata_scanner::report::policy::{self, Policy, Scanner};
 use strata_scanner::report::{DbInfo, Report, ReportOptions, TargetResult};
 use strata_scanner::severity::Severity;

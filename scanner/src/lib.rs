@@ -18,6 +18,7 @@ pub mod layer;
 pub mod matcher;
 pub mod merge;
 pub mod misconfig;
+pub mod model;
 pub mod package;
 pub mod report;
 pub mod secret;

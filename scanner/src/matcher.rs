@@ -11,8 +11,8 @@
 
 use std::cmp::Ordering;
 
+use crate::model::{Affected, Event, Range, RangeKind};
 use crate::version::{ParsedVersion, Scheme};
-use crate::vulndb::{Affected, Event, Range, RangeKind};
 
 /// Whether `version` is affected by `affected`: `None` if not, `Some(fixed)` if it is, with the lowest
 /// `fixed` version above it (from the ranges that matched) when the advisory names one.

@@ -1,5 +1,7 @@
 //! Packages as the analysers find them, independent of where they were found.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 /// Which package manager a package belongs to; decides the OSV ecosystem, the version ordering and the
@@ -109,4 +111,28 @@ impl Package {
     pub fn advisory_version(&self) -> &str {
         self.source_version.as_deref().unwrap_or(&self.version)
     }
+}
+
+/// `name` as `ecosystem` compares package names: PyPI's in their PEP 503 form (lower case, runs of `-`, `_`
+/// and `.` as one `-`), as pip does; every other ecosystem's exactly as written. The DB's index keys and
+/// the Python analysers both use it.
+pub fn normalize_name<'a>(ecosystem: &str, name: &'a str) -> Cow<'a, str> {
+    if ecosystem != "PyPI" {
+        return Cow::Borrowed(name);
+    }
+    let already = name.bytes().all(|c| !c.is_ascii_uppercase() && c != b'_' && c != b'.') && !name.contains("--");
+    if already {
+        return Cow::Borrowed(name);
+    }
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            if !out.ends_with('-') {
+                out.push('-');
+            }
+        } else {
+            out.extend(c.to_lowercase());
+        }
+    }
+    Cow::Owned(out)
 }

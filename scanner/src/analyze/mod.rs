@@ -26,11 +26,10 @@ use std::io::Read;
 use serde::{Deserialize, Serialize};
 
 use crate::budget::Budget;
-use crate::merge::ImageInventory;
+use crate::model::InstalledPackage;
 use crate::package::Package;
 pub use os::{OsInfo, OsRelease};
 pub use outcome::Analysis;
-pub(crate) use outcome::{record, record_oversized};
 
 /// The kinds of file the analysers read. Language analysers own their sub-kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -171,9 +170,9 @@ pub fn analyze_stream(
 
 /// Image-level work after the merge, for what no single file can tell: npm dependency paths through a
 /// nested `node_modules` layout, and packages seen both in a lockfile and installed.
-pub fn post_merge(inventory: &mut ImageInventory) {
-    npm::post_merge(inventory);
-    python::post_merge(inventory);
+pub fn post_merge(packages: &mut Vec<InstalledPackage>) {
+    npm::post_merge(packages);
+    python::post_merge(packages);
 }
 
 /// Splits a byte buffer into lines with their 1-based numbers, without requiring UTF-8: package databases

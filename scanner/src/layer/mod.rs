@@ -14,6 +14,7 @@ mod inventory;
 mod links;
 mod meter;
 pub mod path;
+pub(crate) mod record;
 
 use std::io::{self, BufRead, BufReader, Read};
 
@@ -242,7 +243,7 @@ fn walk_tar<R: BufRead>(
             continue;
         }
         if size > kind.size_cap() {
-            analyze::record_oversized(inventory, &path, kind, size);
+            record::oversized(inventory, &path, kind, size);
             continue;
         }
         let analysed = if kind.is_streamed() && size > secret::SIZE_CAP {
@@ -251,17 +252,17 @@ fn walk_tar<R: BufRead>(
             // A small "executable" may be a script with credentials in it: read it once for both.
             text.clear();
             entry.read_to_end(&mut text).map_err(|e| io_error_plain(Some(&path), e))?;
-            secret::scan_into(secrets, &path, &text, budget, inventory);
+            record::secrets(secrets, &path, &text, budget, inventory);
             analyze::analyze_stream(kind, &path, &mut &text[..], size, budget)
         } else {
             let mut bytes = Vec::with_capacity(size as usize);
             entry.read_to_end(&mut bytes).map_err(|e| io_error_plain(Some(&path), e))?;
             if size <= secret::SIZE_CAP {
-                secret::scan_into(secrets, &path, &bytes, budget, inventory);
+                record::secrets(secrets, &path, &bytes, budget, inventory);
             }
             analyze::analyze(kind, &path, &bytes, budget)
         };
-        analyze::record(inventory, &path, kind, analysed)?;
+        record::analysis(inventory, &path, kind, analysed)?;
     }
     Ok(())
 }
@@ -287,7 +288,7 @@ fn scan_secrets(
         return Ok(());
     }
     read(entry, buf)?;
-    secret::scan_into(secrets, path, buf, budget, inventory);
+    record::secrets(secrets, path, buf, budget, inventory);
     Ok(())
 }
 

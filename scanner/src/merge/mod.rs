@@ -14,15 +14,7 @@ use crate::layer::{LayerInventory, path::self_and_ancestors};
 use crate::package::Package;
 use crate::secret::SecretFinding;
 
-/// Which layer something came from, as reports show it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct LayerOrigin {
-    pub index: usize,
-    /// Uncompressed digest: identical whether the image came from a registry, an OCI layout or a tarball.
-    pub diff_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_by: Option<String>,
-}
+pub use crate::model::{InstalledPackage, LayerOrigin};
 
 impl From<&LayerRef> for LayerOrigin {
     fn from(layer: &LayerRef) -> Self {
@@ -30,18 +22,6 @@ impl From<&LayerRef> for LayerOrigin {
         let created_by = layer.created_by.as_deref().map(crate::misconfig::sensitive::mask_assignments);
         LayerOrigin { index: layer.index, diff_id: layer.diff_id.clone(), created_by }
     }
-}
-
-/// A package in the merged image, with the file that lists it and the layer that introduced it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InstalledPackage {
-    pub package: Package,
-    /// The file that lists it (`/var/lib/dpkg/status`, `/app/package-lock.json`).
-    pub path: String,
-    /// The report target it belongs to: the file itself, or the directory that groups installed package
-    /// manifests (`/app/node_modules`).
-    pub target: String,
-    pub layer: LayerOrigin,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,7 +136,7 @@ pub fn merge(layers: &[LayerRef], inventories: &[LayerInventory]) -> ImageInvent
     let layer_facts = inventories.iter().map(|i| i.facts.clone()).collect();
     let mut inventory = ImageInventory { os, packages, warnings, incomplete, secrets, layer_facts };
     // What no single file can tell (npm trees through nested node_modules, Python Requires-Dist graphs).
-    crate::analyze::post_merge(&mut inventory);
+    crate::analyze::post_merge(&mut inventory.packages);
     inventory
 }
 

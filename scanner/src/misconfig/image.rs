@@ -112,7 +112,7 @@ pub struct ImageChecks<'a> {
     pub inventory: &'a ImageInventory,
     /// One per layer, bottom first; empty when the caller has none (rules needing them are skipped).
     pub facts: &'a [LayerFacts],
-    /// Layers from the bottom that belong to the base image (see [`crate::misconfig::advice::base_layers`]).
+    /// Layers from the bottom that belong to the base image (see [`crate::report::advice::base_layers`]).
     pub base_layers: usize,
     pub size_limit: u64,
 }

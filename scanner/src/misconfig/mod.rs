@@ -1,7 +1,6 @@
-//! Misconfiguration checks: Dockerfiles ([`dockerfile`]), the image config, history and layer facts
-//! ([`image`]), and the base-image advice ([`advice`]).
+//! Misconfiguration checks: Dockerfiles ([`dockerfile`]), and the image config, history and layer facts
+//! ([`image`]). The base-image advice, built from a report's findings, is [`crate::report::advice`].
 
-pub mod advice;
 pub mod dockerfile;
 mod facts;
 pub mod image;

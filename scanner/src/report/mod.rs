@@ -1,6 +1,7 @@
 //! The scan report: what was found, where, and how bad. Built from a merged image inventory and the DB;
 //! rendered as a table for people and as JSON for tools (see `docs/report-json.md` for the contract).
 
+pub mod advice;
 mod artifact;
 pub mod cyclonedx;
 mod json;
@@ -47,10 +48,10 @@ pub struct Report {
     /// `--exit-code` treats it as failing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub incomplete: Vec<Incomplete>,
-    /// What to do about the base image (see [`crate::misconfig::advice`]); set by the caller, which knows
+    /// What to do about the base image (see [`advice`]); set by the caller, which knows
     /// today's date.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub advice: Option<crate::misconfig::advice::BaseImageAdvice>,
+    pub advice: Option<crate::report::advice::BaseImageAdvice>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -86,7 +86,7 @@ pub fn to_table(report: &Report, style: TableStyle) -> String {
         );
     }
     if let Some(advice) = &report.advice {
-        let _ = write!(out, "\n{}", crate::misconfig::advice::render(advice));
+        let _ = write!(out, "\n{}", crate::report::advice::render(advice));
     }
     for warning in &report.warnings {
         let _ = writeln!(out, "warning: {warning}");

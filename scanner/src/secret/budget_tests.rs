@@ -1,6 +1,9 @@
 //! Secret floods: findings are capped per file and per layer, and the layer says so.
 
 use super::*;
+use crate::budget::Budget;
+use crate::layer::LayerInventory;
+use crate::layer::record::secrets as scan_into;
 
 /// `n` distinct GitHub-token-shaped values from a fixed LCG: high entropy, no placeholder markers.
 fn tokens(n: usize) -> Vec<String> {

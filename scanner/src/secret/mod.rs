@@ -24,9 +24,7 @@ use serde::{Deserialize, Serialize};
 pub use config::SecretConfig;
 pub use scan::{BINARY_SNIFF, SIZE_CAP, Scanner, entropy, looks_binary};
 
-use crate::budget::Budget;
-use crate::layer::LayerInventory;
-use crate::merge::LayerOrigin;
+use crate::model::LayerOrigin;
 use crate::severity::Severity;
 
 /// A secret found in a file of a layer.
@@ -93,36 +91,4 @@ impl Scanner {
     pub fn builtin() -> &'static Scanner {
         &BUILTIN
     }
-}
-
-/// Scans one file of a layer into its inventory, within the budget's findings per file and per layer
-/// ([`Budget::secrets_per_file`], [`Budget::secrets_per_layer`]). Findings past either are dropped and the
-/// layer marked incomplete: a file of a million key-like lines is an attack on memory (each finding is a
-/// few hundred bytes in every report), and the findings kept already say the file must be looked at.
-pub(crate) fn scan_into(scanner: &Scanner, path: &str, bytes: &[u8], budget: &Budget, inventory: &mut LayerInventory) {
-    let room = budget.secrets_per_layer.saturating_sub(inventory.secrets.len());
-    if room == 0 && inventory.incomplete.iter().any(|i| i.reason.contains("`secrets_per_layer`")) {
-        // Already said once for this layer; scanning on could not keep anything.
-        return;
-    }
-    let limit = budget.secrets_per_file.min(room);
-    let (found, more) = scanner.scan_limited(path, bytes, limit);
-    inventory.secrets.extend(found);
-    if !more {
-        return;
-    }
-    let reason = if limit < budget.secrets_per_file {
-        format!(
-            "`/{path}`: the layer holds more than {} secret findings (budget `secrets_per_layer`); the rest of \
-             the layer was not scanned for secrets",
-            budget.secrets_per_layer
-        )
-    } else {
-        format!(
-            "`/{path}`: more than {} secret findings in one file (budget `secrets_per_file`); the rest of the \
-             file was not scanned for secrets",
-            budget.secrets_per_file
-        )
-    };
-    inventory.mark_incomplete(Some(path), reason);
 }

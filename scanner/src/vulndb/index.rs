@@ -19,6 +19,7 @@ use std::hash::Hasher;
 use rayon::prelude::*;
 
 use super::Advisory;
+pub use crate::package::normalize_name;
 
 pub fn normalize_ecosystem(ecosystem: &str) -> Cow<'_, str> {
     let mut parts = ecosystem.split(':');
@@ -54,28 +55,6 @@ fn is_number(s: &str) -> bool {
 
 fn is_release_number(s: &str) -> bool {
     s.split_once('.').is_some_and(|(a, b)| is_number(a) && is_number(b))
-}
-
-/// The name an index key uses for `name` in `ecosystem`.
-pub fn normalize_name<'a>(ecosystem: &str, name: &'a str) -> Cow<'a, str> {
-    if ecosystem != "PyPI" {
-        return Cow::Borrowed(name);
-    }
-    let already = name.bytes().all(|c| !c.is_ascii_uppercase() && c != b'_' && c != b'.') && !name.contains("--");
-    if already {
-        return Cow::Borrowed(name);
-    }
-    let mut out = String::with_capacity(name.len());
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !out.ends_with('-') {
-                out.push('-');
-            }
-        } else {
-            out.extend(c.to_lowercase());
-        }
-    }
-    Cow::Owned(out)
 }
 
 /// A multiply-rotate hasher (the Fx hash of rustc) for index keys: short package names, where SipHash would

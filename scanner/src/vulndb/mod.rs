@@ -22,6 +22,7 @@ use crate::matcher::Installed;
 use crate::severity::Severity;
 use crate::version::{self, scheme_for};
 
+pub use crate::model::{Affected, Event, Range, RangeKind};
 pub use file::FORMAT_VERSION;
 pub use index::{normalize_ecosystem, normalize_name};
 pub use ingest::IngestWarning;
@@ -47,37 +48,6 @@ pub struct Advisory {
     pub published: Option<String>,
     pub modified: Option<String>,
     pub affected: Vec<Affected>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Affected {
-    /// Normalised OSV ecosystem (`Debian:11`, `Alpine:v3.17`, `Ubuntu:22.04`, `npm`, `PyPI`).
-    pub ecosystem: String,
-    pub name: String,
-    pub ranges: Vec<Range>,
-    /// Explicitly listed affected versions.
-    pub versions: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Range {
-    pub kind: RangeKind,
-    pub events: Vec<Event>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum RangeKind {
-    Ecosystem,
-    Semver,
-    Git,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Event {
-    Introduced(String),
-    Fixed(String),
-    LastAffected(String),
-    Limit(String),
 }
 
 /// The file header: enough to tell which data a report was matched against.

@@ -18,7 +18,7 @@ use super::resolve::Resolver;
 use super::{Kind, classify, dir_label, npm_package};
 use crate::analyze::FileContent;
 use crate::analyze::graph::label;
-use crate::merge::ImageInventory;
+use crate::model::InstalledPackage;
 use crate::package::PackageKind;
 
 /// Leads the declared dependencies until [`post_merge`] replaces them, so that a second pass over an
@@ -89,9 +89,9 @@ struct App {
 }
 
 /// See the module documentation. Runs once per scan, after [`crate::merge::merge`].
-pub fn post_merge(inventory: &mut ImageInventory) {
+pub fn post_merge(packages: &mut Vec<InstalledPackage>) {
     let mut apps: BTreeMap<String, App> = BTreeMap::new();
-    for (i, installed) in inventory.packages.iter().enumerate() {
+    for (i, installed) in packages.iter().enumerate() {
         if installed.package.kind != PackageKind::Npm {
             continue;
         }
@@ -118,42 +118,42 @@ pub fn post_merge(inventory: &mut ImageInventory) {
         if app.installed.is_empty() {
             continue;
         }
-        resolve_app(inventory, dir, app);
+        resolve_app(packages, dir, app);
         drop.extend(app.installed.iter().filter(|&&i| {
-            let p = &inventory.packages[i].package;
+            let p = &packages[i].package;
             app.locked.contains(&(p.name.clone(), p.version.clone()))
         }));
     }
     let mut i = 0;
-    inventory.packages.retain(|_| {
+    packages.retain(|_| {
         i += 1;
         !drop.contains(&(i - 1))
     });
 }
 
 /// Rebuilds one application's tree from its installed manifests and writes each package's paths.
-fn resolve_app(inventory: &mut ImageInventory, dir: &str, app: &App) {
+fn resolve_app(packages: &mut [InstalledPackage], dir: &str, app: &App) {
     let declared = |i: usize| -> Vec<(String, String)> {
-        let p = &inventory.packages[i].package;
+        let p = &packages[i].package;
         p.dependency_paths
             .iter()
             .filter_map(|d| d.split_once(' '))
             .map(|(f, n)| (f.to_string(), n.to_string()))
             .collect()
     };
-    let root_label = match app.manifest.map(|i| &inventory.packages[i].package) {
+    let root_label = match app.manifest.map(|i| &packages[i].package) {
         Some(p) if p.name.is_empty() => dir_label(dir),
         Some(p) => label(&p.name, Some(&p.version)),
         // Global installs have no application: their paths start at the installed packages.
         None => String::new(),
     };
     let mut graph = app_graph(root_label);
-    let location_of = |i: usize| inventory.packages[i].path.rsplit_once('/').map_or("", |(d, _)| d).to_string();
+    let location_of = |i: usize| packages[i].path.rsplit_once('/').map_or("", |(d, _)| d).to_string();
     let locations: Vec<String> = app.installed.iter().map(|&i| location_of(i)).collect();
     let mut resolver = Resolver::new();
     let mut node_of = Vec::with_capacity(app.installed.len());
     for (&i, location) in app.installed.iter().zip(&locations) {
-        let installed = &inventory.packages[i];
+        let installed = &packages[i];
         let node = graph.add_node(label(&installed.package.name, Some(&installed.package.version)));
         resolver.provide(location, node);
         node_of.push(node);
@@ -179,7 +179,7 @@ fn resolve_app(inventory: &mut ImageInventory, dir: &str, app: &App) {
     let top = format!("{dir}/node_modules/");
     let mut extraneous = false;
     for (k, &i) in app.installed.iter().enumerate() {
-        let path = &inventory.packages[i].path;
+        let path = &packages[i].path;
         let depth = path.strip_prefix(&top).map(|rest| rest.matches("/node_modules/").count());
         if walk.counts[node_of[k]] == 0 && depth == Some(0) {
             graph.add_edge(0, node_of[k], false);
@@ -191,7 +191,7 @@ fn resolve_app(inventory: &mut ImageInventory, dir: &str, app: &App) {
     }
     for (k, &i) in app.installed.iter().enumerate() {
         let node = node_of[k];
-        let package = &mut inventory.packages[i].package;
+        let package = &mut packages[i].package;
         package.dependency_paths = walk.paths[node].clone();
         package.dependency_paths_cut = walk.cut(node);
         package.dev = walk.counts[node] > 0 && !walk.prod[node];

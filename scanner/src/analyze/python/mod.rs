@@ -86,7 +86,7 @@ fn split_site(path: &str) -> Option<(&str, &str)> {
 
 /// The PEP 503 form of a distribution name: lower case, runs of `-`, `_` and `.` as one `-`.
 pub(crate) fn normalize(name: &str) -> String {
-    crate::vulndb::normalize_name("PyPI", name).into_owned()
+    crate::package::normalize_name("PyPI", name).into_owned()
 }
 
 #[cfg(test)]

@@ -186,7 +186,7 @@ fn post_merge_paths_from_requires_dist() {
         secrets: vec![],
         layer_facts: vec![],
     };
-    post_merge(&mut inventory);
+    post_merge(&mut inventory.packages);
     let paths = |i: usize| inventory.packages[i].package.dependency_paths.clone();
     assert_eq!(paths(0), Vec::<String>::new(), "a top-level distribution");
     assert_eq!(paths(1), ["requests@2.19.1 › urllib3@1.23"]);
