@@ -55,7 +55,7 @@ fn os_advisories_take_severity_from_aliases_and_filters_say_what_they_hid() {
     let tmp = tempfile::tempdir().unwrap();
     let (input, status) = old_image(tmp.path());
     let expected = dpkg_oracle(&status, &[minbase_osv()], "Debian:11");
-    assert!(expected.len() > 10, "{expected:?}");
+    assert!(expected.len() >= 7, "{expected:?}");
 
     // Debian data alone: every advisory is UNKNOWN, the gate passes, and the report says what it hid.
     let debian_only = build_db(tmp.path(), &[minbase_osv()]);
