@@ -70,6 +70,7 @@ pub enum DefectDojoCommand {
     Resend {
         #[command(flatten)]
         coordinator: CoordinatorArgs,
+        /// Scan ids or delivery ids.
         #[arg(required = true)]
         ids: Vec<String>,
     },
@@ -79,14 +80,17 @@ pub enum DefectDojoCommand {
 pub struct CancelArgs {
     #[command(flatten)]
     pub coordinator: CoordinatorArgs,
+    /// The scan id (`strata submit` prints it).
     pub id: String,
 }
 
 /// Where the coordinator is. The bearer token comes from STRATA_TOKEN or --token-file.
 #[derive(Debug, Args)]
 pub struct CoordinatorArgs {
+    /// The coordinator's gRPC URL (`https://` for TLS).
     #[arg(long, env = "STRATA_COORDINATOR", default_value = "http://127.0.0.1:50051")]
     pub coordinator: String,
+    /// A file holding the bearer token (else STRATA_TOKEN; never a flag value, which `ps` would show).
     #[arg(long, env = "STRATA_TOKEN_FILE", value_name = "FILE")]
     pub token_file: Option<PathBuf>,
     /// CA certificate (PEM) that the coordinator's TLS certificate chains to (`https://` URLs).
@@ -95,6 +99,7 @@ pub struct CoordinatorArgs {
     /// Client certificate and key (PEM) for coordinators that require mutual TLS.
     #[arg(long, env = "STRATA_TLS_CLIENT_CERT", value_name = "FILE", requires = "tls_client_key")]
     pub tls_client_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-client-cert.
     #[arg(long, env = "STRATA_TLS_CLIENT_KEY", value_name = "FILE", requires = "tls_client_cert")]
     pub tls_client_key: Option<PathBuf>,
 }
@@ -123,13 +128,17 @@ pub struct SubmitArgs {
     /// A file with one reference per line (`#` comments allowed).
     #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,
+    /// Platform to select from multi-platform images.
     #[arg(long, default_value = "linux/amd64")]
     pub platform: String,
     /// Labels for the scans, `k=v` (repeatable): select them later in status and rescan.
     #[arg(long, value_name = "K=V")]
     pub label: Vec<String>,
+    /// Only report these severities (comma-separated: CRITICAL,HIGH,MEDIUM,LOW,UNKNOWN); the report
+    /// counts what this left out.
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub severity: Vec<String>,
+    /// Leave out findings that have no fixed version yet (counted in the report).
     #[arg(long)]
     pub ignore_unfixed: bool,
     /// The ignore file and VEX documents are sent with the scans and stored with them: they apply when
@@ -161,6 +170,7 @@ pub struct SweepArgs {
     /// Catalog and tag-list page size (`n`; default: the coordinator's).
     #[arg(long, value_name = "N")]
     pub page_size: Option<u32>,
+    /// Output format: table (one line per repository and tag) or json.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
@@ -169,10 +179,12 @@ pub struct SweepArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub coordinator: CoordinatorArgs,
+    /// One scan's id (default: every active scan, or every scan with --all).
     pub id: Option<String>,
     /// All scans, not only active ones.
     #[arg(long)]
     pub all: bool,
+    /// One JSON array of scans (with their DefectDojo deliveries) instead of one line per scan.
     #[arg(long)]
     pub json: bool,
 }
@@ -181,9 +193,12 @@ pub struct StatusArgs {
 pub struct ResultsArgs {
     #[command(flatten)]
     pub coordinator: CoordinatorArgs,
+    /// The scan id (`strata submit` prints it).
     pub id: String,
+    /// Report format, as for `strata image --format` (docs/formats.md).
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
+    /// Write the report here instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// List every package found (JSON: `package_list` of each result), not only the vulnerable ones.
@@ -195,13 +210,16 @@ pub struct ResultsArgs {
 pub struct RescanArgs {
     #[command(flatten)]
     pub coordinator: CoordinatorArgs,
+    /// Every stored image.
     #[arg(long)]
     pub all: bool,
+    /// Only images whose scans carry this label, `k=v` (repeatable: all must match).
     #[arg(long, value_name = "K=V")]
     pub label: Vec<String>,
     /// Only images of this repository (`registry/name`).
     #[arg(long)]
     pub repository: Option<String>,
+    /// One JSON array (scan id, reference, new and fixed findings, DB digest) instead of text.
     #[arg(long)]
     pub json: bool,
 }
@@ -272,10 +290,14 @@ pub struct ImageArgs {
     /// DefectDojo product name (template; default: the repository without tag or digest).
     #[arg(long, value_name = "NAME", requires = "defectdojo")]
     pub dd_product: Option<String>,
+    /// DefectDojo product type name (template; default `Container images`, STRATA_DEFECTDOJO_PRODUCT_TYPE).
     #[arg(long, value_name = "NAME", requires = "defectdojo")]
     pub dd_product_type: Option<String>,
+    /// DefectDojo engagement name (template; default `strata`, STRATA_DEFECTDOJO_ENGAGEMENT).
     #[arg(long, value_name = "NAME", requires = "defectdojo")]
     pub dd_engagement: Option<String>,
+    /// DefectDojo test title (template; default `{repository}`): keep it the same every run, since a new
+    /// title makes a new test where every finding is new.
     #[arg(long, value_name = "TITLE", requires = "defectdojo")]
     pub dd_test_title: Option<String>,
 }
@@ -287,8 +309,10 @@ pub struct DockerfileArgs {
     /// The build context, where `.dockerignore` is looked for (default: the Dockerfile's directory).
     #[arg(long, value_name = "DIR")]
     pub context: Option<PathBuf>,
+    /// Output format: table or json.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Write the findings here instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Only report these severities (comma-separated: CRITICAL,HIGH,MEDIUM,LOW,UNKNOWN).
@@ -338,13 +362,17 @@ pub struct DbArgs {
 pub enum DbCommand {
     /// Build a DB file from OSV data: directories of .json records, osv.dev all.zip files, .jsonl.gz files.
     Build {
+        /// OSV sources: directories (walked), single .json records, all.zip exports, .jsonl.gz files.
         #[arg(long, required = true, num_args = 1.., value_name = "PATH")]
         osv: Vec<PathBuf>,
+        /// The DB file to write (replaced atomically).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
-    /// Print a DB file's header: format version, content digest, build time, sources and record counts.
+    /// Print a DB file's header: format version, content digest, build time, newest advisory date,
+    /// sources and record counts.
     Info {
+        /// The DB file (default: the one `db update` writes).
         #[arg(value_name = "FILE")]
         file: Option<PathBuf>,
     },

@@ -16,14 +16,19 @@ struct Args {
     #[arg(long, env = "STRATA_CONFIG", value_name = "FILE")]
     #[allow(dead_code)] // read by apply_config_file before parsing; declared for --help and validation
     config: Option<std::path::PathBuf>,
+    /// gRPC listen address (`0.0.0.0:50051` in a pod).
     #[arg(long, env = "STRATA_LISTEN", default_value = "127.0.0.1:50051")]
     listen: String,
+    /// Redis: layer results, scan records, events (shared by coordinators and workers).
     #[arg(long, env = "STRATA_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     redis_url: String,
+    /// RabbitMQ: the layer job queue.
     #[arg(long, env = "STRATA_AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
     amqp_url: String,
+    /// The layer job queue's name; coordinators and workers of one fleet use the same.
     #[arg(long, env = "STRATA_QUEUE", default_value = "strata.layers")]
     queue: String,
+    /// Prefix of every Redis key; coordinators and workers of one fleet use the same.
     #[arg(long, env = "STRATA_KEY_PREFIX", default_value = "strata")]
     key_prefix: String,
     /// The vulnerability DB file; replaced files are picked up without a restart. Without one, only scans
@@ -41,8 +46,10 @@ struct Args {
     /// File holding the bearer token clients must present (never pass the token itself as a flag).
     #[arg(long, env = "STRATA_TOKEN_FILE")]
     token_file: Option<PathBuf>,
+    /// Plain HTTP to registries that are not on localhost.
     #[arg(long, env = "STRATA_REGISTRY_INSECURE")]
     registry_insecure: bool,
+    /// Registry username, sent only to --registry-host (password: STRATA_REGISTRY_PASSWORD).
     #[arg(long, env = "STRATA_REGISTRY_USERNAME", hide_env_values = true, requires = "registry_host")]
     registry_username: Option<String>,
     #[arg(long, env = "STRATA_REGISTRY_PASSWORD", hide_env_values = true, hide = true)]
@@ -57,10 +64,13 @@ struct Args {
     /// the sweep and notify registries. `*` allows any (an explicit opt-in).
     #[arg(long, env = "STRATA_ALLOWED_REGISTRIES", default_value = "")]
     allowed_registries: String,
+    /// Scans in progress per replica (they mostly wait on layers).
     #[arg(long, env = "STRATA_MAX_CONCURRENT_SCANS", default_value_t = 256)]
     max_concurrent_scans: usize,
+    /// How long a layer's result stays in the cache, days.
     #[arg(long, env = "STRATA_LAYER_TTL_DAYS", default_value_t = 30)]
     layer_ttl_days: u64,
+    /// Re-check of pending layers without a notification, milliseconds.
     #[arg(long, env = "STRATA_RECHECK_MS", default_value_t = 5000)]
     recheck_ms: u64,
     /// Serve `/metrics`, `/healthz`, `/readyz` over HTTP here (e.g. `0.0.0.0:9090` in a pod).

@@ -25,9 +25,12 @@ pub fn inventory(image: &ResolvedImage, results: &[LayerResult]) -> Result<Image
     Ok(merge(&image.layers, &inventories))
 }
 
-/// The report, with the base-image advice as of today: the same in the fleet and in `strata image`.
+/// The report, with the base-image advice and the stale-data warning as of today: the same in the fleet and in `strata image`.
 pub fn report(image: &ResolvedImage, inventory: &ImageInventory, db: &VulnDb, options: &ReportOptions) -> Report {
+    let today = strata_scanner::report::advice::today();
     let mut report = report::build(image, inventory, db, options);
-    report.advice = strata_scanner::report::advice::advise(image, &report, strata_scanner::report::advice::today());
+    report.advice = strata_scanner::report::advice::advise(image, &report, today);
+    let matched = report.results.iter().filter(|r| r.notice.is_none()).filter_map(|r| r.ecosystem.as_deref());
+    report.db.stale = strata_scanner::vulndb::stale_for(db.header(), matched, today);
     report
 }

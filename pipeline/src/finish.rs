@@ -50,7 +50,8 @@ pub fn report(
         assemble::report(image, inventory, db.ok_or(FinishError::NoDb)?, &options)
     } else {
         let mut report = assemble::report(image, inventory, empty_db()?, &options);
-        report.db = DbInfo { content_digest: String::new(), built_at: String::new() };
+        report.db =
+            DbInfo { content_digest: String::new(), built_at: String::new(), newest_advisory: None, stale: None };
         report
     };
     if policy.scanners.contains(&Scanner::Misconfig) {
@@ -100,6 +101,7 @@ pub fn config_result(
         secrets: Vec::new(),
         misconfigurations: found.into_iter().filter(|m| severities.contains(&m.severity)).collect(),
         suppressed: Vec::new(),
+        hidden: Default::default(),
     }
 }
 

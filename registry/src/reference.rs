@@ -11,7 +11,7 @@ use crate::error::RegistryError;
 pub(crate) fn parse(reference: &str) -> Result<Reference, RegistryError> {
     let invalid = |why: String| RegistryError::Invalid { reference: reference.to_string(), message: why };
     if !reference.starts_with('[') {
-        return reference.parse().map_err(|e| invalid(format!("not a valid image reference: {e}")));
+        return reference.parse().map_err(|e| invalid(not_valid(reference, e)));
     }
     let slash = reference
         .find("]")
@@ -20,15 +20,36 @@ pub(crate) fn parse(reference: &str) -> Result<Reference, RegistryError> {
     let registry = &reference[..slash];
     // Parse the rest under a placeholder host (one that has a dot, so it is taken as a registry and not as
     // the first path segment of a Docker Hub repository), then put the real host back.
-    let rest: Reference = format!("ipv6.invalid/{}", &reference[slash + 1..])
-        .parse()
-        .map_err(|e| invalid(format!("not a valid image reference: {e}")))?;
+    let rest: Reference =
+        format!("ipv6.invalid/{}", &reference[slash + 1..]).parse().map_err(|e| invalid(not_valid(reference, e)))?;
     let (registry, repository) = (registry.to_string(), rest.repository().to_string());
     Ok(match (rest.tag(), rest.digest()) {
         (Some(tag), Some(digest)) => Reference::with_tag_and_digest(registry, repository, tag.into(), digest.into()),
         (None, Some(digest)) => Reference::with_digest(registry, repository, digest.into()),
         (tag, None) => Reference::with_tag(registry, repository, tag.unwrap_or("latest").into()),
     })
+}
+
+/// Why a reference does not parse. Upper case in the repository is the common case, and the parser's own
+/// words ("invalid reference format") do not say so.
+fn not_valid(reference: &str, e: impl std::fmt::Display) -> String {
+    let end = reference.find('@').unwrap_or(reference.len());
+    let name_end = reference[..end].rfind(':').filter(|c| !reference[*c..end].contains('/')).unwrap_or(end);
+    // Docker's rule: a first component with a dot or a port, or `localhost`, is the registry.
+    let start = match reference[..name_end].split_once('/') {
+        Some((first, _)) if first.contains(['.', ':', ']']) || first == "localhost" => first.len() + 1,
+        _ => 0,
+    };
+    let repository = &reference[start..name_end];
+    if repository.bytes().any(|b| b.is_ascii_uppercase()) {
+        let lowered = format!("{}{}{}", &reference[..start], repository.to_ascii_lowercase(), &reference[name_end..]);
+        if parse(&lowered).is_ok() {
+            return format!(
+                "not a valid image reference: repository names must be lower case ({repository:?}; try {lowered})"
+            );
+        }
+    }
+    format!("not a valid image reference: {e}")
 }
 
 /// A repository name as the distribution spec's grammar allows it: `/`-separated components of
@@ -121,6 +142,23 @@ mod tests {
         let err = parse("Not A Reference").unwrap_err();
         assert!(matches!(err, RegistryError::Invalid { .. }));
         assert!(err.to_string().contains("Not A Reference"), "{err}");
+    }
+
+    #[test]
+    fn upper_case_repository_says_why() {
+        for (given, lowered) in [
+            ("127.0.0.1:5000/Team/App:V1", "127.0.0.1:5000/team/app:V1"),
+            ("Debian:11", "debian:11"),
+            ("[::1]:5000/App", "[::1]:5000/app"),
+            ("Team/App:1", "team/app:1"),
+        ] {
+            let err = parse(given).unwrap_err().to_string();
+            assert!(err.contains("repository names must be lower case") && err.contains(lowered), "{err}");
+        }
+        // Upper case in a tag is fine; other mistakes keep the parser's words.
+        assert!(parse("debian:Bullseye-SLIM").is_ok());
+        let err = parse("a b").unwrap_err().to_string();
+        assert!(!err.contains("lower case"), "{err}");
     }
 
     #[test]

@@ -42,6 +42,16 @@ pub(crate) struct Target<'a> {
     pub scope: &'a str,
 }
 
+/// What a 404 says is missing: the repository when the registry answers NAME_UNKNOWN (distribution's code
+/// for an unknown repository), else the thing asked for (`manifest 1.0`: an unknown tag).
+fn missing(target: &Target<'_>, shown: &str) -> String {
+    let repository = target.scope.strip_prefix("repository:").and_then(|s| s.strip_suffix(":pull"));
+    match repository {
+        Some(repository) if shown.contains("NAME_UNKNOWN") => format!("repository {repository}"),
+        _ => target.what.to_string(),
+    }
+}
+
 pub(crate) struct Transport {
     /// `host[:port]` as references name it.
     registry: String,
@@ -232,7 +242,7 @@ impl Transport {
             },
             StatusCode::NOT_FOUND => RegistryError::NotFound {
                 reference: target.subject.to_string(),
-                message: format!("{} does not exist in the registry ({shown})", target.what),
+                message: format!("{} does not exist in the registry ({shown})", missing(target, &shown)),
             },
             s if s.is_server_error() => network(target, format!("{}: the registry answered {shown}", target.what)),
             _ => protocol(target, format!("the registry answered {shown}")),

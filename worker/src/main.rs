@@ -19,21 +19,28 @@ struct Args {
     #[arg(long, env = "STRATA_CONFIG", value_name = "FILE")]
     #[allow(dead_code)] // read by apply_config_file before parsing; declared for --help and validation
     config: Option<std::path::PathBuf>,
+    /// Redis: layer results, scan records, events (shared by coordinators and workers).
     #[arg(long, env = "STRATA_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     redis_url: String,
+    /// RabbitMQ: the layer job queue.
     #[arg(long, env = "STRATA_AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
     amqp_url: String,
+    /// The layer job queue's name; coordinators and workers of one fleet use the same.
     #[arg(long, env = "STRATA_QUEUE", default_value = "strata.layers")]
     queue: String,
+    /// Prefix of every Redis key; coordinators and workers of one fleet use the same.
     #[arg(long, env = "STRATA_KEY_PREFIX", default_value = "strata")]
     key_prefix: String,
     /// Jobs in flight; defaults to the CPU count.
     #[arg(long, env = "STRATA_PREFETCH")]
     prefetch: Option<u16>,
+    /// Deliveries of one job before it is dead-lettered.
     #[arg(long, env = "STRATA_MAX_ATTEMPTS", default_value_t = 3)]
     max_attempts: u32,
+    /// First retry delay, milliseconds (doubles per attempt).
     #[arg(long, env = "STRATA_RETRY_BACKOFF_MS", default_value_t = 500)]
     retry_backoff_ms: u64,
+    /// How long a layer's result stays in the cache, days.
     #[arg(long, env = "STRATA_LAYER_TTL_DAYS", default_value_t = 30)]
     layer_ttl_days: u64,
     /// Fetch plus analysis of one layer, seconds; below the pod's terminationGracePeriodSeconds (120).
@@ -57,8 +64,10 @@ struct Args {
     /// Serve `/metrics`, `/healthz`, `/readyz` over HTTP here (e.g. `0.0.0.0:9090` in a pod).
     #[arg(long, env = "STRATA_OPS_LISTEN")]
     ops_listen: Option<String>,
+    /// Plain HTTP to registries that are not on localhost.
     #[arg(long, env = "STRATA_REGISTRY_INSECURE")]
     registry_insecure: bool,
+    /// Registry username, sent only to --registry-host (password: STRATA_REGISTRY_PASSWORD).
     #[arg(long, env = "STRATA_REGISTRY_USERNAME", hide_env_values = true, requires = "registry_host")]
     registry_username: Option<String>,
     #[arg(long, env = "STRATA_REGISTRY_PASSWORD", hide_env_values = true, hide = true)]

@@ -50,12 +50,18 @@ pub async fn run(args: DbArgs) -> Result<u8> {
         }
         DbCommand::Info { file } => {
             let path = file.or_else(default_path).context("no DB file given and no default location")?;
+            if !path.exists() {
+                bail!(
+                    "no vulnerability DB at {}: create one with `strata db update` (or `strata db build --osv PATH \
+                     --out FILE`), or name one with `strata db info FILE`",
+                    path.display()
+                );
+            }
             let db = tokio::task::spawn_blocking({
                 let path = path.clone();
                 move || VulnDb::load(&path)
             })
-            .await?
-            .with_context(|| format!("loading {}", path.display()))?;
+            .await??;
             print_header(&db, &path);
         }
         DbCommand::Update { base_url, ecosystems, out } => {
@@ -72,13 +78,23 @@ fn print_header(db: &VulnDb, path: &Path) {
     println!("format version: {}", h.format_version);
     println!("content digest: {}", h.content_digest);
     println!("built at:       {}", h.built_at);
+    let today = chrono::Utc::now().date_naive();
+    match &h.newest_advisory {
+        Some(newest) => println!("newest advisory: {newest}"),
+        None => println!("newest advisory: (no dated advisory)"),
+    }
+    if let Some(stale) = strata_scanner::vulndb::stale_notice("data", h.newest_advisory.as_deref(), today) {
+        println!("warning: {stale}");
+    }
+    println!("severity from aliases: {} advisories", h.severity_from_aliases);
     println!("sources:");
     for s in &h.sources {
         println!("  {} ({} records)", s.location, s.records);
     }
-    println!("records per ecosystem:");
+    println!("records per ecosystem (newest advisory):");
     for (ecosystem, count) in &h.record_counts {
-        println!("  {ecosystem:<24} {count}");
+        let newest = h.newest_by_ecosystem.get(ecosystem).and_then(|d| d.get(..10)).unwrap_or("-");
+        println!("  {ecosystem:<24} {count:>6}  {newest}");
     }
     println!("withdrawn (skipped): {}", h.withdrawn_skipped);
 }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use strata_pipeline::policy::{Document, Documents};
 use strata_proto::status::{is_terminal, name as status_name};
 use strata_proto::v1::scan_service_client::ScanServiceClient;
@@ -275,12 +275,19 @@ pub async fn status(args: StatusArgs) -> Result<u8> {
             .collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
+        println!("{STATUS_HEADER}");
         for scan in &scans {
             println!("{}{}", status_line(scan), crate::commands::defectdojo::text(of(scan)));
+        }
+        if scans.is_empty() && !args.all {
+            println!("no active scans; `strata status --all` lists finished ones too");
         }
     }
     Ok(0)
 }
+
+/// The columns of [`status_line`].
+const STATUS_HEADER: &str = "SCAN\tIMAGE\tSTATUS\tLAYERS (done/total, analysed, from cache), FINDINGS, ERROR";
 
 fn scan_json(scan: &Scan) -> serde_json::Value {
     serde_json::json!({
@@ -295,17 +302,43 @@ fn scan_json(scan: &Scan) -> serde_json::Value {
 
 pub async fn results(args: ResultsArgs) -> Result<u8> {
     let mut client = connect(&args.coordinator).await?;
-    let json = client.get_report(GetReportRequest { id: args.id.clone() }).await?.into_inner().json;
+    let json = match client.get_report(GetReportRequest { id: args.id.clone() }).await {
+        Ok(response) => response.into_inner().json,
+        Err(status) if status.code() == tonic::Code::NotFound => return Err(no_report(&mut client, &args.id).await),
+        Err(status) => return Err(status.into()),
+    };
     let mut report: Report =
         serde_json::from_slice(&json).context("the coordinator's report is not a Strata report")?;
     // The stored report is finished (policy applied, every package listed): shown as `strata image` shows it.
     strata_pipeline::finish::for_format(&mut report, image::shows_packages(args.format, args.list_all_pkgs));
-    let rendered = image::render(&report, args.format, false);
+    let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
+    let rendered = image::render(&report, args.format, to_terminal);
     match &args.output {
         Some(path) => std::fs::write(path, rendered).with_context(|| format!("writing {}", path.display()))?,
         None => print!("{rendered}"),
     }
     Ok(0)
+}
+
+/// Why a scan has no report, in words: failed (with the reason), cancelled, not finished, or unknown.
+async fn no_report(client: &mut Client, id: &str) -> anyhow::Error {
+    let scan = match client.get_scan(GetScanRequest { id: id.to_string() }).await {
+        Ok(scan) => scan.into_inner(),
+        Err(status) if status.code() == tonic::Code::NotFound => return anyhow!("no scan {id} on this coordinator"),
+        Err(status) => return status.into(),
+    };
+    match ScanStatus::try_from(scan.status) {
+        Ok(ScanStatus::Failed) => anyhow!("scan {id} ({}) failed: {}", scan.reference, scan.error),
+        Ok(ScanStatus::Cancelled) => anyhow!("scan {id} ({}) was cancelled: it has no report", scan.reference),
+        _ if !is_terminal(scan.status) => anyhow!(
+            "scan {id} ({}) is still {}: wait for it (`strata submit --wait`, `strata watch {id}`)",
+            scan.reference,
+            status_name(scan.status)
+        ),
+        _ => {
+            anyhow!("scan {id} ({}) is {} but its report is gone (expired?)", scan.reference, status_name(scan.status))
+        }
+    }
 }
 
 pub async fn watch(args: StatusArgs) -> Result<u8> {

@@ -78,6 +78,9 @@ pub async fn run(mut args: ImageArgs) -> Result<u8> {
         let uploaded_as = args.reference.clone().unwrap_or_else(|| report.artifact.name.clone());
         defectdojo.upload(&report, &uploaded_as).await?;
     }
+    if let Some(stale) = &report.db.stale {
+        tracing::warn!("{stale}");
+    }
     if !report.is_complete() {
         for line in report.incomplete_lines() {
             tracing::warn!("incomplete analysis: {line}");
@@ -106,8 +109,7 @@ pub fn render(report: &Report, format: ReportFormat, to_terminal: bool) -> Strin
     match format {
         ReportFormat::Json => report::to_json(report) + "\n",
         ReportFormat::Table => {
-            let width = to_terminal.then(terminal_width).flatten();
-            report::to_table(report, TableStyle { color: to_terminal, width })
+            report::to_table(report, TableStyle { color: to_terminal, width: columns(), fit_terminal: to_terminal })
         }
         ReportFormat::TrivyJson => report::trivy::to_trivy_json(report) + "\n",
         ReportFormat::Sarif => report::sarif::to_sarif(report) + "\n",
@@ -139,6 +141,8 @@ pub fn policy_documents(args: &PolicyArgs) -> Result<Documents> {
     Ok(documents)
 }
 
-fn terminal_width() -> Option<u16> {
-    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).or(Some(160))
+/// `COLUMNS` when set: the table wraps to it on a terminal or not. Otherwise a terminal's own width, and
+/// a file or pipe gets whole lines (for grep and diff), as most table-printing tools do.
+fn columns() -> Option<u16> {
+    std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse().ok()).filter(|c| *c >= 40)
 }

@@ -140,6 +140,7 @@ impl Runner {
             lent.insert(scan.id.clone(), credential);
         }
         metrics::counter!("strata_scans_submitted_total").increment(1);
+        info!(scan = %scan.id, image = %scan.reference, "scan submitted");
         self.spawn(scan.id.clone());
         Ok(scan.id)
     }
@@ -236,9 +237,11 @@ impl Runner {
             trace_id = Empty,
         );
         telemetry::set_parent(&span, &scan.traceparent);
+        let reference = scan.reference.clone();
         let outcome = self.execute(&mut scan).instrument(span.clone()).await;
         span.record("image.digest", scan.image_digest.as_str());
         let mut status = scan.status;
+        let mut error = String::new();
         if let Err(e) = &outcome
             && backend_unavailable(e)
         {
@@ -255,6 +258,7 @@ impl Runner {
                 let mut failed = latest;
                 failed.status = ScanStatus::Failed as i32;
                 failed.error = e.to_string();
+                error.clone_from(&failed.error);
                 status = failed.status;
                 span.record("otel.status_code", "error");
                 span.record("scan.error", failed.error.as_str());
@@ -264,6 +268,12 @@ impl Runner {
             }
         }
         span.record("scan.status", strata_proto::status::name(status).as_str());
+        // One line per scan at INFO: what an operator tails to follow a night's run.
+        if error.is_empty() {
+            info!(scan = %id, image = %reference, status = %strata_proto::status::name(status), "scan finished");
+        } else {
+            info!(scan = %id, image = %reference, status = %strata_proto::status::name(status), error = %error, "scan finished");
+        }
         self.store.release(id).await
     }
 

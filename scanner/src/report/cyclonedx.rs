@@ -65,7 +65,7 @@ pub fn to_value(report: &Report) -> Value {
         "metadata": {
             "tools": {"components": [{"type": "application", "name": "strata", "version": env!("CARGO_PKG_VERSION")}]},
             "component": component,
-            "properties": [{"name": "strata:db:content_digest", "value": report.db.content_digest}],
+            "properties": db_properties(report),
         },
         "components": comps.iter().map(component_json).collect::<Vec<_>>(),
         "dependencies": dependencies,
@@ -213,4 +213,13 @@ fn analysis(s: &Suppression) -> Value {
         }
     }
     a
+}
+
+/// The DB the findings were matched against: its digest, and how current its advisories are.
+fn db_properties(report: &Report) -> Vec<Value> {
+    let mut properties = vec![json!({"name": "strata:db:content_digest", "value": report.db.content_digest})];
+    if let Some(newest) = &report.db.newest_advisory {
+        properties.push(json!({"name": "strata:db:newest_advisory", "value": newest}));
+    }
+    properties
 }

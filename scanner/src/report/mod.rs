@@ -73,6 +73,12 @@ pub struct Artifact {
 pub struct DbInfo {
     pub content_digest: String,
     pub built_at: String,
+    /// The newest advisory date in the DB: how current the data is (see `vulndb::freshness`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_advisory: Option<String>,
+    /// Set by the caller, which knows today's date, when the data this scan matched against is stale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale: Option<String>,
 }
 
 /// Findings for one target: the OS packages (later also each lockfile or package directory).
@@ -105,6 +111,42 @@ pub struct TargetResult {
     /// Findings that an ignore entry or a VEX statement suppressed, with the reason (see `policy`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub suppressed: Vec<policy::Suppressed>,
+    /// Findings the `--severity` and `--ignore-unfixed` filters left out (counted, not listed).
+    #[serde(default, skip_serializing_if = "Hidden::is_empty")]
+    pub hidden: Hidden,
+}
+
+/// Findings left out by the report filters. A finding outside the severities is counted there even when
+/// it is also unfixed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hidden {
+    /// Per severity, the findings `--severity` left out (levels with none are absent).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_severity: BTreeMap<Severity, usize>,
+    /// Findings in the selected severities that `--ignore-unfixed` left out (no fixed version).
+    #[serde(default, skip_serializing_if = "is_zero_usize")]
+    pub unfixed: usize,
+}
+
+impl Hidden {
+    pub fn is_empty(&self) -> bool {
+        self.by_severity.is_empty() && self.unfixed == 0
+    }
+
+    pub fn total(&self) -> usize {
+        self.by_severity.values().sum::<usize>() + self.unfixed
+    }
+
+    fn add(&mut self, other: &Hidden) {
+        for (severity, n) in &other.by_severity {
+            *self.by_severity.entry(*severity).or_default() += n;
+        }
+        self.unfixed += other.unfixed;
+    }
+}
+
+fn is_zero_usize(n: &usize) -> bool {
+    *n == 0
 }
 
 /// A package as listed with `--list-all-pkgs`.
@@ -141,6 +183,9 @@ pub struct Finding {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixed_version: Option<String>,
     pub severity: Severity,
+    /// The alias record the severity and score come from, when the advisory has none of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity_source: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -181,6 +226,13 @@ pub struct Summary {
     pub secrets: usize,
     #[serde(default)]
     pub misconfigurations: usize,
+    /// Findings the `--severity` / `--ignore-unfixed` filters left out, so a passing gate says what it
+    /// did not look at. Always present (zero included).
+    #[serde(default)]
+    pub hidden: usize,
+    /// The same per severity (`--severity`) and unfixed (`--ignore-unfixed`).
+    #[serde(default, skip_serializing_if = "Hidden::is_empty")]
+    pub hidden_by: Hidden,
 }
 
 impl Summary {
@@ -236,7 +288,12 @@ pub fn build(image: &ResolvedImage, inventory: &ImageInventory, db: &VulnDb, opt
             os: inventory.os.clone(),
             layers: image.layers.iter().map(LayerOrigin::from).collect(),
         },
-        db: DbInfo { content_digest: header.content_digest.clone(), built_at: header.built_at.clone() },
+        db: DbInfo {
+            content_digest: header.content_digest.clone(),
+            built_at: header.built_at.clone(),
+            newest_advisory: header.newest_advisory.clone(),
+            stale: None,
+        },
         results,
         summary,
         warnings,
@@ -289,6 +346,7 @@ fn secret_targets(inventory: &ImageInventory, options: &ReportOptions) -> Vec<Ta
             secrets,
             misconfigurations: Vec::new(),
             suppressed: Vec::new(),
+            hidden: Hidden::default(),
         })
         .collect()
 }
@@ -300,7 +358,13 @@ pub fn summarize(results: &[TargetResult]) -> Summary {
         by_severity: Severity::ALL.iter().map(|s| (*s, 0)).collect(),
         secrets: results.iter().map(|r| r.secrets.len()).sum(),
         misconfigurations: results.iter().map(|r| r.misconfigurations.len()).sum(),
+        hidden: 0,
+        hidden_by: Hidden::default(),
     };
+    for result in results {
+        summary.hidden_by.add(&result.hidden);
+    }
+    summary.hidden = summary.hidden_by.total();
     for finding in results.iter().flat_map(|r| &r.findings) {
         summary.total += 1;
         *summary.by_severity.entry(finding.severity).or_default() += 1;
@@ -325,11 +389,13 @@ fn os_target(
         _ => None,
     };
     let matchable = if notice.is_none() { ecosystem.as_deref() } else { None };
+    let (findings, hidden) = findings(packages, matchable, os, db, options);
     TargetResult {
         target: os.map_or_else(|| "unknown os".to_string(), ToString::to_string),
         class: "os-pkgs".to_string(),
         kind: os.map_or_else(|| "unknown".to_string(), |o| o.family.clone()),
-        findings: findings(packages, matchable, os, db, options),
+        findings,
+        hidden,
         package_list: options.list_packages.then(|| package_list(packages, os)),
         ecosystem,
         packages: packages.len(),
@@ -356,11 +422,13 @@ fn language_target(
         _ => None,
     };
     let matchable = if notice.is_none() { ecosystem.as_deref() } else { None };
+    let (findings, hidden) = findings(packages, matchable, os, db, options);
     TargetResult {
         target: target.to_string(),
         class: "lang-pkgs".to_string(),
         kind: kind.map_or("unknown", PackageKind::purl_type).to_string(),
-        findings: findings(packages, matchable, os, db, options),
+        findings,
+        hidden,
         package_list: options.list_packages.then(|| package_list(packages, os)),
         ecosystem,
         packages: packages.len(),
@@ -371,31 +439,37 @@ fn language_target(
     }
 }
 
-/// Matches `packages` against `ecosystem` (no ecosystem: nothing to match) and orders the findings.
+/// Matches `packages` against `ecosystem` (no ecosystem: nothing to match) and orders the findings; also
+/// counts what the filters left out.
 fn findings(
     packages: &[&InstalledPackage],
     ecosystem: Option<&str>,
     os: Option<&OsInfo>,
     db: &VulnDb,
     options: &ReportOptions,
-) -> Vec<Finding> {
-    let Some(eco) = ecosystem else { return Vec::new() };
+) -> (Vec<Finding>, Hidden) {
+    let mut hidden = Hidden::default();
+    let Some(eco) = ecosystem else { return (Vec::new(), hidden) };
     let mut findings = Vec::new();
     let mut seen = BTreeSet::new();
     for installed in packages {
         let package = &installed.package;
         for m in db.matches(eco, package.advisory_name(), package.advisory_version()) {
             let advisory = m.advisory;
-            if !options.severities.contains(&advisory.severity) || (options.ignore_unfixed && m.fixed_version.is_none())
-            {
-                continue;
-            }
             if !seen.insert((
                 advisory.id.clone(),
                 package.name.clone(),
                 package.version.clone(),
                 installed.path.clone(),
             )) {
+                continue;
+            }
+            if !options.severities.contains(&advisory.severity) {
+                *hidden.by_severity.entry(advisory.severity).or_default() += 1;
+                continue;
+            }
+            if options.ignore_unfixed && m.fixed_version.is_none() {
+                hidden.unfixed += 1;
                 continue;
             }
             let mut aliases: Vec<String> = advisory.aliases.iter().chain(&advisory.upstream).cloned().collect();
@@ -409,6 +483,7 @@ fn findings(
                 source_package: package.source_name.clone().filter(|s| *s != package.name),
                 fixed_version: m.fixed_version.clone(),
                 severity: advisory.severity,
+                severity_source: advisory.severity_source.clone(),
                 score: advisory.cvss_score,
                 title: advisory.summary.clone(),
                 primary_url: advisory.primary_url.clone(),
@@ -431,7 +506,7 @@ fn findings(
             &b.path,
         ))
     });
-    findings
+    (findings, hidden)
 }
 
 fn package_list(packages: &[&InstalledPackage], os: Option<&OsInfo>) -> Vec<PackageEntry> {

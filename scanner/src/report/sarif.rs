@@ -97,11 +97,14 @@ pub fn to_value(report: &Report) -> Value {
     let rules: Vec<Value> = rules.into_iter().map(|(id, r)| rule_json(&id, r)).collect();
     // An incomplete analysis is a failed execution with a notification per gap, so a code-scanning UI
     // never shows a partial result as a clean one.
-    let notifications: Vec<Value> = report
+    let mut notifications: Vec<Value> = report
         .incomplete_lines()
         .into_iter()
         .map(|line| json!({"level": "error", "message": {"text": format!("not analysed: {line}")}}))
         .collect();
+    if let Some(stale) = &report.db.stale {
+        notifications.push(json!({"level": "warning", "message": {"text": stale}}));
+    }
     json!({
         "$schema": SCHEMA,
         "version": "2.1.0",
@@ -123,6 +126,7 @@ pub fn to_value(report: &Report) -> Value {
                 "imageID": report.artifact.image_id,
                 "repoDigest": report.artifact.repo_digest,
                 "dbDigest": report.db.content_digest,
+                "dbNewestAdvisory": report.db.newest_advisory,
             },
         }],
     })

@@ -4,20 +4,31 @@ use std::fmt::Write as _;
 
 use comfy_table::{Cell, Color, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
-use super::{Finding, Report};
+use super::{Finding, Hidden, PackageEntry, Report};
 use crate::severity::Severity;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TableStyle {
     /// Colour severities (only when writing to a terminal).
     pub color: bool,
-    /// Terminal width to wrap to; `None` lays the table out without wrapping.
+    /// Width to wrap to; `None` lays the table out without wrapping, unless `fit_terminal`.
     pub width: Option<u16>,
+    /// Without `width`: wrap to the width of the terminal on standard output (120 when it cannot be read).
+    pub fit_terminal: bool,
 }
+
+/// The width a terminal is assumed to have when it cannot be asked.
+const FALLBACK_WIDTH: u16 = 120;
 
 pub fn to_table(report: &Report, style: TableStyle) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{} ({})", report.artifact.name, report.artifact.image_id);
+    if let Some(newest) = &report.db.newest_advisory {
+        let _ = writeln!(out, "advisory data as of {}", newest.get(..10).unwrap_or(newest));
+    }
+    if let Some(stale) = &report.db.stale {
+        let _ = writeln!(out, "warning: {stale}");
+    }
     for result in &report.results {
         let ecosystem = result.ecosystem.as_deref().map(|e| format!(", {e}")).unwrap_or_default();
         let counts = match result.class.as_str() {
@@ -51,22 +62,13 @@ pub fn to_table(report: &Report, style: TableStyle) -> String {
             }
             let _ = writeln!(out, "{table}");
         }
+        if let Some(packages) = &result.package_list {
+            let _ = writeln!(out, "{}", package_table(packages, style));
+        }
         if result.findings.is_empty() {
             continue;
         }
-        let mut table = Table::new();
-        table.load_style(UTF8_FULL_CONDENSED);
-        match style.width {
-            Some(width) => {
-                table.set_content_arrangement(ContentArrangement::Dynamic).set_width(width);
-            }
-            None => {
-                table.set_content_arrangement(ContentArrangement::Disabled);
-            }
-        }
-        if !style.color {
-            table.force_no_tty();
-        }
+        let mut table = new_table(style);
         table.set_header(["Package", "Vulnerability", "Severity", "Installed", "Fixed", "Layer", "Title"]);
         for finding in &result.findings {
             table.add_row(row(finding, style.color));
@@ -78,6 +80,9 @@ pub fn to_table(report: &Report, style: TableStyle) -> String {
         .map(|s| format!("{s}: {}", report.summary.by_severity.get(s).copied().unwrap_or(0)))
         .collect();
     let _ = writeln!(out, "\nTotal: {} ({})", report.summary.total, counts.join(", "));
+    if let Some(line) = hidden_line(&report.summary.hidden_by) {
+        let _ = writeln!(out, "{line}");
+    }
     if report.summary.secrets + report.summary.misconfigurations > 0 {
         let _ = writeln!(
             out,
@@ -98,6 +103,62 @@ pub fn to_table(report: &Report, style: TableStyle) -> String {
         }
     }
     out
+}
+
+/// What the filters left out, e.g. `Hidden by filters: 12 (--severity: 10 UNKNOWN; --ignore-unfixed: 2)`.
+fn hidden_line(hidden: &Hidden) -> Option<String> {
+    if hidden.is_empty() {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if !hidden.by_severity.is_empty() {
+        let levels: Vec<String> = hidden.by_severity.iter().rev().map(|(s, n)| format!("{n} {s}")).collect();
+        parts.push(format!("--severity: {}", levels.join(", ")));
+    }
+    if hidden.unfixed > 0 {
+        parts.push(format!("--ignore-unfixed: {}", hidden.unfixed));
+    }
+    Some(format!("Hidden by filters: {} ({})", hidden.total(), parts.join("; ")))
+}
+
+/// An empty table laid out for `style`: colours only on a terminal, wrapped as `style` says.
+fn new_table(style: TableStyle) -> Table {
+    let mut table = Table::new();
+    table.load_style(UTF8_FULL_CONDENSED);
+    if !style.color {
+        table.force_no_tty();
+    }
+    match style.width {
+        Some(width) => {
+            table.set_content_arrangement(ContentArrangement::Dynamic).set_width(width);
+        }
+        // comfy-table reads the terminal's size itself when standard output is one.
+        None if style.fit_terminal => {
+            table.set_content_arrangement(ContentArrangement::Dynamic);
+            if table.width().is_none() {
+                table.set_width(FALLBACK_WIDTH);
+            }
+        }
+        None => {
+            table.set_content_arrangement(ContentArrangement::Disabled);
+        }
+    }
+    table
+}
+
+/// `--list-all-pkgs`: every package of the target, with the layer that put it there.
+fn package_table(packages: &[PackageEntry], style: TableStyle) -> Table {
+    let mut table = new_table(style);
+    table.set_header(["Package", "Version", "Source", "Layer", "Path"]);
+    for p in packages {
+        let source = match (&p.source_name, &p.source_version) {
+            (Some(name), Some(version)) if *name != p.name || *version != p.version => format!("{name} {version}"),
+            (Some(name), None) if *name != p.name => name.clone(),
+            _ => String::new(),
+        };
+        table.add_row([p.name.clone(), p.version.clone(), source, format!("#{}", p.layer.index), p.path.clone()]);
+    }
+    table
 }
 
 fn row(f: &Finding, color: bool) -> Vec<Cell> {

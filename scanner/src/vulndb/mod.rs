@@ -4,10 +4,14 @@
 //! - `ingest`: reading directories, `.json`, `all.zip` and `.jsonl.gz` sources, with per-record warnings.
 //! - `file`: the on-disk format (magic, JSON header, zstd-compressed postcard body) and its checks.
 //! - `index`: the (ecosystem, name) lookup built at load, and the ecosystem/name normalisation rules.
+//! - `alias`: severity borrowed from an alias record for advisories that have none (at build time).
+//! - `freshness`: the newest advisory date, and when data counts as stale.
 //!
 //! Matching itself (OSV range semantics) is [`crate::matcher`]; version orderings are [`crate::version`].
 
+mod alias;
 mod file;
+mod freshness;
 mod index;
 mod ingest;
 mod osv;
@@ -24,6 +28,7 @@ use crate::version::{self, scheme_for};
 
 pub use crate::model::{Affected, Event, Range, RangeKind};
 pub use file::FORMAT_VERSION;
+pub use freshness::{STALE_AFTER_DAYS, stale_for, stale_notice};
 pub use index::{normalize_ecosystem, normalize_name};
 pub use ingest::IngestWarning;
 
@@ -40,6 +45,9 @@ pub struct Advisory {
     /// OSV `details`, cut to about 1,000 characters.
     pub details: Option<String>,
     pub severity: Severity,
+    /// The alias record the severity (and score, vector) was taken from, when the advisory has none of its
+    /// own (see `alias`).
+    pub severity_source: Option<String>,
     pub cvss_score: Option<f64>,
     pub cvss_vector: Option<String>,
     /// An ADVISORY reference, else the first WEB reference.
@@ -61,6 +69,16 @@ pub struct DbHeader {
     /// Advisories per normalised ecosystem.
     pub record_counts: BTreeMap<String, u64>,
     pub withdrawn_skipped: u64,
+    /// Advisories whose severity was taken from an alias record.
+    #[serde(default)]
+    pub severity_from_aliases: u64,
+    /// The newest `modified` (else `published`) date of any advisory, not after `built_at`: how current the
+    /// data is, whenever the file was built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_advisory: Option<String>,
+    /// The same per normalised ecosystem: one ecosystem's data can stop years before another's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub newest_by_ecosystem: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,21 +123,29 @@ impl VulnDb {
         withdrawn_skipped: u64,
     ) -> Result<VulnDb> {
         advisories.sort_by(|a, b| a.id.cmp(&b.id));
+        let severity_from_aliases = alias::borrow_severities(&mut advisories);
+        let now = chrono::Utc::now();
+        let mut newest = freshness::Newest::new(now);
         let mut record_counts = BTreeMap::new();
         for advisory in &advisories {
             let ecosystems: BTreeSet<_> = advisory.affected.iter().map(|a| normalize_ecosystem(&a.ecosystem)).collect();
+            newest.add(advisory, &ecosystems);
             for eco in ecosystems {
                 *record_counts.entry(eco.into_owned()).or_insert(0) += 1;
             }
         }
         let body = file::encode_body(&advisories)?;
+        let (newest_advisory, newest_by_ecosystem) = newest.finish();
         let header = DbHeader {
             format_version: FORMAT_VERSION,
             content_digest: file::digest(&body),
-            built_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            built_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             sources,
             record_counts,
             withdrawn_skipped,
+            severity_from_aliases,
+            newest_advisory,
+            newest_by_ecosystem,
         };
         let index = index::Index::build(&advisories);
         Ok(VulnDb { header, advisories, index, warnings: Vec::new(), body: Some(body) })

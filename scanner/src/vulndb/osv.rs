@@ -138,6 +138,7 @@ impl OsvRecord {
             summary: summary.map(str::to_owned),
             details: self.details.as_deref().map(truncate_details).filter(|d| !d.is_empty()),
             severity,
+            severity_source: None,
             cvss_score,
             cvss_vector,
             primary_url,

@@ -15,6 +15,7 @@ fn finding(id: &str, aliases: &[&str], package: &str, source: Option<&str>, purl
         source_package: source.map(Into::into),
         fixed_version: Some("9".into()),
         severity: Severity::High,
+        severity_source: None,
         score: None,
         title: None,
         primary_url: None,
@@ -60,6 +61,7 @@ fn report() -> Report {
         secrets: Vec::new(),
         misconfigurations: Vec::new(),
         suppressed: Vec::new(),
+        hidden: Default::default(),
     };
     let results = vec![target("debian 11.6", "os-pkgs", os), target("/app/package-lock.json", "lang-pkgs", npm)];
     Report {
@@ -72,7 +74,12 @@ fn report() -> Report {
             os: None,
             layers: Vec::new(),
         },
-        db: DbInfo { content_digest: "sha256:22".into(), built_at: "2023-04-30T00:00:00Z".into() },
+        db: DbInfo {
+            content_digest: "sha256:22".into(),
+            built_at: "2023-04-30T00:00:00Z".into(),
+            newest_advisory: None,
+            stale: None,
+        },
         summary: summarize(&results),
         results,
         warnings: Vec::new(),
@@ -232,7 +239,8 @@ fn scanners_drop_what_was_not_asked_for() {
             total: 0,
             by_severity: Severity::ALL.iter().map(|s| (*s, 0)).collect(),
             secrets: 0,
-            misconfigurations: 0
+            misconfigurations: 0,
+            ..Default::default()
         }
     );
     assert_eq!(
@@ -277,6 +285,6 @@ fn an_incomplete_report_fails_the_gate_even_without_findings() {
     assert_eq!(report.incomplete_lines(), ["layer #1 sha256:33 /var/lib/rpm/Packages: over its cap"]);
     let sarif = crate::report::sarif::to_value(&report);
     assert_eq!(sarif["runs"][0]["invocations"][0]["executionSuccessful"], false);
-    let table = crate::report::to_table(&report, crate::report::TableStyle { color: false, width: None });
+    let table = crate::report::to_table(&report, crate::report::TableStyle::default());
     assert!(table.contains("INCOMPLETE") && table.contains("/var/lib/rpm/Packages: over its cap"), "{table}");
 }
