@@ -200,7 +200,8 @@ fn list_all_pkgs_lists_packages_in_the_table() {
 fn undocumented(help: &str) -> Vec<String> {
     let mut bad = Vec::new();
     let mut section = "";
-    for line in help.lines() {
+    let lines: Vec<&str> = help.lines().collect();
+    for (i, line) in lines.iter().copied().enumerate() {
         if !line.starts_with(' ') && line.ends_with(':') {
             section = line;
             continue;
@@ -215,7 +216,11 @@ fn undocumented(help: &str) -> Vec<String> {
             let text = entry.split_once("  ").map_or("", |(_, text)| text.trim());
             let text = text.split(" [").next().unwrap_or("").trim();
             let text = if text.starts_with('[') { "" } else { text };
-            if text.is_empty() {
+            // When one help text is too long for the width, clap puts every text on the line below.
+            let below = lines.get(i + 1).filter(|next| next.len() - next.trim_start().len() > 6);
+            let below = below.map_or("", |next| next.trim().split(" [").next().unwrap_or("").trim());
+            let below = if below.starts_with('[') { "" } else { below };
+            if text.is_empty() && below.is_empty() {
                 bad.push(line.to_string());
             }
         }
@@ -264,6 +269,8 @@ fn every_help_line_is_filled() {
     // The checker itself finds an empty line.
     assert_eq!(undocumented("Options:\n      --json\n  -q, --quiet  No progress\n").len(), 1);
     assert_eq!(undocumented("Options:\n      --url <URL>  [env: STRATA_URL=]\n").len(), 1);
+    assert_eq!(undocumented("Options:\n      --url <URL>\n          The URL [env: U=]\n").len(), 0);
+    assert_eq!(undocumented("Options:\n      --url <URL>\n          [env: U=]\n      --x\n").len(), 2);
 }
 
 #[test]

@@ -234,7 +234,11 @@ impl RegistryClient {
                 (format!("tag {tag}"), tag)
             }
         };
-        let (manifest, digest) = self.fetch_manifest(&s, &tag_or_digest, &what, None).await?;
+        let (manifest, digest) = match self.fetch_manifest(&s, &tag_or_digest, &what, None).await {
+            Ok(found) => found,
+            Err(e @ RegistryError::NotFound { .. }) => return Err(self.missing_repository(&s).await.unwrap_or(e)),
+            Err(e) => return Err(e),
+        };
         let (manifest, digest) = match manifest {
             Manifest::Image(m) => (m, digest),
             Manifest::Index(index) => {
@@ -307,6 +311,18 @@ impl RegistryClient {
 
     /// GETs a manifest, bounded to [`MAX_MANIFEST_BYTES`], and checks it against the digest it was asked
     /// by and the one the registry claims.
+    /// Distribution answers MANIFEST_UNKNOWN for a tag of a repository that does not exist; its tag list
+    /// says NAME_UNKNOWN then, so a missing repository is not reported as a missing tag.
+    async fn missing_repository(&self, s: &Session<'_>) -> Option<RegistryError> {
+        let scope = s.scope();
+        let target = Target { subject: s.given, what: "the tag list", scope: &scope };
+        let url = s.url("tags/list?n=1").ok()?;
+        match s.transport.send(Method::GET, &url, &target, None).await {
+            Err(e @ RegistryError::NotFound { .. }) if e.to_string().contains("repository ") => Some(e),
+            _ => None,
+        }
+    }
+
     async fn fetch_manifest(
         &self,
         s: &Session<'_>,
