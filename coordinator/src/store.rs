@@ -195,9 +195,23 @@ impl ScanStore {
         Ok(())
     }
 
+    /// Stores a scan's report, only while its record exists: a rescan that finishes after retention removed
+    /// the scan must not leave a report nothing points to (it gets `NotFound`, as its record update would).
     pub async fn put_report(&self, id: &str, json: &[u8]) -> Result<()> {
+        const SCRIPT: &str =
+            "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('SET', KEYS[2], ARGV[1]) return 1 end return 0";
         let packed = zstd::encode_all(json, 3).map_err(|e| CoordinatorError::Internal(e.to_string()))?;
-        let _: () = self.conn.clone().set(self.key(&format!("report:{id}")), packed).await?;
+        let stored: i64 = redis::cmd("EVAL")
+            .arg(SCRIPT)
+            .arg(2)
+            .arg(self.key(&format!("scan:{id}")))
+            .arg(self.key(&format!("report:{id}")))
+            .arg(packed)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        if stored == 0 {
+            return Err(CoordinatorError::NotFound(format!("scan {id}")));
+        }
         Ok(())
     }
 

@@ -249,6 +249,9 @@ async fn latest_zero_leaves_age_alone_and_a_rescan_renews_a_scan() {
     let keys = p.keys().await;
     assert!(keys.contains("scan:s1") && keys.contains("report:s1") && keys.contains("image:sha256:s1"), "{keys:?}");
     assert!(!keys.contains("scan:r0") && !keys.contains("report:r0") && !keys.contains("image:sha256:r0"), "{keys:?}");
+    // A rescan of r0 that finishes after the pass (it read the report before) leaves no report behind.
+    assert!(p.store.put_report("r0", b"{}").await.is_err());
+    assert!(!p.keys().await.contains("report:r0"));
 }
 
 #[tokio::test]
