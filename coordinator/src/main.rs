@@ -129,6 +129,9 @@ struct Args {
     /// The latest this many done scans of each repository are kept whatever their age; 0: age alone.
     #[arg(long, env = "STRATA_RETAIN_LATEST", default_value_t = 3)]
     retain_latest: u32,
+    /// How often one replica of the fleet runs a retention pass, seconds.
+    #[arg(long, env = "STRATA_RETAIN_INTERVAL_SECS", default_value_t = 3600)]
+    retain_interval_secs: u64,
 }
 
 /// A secret from a file, trimmed; never from a flag value (flags show in `ps`).
@@ -208,7 +211,7 @@ fn main() -> anyhow::Result<()> {
         retention: strata_coordinator::retention::RetentionSettings {
             days: args.retain_days,
             latest: args.retain_latest,
-            ..Default::default()
+            interval: Duration::from_secs(args.retain_interval_secs.max(1)),
         },
         tls: match (args.tls_cert, args.tls_key) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key, client_ca: args.tls_client_ca }),

@@ -2,10 +2,11 @@
 //! scans across repositories, back-dated, with an active scan, a legacy record written before the
 //! indexes existed and an orphaned index entry; one pass must leave exactly the keys the policy keeps.
 //! And the `maxmemory-policy` warning, on a `redis-server` of the test's own (the shared one's
-//! configuration is never changed).
+//! configuration is never changed), and a running coordinator pruning on its interval.
 
 use std::collections::BTreeSet;
 use std::io::Read;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,7 @@ use strata_coordinator::retention::{RetentionSettings, prune};
 use strata_coordinator::runner::now_ms;
 use strata_coordinator::store::ScanStore;
 use strata_proto::v1::{Scan, ScanOptions, ScanStatus};
+use strata_testkit::fleet::{Bins, Fleet};
 use strata_testkit::registry::free_port;
 use strata_testkit::services::OwnedRedis;
 
@@ -309,4 +311,34 @@ async fn an_allkeys_policy_is_warned_about_at_start() {
             redis::cmd("CONFIG").arg("SET").arg("maxmemory-policy").arg(policy).query_async(&mut conn).await.unwrap();
         assert_eq!(eviction::check(&store).await, Eviction::Safe(policy.into()));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_coordinator_prunes_once_an_interval() {
+    let bins = Bins::beside(Path::new(env!("CARGO_BIN_EXE_strata-coordinator")));
+    let settings = [("STRATA_RETAIN_INTERVAL_SECS", "1"), ("STRATA_RETAIN_DAYS", "30"), ("STRATA_RETAIN_LATEST", "1")];
+    let fleet = Fleet::start(bins, Path::new(""), 0, &settings);
+    let store = ScanStore::connect(REDIS, &fleet.prefix).await.unwrap();
+    let now = now_ms();
+    for (id, days) in [("old", 40), ("new", 1)] {
+        let scan = Scan {
+            id: id.into(),
+            reference: "127.0.0.1:5000/team/app:v1".into(),
+            status: ScanStatus::Done as i32,
+            created_unix_ms: now - days * DAY,
+            updated_unix_ms: now - days * DAY,
+            ..Scan::default()
+        };
+        store.save(&scan).await.unwrap();
+        store.put_report(id, b"{}").await.unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while store.get("old").await.is_ok() {
+        assert!(Instant::now() < deadline, "the old scan is still there after 60 s:\n{}", fleet.logs());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(store.get_report("old").await.is_err(), "the old scan's report went with it");
+    assert!(store.get("new").await.is_ok() && store.get_report("new").await.is_ok(), "the latest scan stays");
+    let log = fleet.log_text("coordinator.log");
+    assert!(log.contains("retention pass"), "{log}");
 }
