@@ -9,6 +9,8 @@
 //! Fan-out, assembly and the finishing steps are `strata-pipeline`, which `strata image` runs too: one
 //! pipeline, not two. What it is not: the engine (`strata-scanner`) nor a layer worker (`strata-worker`).
 //!
+//! [`retention`] prunes old scans from Redis and checks that Redis cannot evict them.
+//!
 //! [`sweep`] lists a registry and scans or re-matches everything in it, on request or on the [`schedule`].
 
 pub mod auth;
@@ -19,6 +21,7 @@ pub mod harbor;
 pub mod http;
 pub mod notify;
 pub mod policy;
+pub mod retention;
 pub mod runner;
 pub mod schedule;
 pub mod server;

@@ -122,6 +122,16 @@ struct Args {
     /// Catalog and tag-list page size (`n`) of sweeps that name none.
     #[arg(long, env = "STRATA_SWEEP_PAGE_SIZE", default_value_t = 100)]
     sweep_page_size: usize,
+    /// Finished scans not updated (finished or rescanned) for this many days are pruned with their reports
+    /// and unused image records; 0 keeps every scan.
+    #[arg(long, env = "STRATA_RETAIN_DAYS", default_value_t = 30)]
+    retain_days: u64,
+    /// The latest this many done scans of each repository are kept whatever their age; 0: age alone.
+    #[arg(long, env = "STRATA_RETAIN_LATEST", default_value_t = 3)]
+    retain_latest: u32,
+    /// How often one replica of the fleet runs a retention pass, seconds.
+    #[arg(long, env = "STRATA_RETAIN_INTERVAL_SECS", default_value_t = 3600)]
+    retain_interval_secs: u64,
 }
 
 /// A secret from a file, trimmed; never from a flag value (flags show in `ps`).
@@ -198,6 +208,11 @@ fn main() -> anyhow::Result<()> {
             registry: args.sweep_registry.clone().unwrap_or_default(),
             repositories: args.sweep_repos.clone(),
         }),
+        retention: strata_coordinator::retention::RetentionSettings {
+            days: args.retain_days,
+            latest: args.retain_latest,
+            interval: Duration::from_secs(args.retain_interval_secs.max(1)),
+        },
         tls: match (args.tls_cert, args.tls_key) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key, client_ca: args.tls_client_ca }),
             _ => None,

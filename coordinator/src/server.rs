@@ -54,6 +54,8 @@ pub struct Config {
     /// How sweeps reach registries, and the scheduled sweep if any (`STRATA_SWEEP_*`, docs/sweep.md).
     pub sweep: crate::sweep::SweepSettings,
     pub sweep_schedule: Option<crate::schedule::ScheduledSweep>,
+    /// How long finished scans are kept (`STRATA_RETAIN_*`, docs/operations.md).
+    pub retention: crate::retention::RetentionSettings,
 }
 
 #[derive(Clone, Debug)]
@@ -98,6 +100,7 @@ async fn serve(
     tasks: &Tasks,
 ) -> Result<()> {
     let store = ScanStore::connect(&config.redis_url, &config.prefix).await?;
+    crate::retention::eviction::check_and_log(&store).await;
     let cache: Arc<dyn LayerCache> =
         Arc::new(RedisCache::connect(&config.redis_url, &config.prefix, config.layer_ttl).await?);
     let queue: Arc<dyn JobQueue> = Arc::new(RabbitQueue::connect(&config.amqp_url, &config.queue).await?);
@@ -155,6 +158,7 @@ async fn serve(
     }
     runner.resume().await?;
     runner.start_resumer();
+    crate::retention::start(store.clone(), config.retention, tasks);
     if let Some(addr) = &config.http_listen {
         serve_http(addr, config, &runner).await?;
     }

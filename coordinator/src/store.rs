@@ -7,6 +7,11 @@
 //! `policy:{sha256}` the ignore files and VEX documents a submission sent (`ScanPolicy`, protobuf),
 //! `sweep:tick:{unix}` which replica runs a scheduled sweep, `sweeps` the last scheduled sweeps' summaries,
 //! and the `events` channel that carries every record update to `WatchScans` streams on all replicas.
+//!
+//! Retention's indexes ([`crate::retention`]), written with every record: `done:{repository}` the
+//! repository's done scans by finish time (`repository` as in the reference: registry and path),
+//! `refs:image:{digest}` and `refs:policy:{digest}` the scans that use an image record or a policy
+//! document, so the last scan to go takes them along.
 
 use std::time::Duration;
 
@@ -69,8 +74,26 @@ impl ScanStore {
         Ok(ScanStore { conn, prefix: prefix.to_string(), events })
     }
 
-    fn key(&self, what: &str) -> String {
+    pub(crate) fn key(&self, what: &str) -> String {
         format!("{}:{what}", self.prefix)
+    }
+
+    pub(crate) fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// Adds `scan` to retention's indexes (idempotent: sets, and a sorted set keyed by the scan id).
+    pub(crate) fn index(&self, pipe: &mut redis::Pipeline, scan: &Scan) {
+        if !scan.image_digest.is_empty() {
+            pipe.sadd(self.key(&format!("refs:image:{}", scan.image_digest)), &scan.id).ignore();
+        }
+        if let Some(digest) = scan.options.as_ref().map(|o| o.policy_digest.as_str()).filter(|d| !d.is_empty()) {
+            pipe.sadd(self.key(&format!("refs:policy:{digest}")), &scan.id).ignore();
+        }
+        if scan.status == strata_proto::v1::ScanStatus::Done as i32 {
+            let repository = strata_registry::repository_of(&scan.reference);
+            pipe.zadd(self.key(&format!("done:{repository}")), &scan.id, scan.updated_unix_ms).ignore();
+        }
     }
 
     /// Stores a record and announces it to every replica's watchers.
@@ -100,6 +123,7 @@ impl ScanStore {
         } else {
             pipe.sadd(self.key("scans:active"), &scan.id);
         }
+        self.index(&mut pipe, scan);
         pipe.publish(self.key("events"), &bytes);
         // A Redis restart breaks the connection under a submit or a status change; the connection manager
         // reconnects, so wait for it rather than fail the caller. Only without `extra`: a MULTI whose reply
@@ -171,9 +195,23 @@ impl ScanStore {
         Ok(())
     }
 
+    /// Stores a scan's report, only while its record exists: a rescan that finishes after retention removed
+    /// the scan must not leave a report nothing points to (it gets `NotFound`, as its record update would).
     pub async fn put_report(&self, id: &str, json: &[u8]) -> Result<()> {
+        const SCRIPT: &str =
+            "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('SET', KEYS[2], ARGV[1]) return 1 end return 0";
         let packed = zstd::encode_all(json, 3).map_err(|e| CoordinatorError::Internal(e.to_string()))?;
-        let _: () = self.conn.clone().set(self.key(&format!("report:{id}")), packed).await?;
+        let stored: i64 = redis::cmd("EVAL")
+            .arg(SCRIPT)
+            .arg(2)
+            .arg(self.key(&format!("scan:{id}")))
+            .arg(self.key(&format!("report:{id}")))
+            .arg(packed)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        if stored == 0 {
+            return Err(CoordinatorError::NotFound(format!("scan {id}")));
+        }
         Ok(())
     }
 

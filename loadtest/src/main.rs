@@ -29,6 +29,7 @@ mod plot;
 mod population;
 mod procstat;
 mod push;
+mod redis_size;
 mod report;
 mod sampler;
 mod scaling;

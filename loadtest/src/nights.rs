@@ -88,6 +88,8 @@ pub struct RunReport {
     pub anchor: Option<Anchor>,
     pub costs: Costs,
     pub checks: costs::Checks,
+    /// What the run left in Redis (both nights' scans), by key family.
+    pub redis: Option<crate::redis_size::RedisSize>,
 }
 
 pub fn load_average() -> String {
@@ -118,6 +120,7 @@ pub fn run(bins: &Bins, options: &Options, command: String) -> Result<RunReport>
     };
     let redis_url = backends.redis_url();
     let mut nights = Vec::new();
+    let redis;
     {
         let ctx = Ctx { runtime: &runtime, sampler: &sampler, url, redis_url, prefix, timeout: options.timeout };
         eprintln!("night 1…");
@@ -147,6 +150,9 @@ pub fn run(bins: &Bins, options: &Options, command: String) -> Result<RunReport>
         eprintln!("night 2…");
         let data = night::run(&ctx, &setup.pushed.references, 2, None)?;
         nights.push(report::night_report(&data, &setup.pushed.layers, Some(&new)));
+        redis = crate::redis_size::measure(&ctx.redis_url, &ctx.prefix)
+            .inspect_err(|e| eprintln!("sizing the run's Redis keys: {e:#}"))
+            .ok();
     }
     drop(sampler);
     drop(fleet);
@@ -176,5 +182,6 @@ pub fn run(bins: &Bins, options: &Options, command: String) -> Result<RunReport>
         anchor: Some(anchor),
         costs,
         checks,
+        redis,
     })
 }

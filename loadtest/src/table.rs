@@ -139,6 +139,9 @@ pub fn run(report: &RunReport) -> String {
             report.costs.night1_vs_plain_decompression.unwrap_or(0.0)
         );
     }
+    if let Some(redis) = &report.redis {
+        out.push_str(&redis.table());
+    }
     let _ = writeln!(out, "\nper-unit costs: {}", serde_json::to_string(&report.costs).unwrap_or_default());
     let _ = writeln!(out, "checks: {}", serde_json::to_string(&report.checks).unwrap_or_default());
     out

@@ -57,13 +57,21 @@ pub struct OwnedRedis {
     pub port: u16,
     dir: PathBuf,
     appendonly: bool,
+    /// Further `redis-server` arguments (`--maxmemory-policy allkeys-lru`).
+    args: Vec<String>,
 }
 
 impl OwnedRedis {
     pub fn start(dir: &Path, appendonly: bool) -> OwnedRedis {
+        Self::start_with(dir, appendonly, &[])
+    }
+
+    /// As [`start`](Self::start), with further `redis-server` arguments.
+    pub fn start_with(dir: &Path, appendonly: bool, args: &[&str]) -> OwnedRedis {
         let dir = dir.join("redis");
         std::fs::create_dir_all(&dir).expect("redis dir");
-        let mut redis = OwnedRedis { child: None, port: free_port(), dir, appendonly };
+        let args = args.iter().map(|a| a.to_string()).collect();
+        let mut redis = OwnedRedis { child: None, port: free_port(), dir, appendonly, args };
         redis.launch();
         redis
     }
@@ -77,6 +85,7 @@ impl OwnedRedis {
             .arg(&self.dir)
             .arg("--logfile")
             .arg(&log)
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .process_group(0)
