@@ -8,6 +8,8 @@
 //! everything (a missing schema, a flag that stopped working) fails the test instead of passing it.
 
 mod common;
+#[path = "deploy/operable.rs"]
+mod operable;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -425,6 +427,10 @@ fn compose_has_the_fleet_with_health_checks_ordered_start_and_file_secrets() {
 // Kubernetes
 
 const OVERLAYS: [&str; 3] = ["dev", "prod", "prod-hpa"];
+/// Custom resources kubernetes-validate has no schema for: KEDA's (checked against its CRDs below), the
+/// Prometheus Operator's and cert-manager's (checked field by field).
+const CRD_KINDS: [&str; 6] =
+    ["ScaledObject", "TriggerAuthentication", "ServiceMonitor", "PodMonitor", "PrometheusRule", "Certificate"];
 /// The kubectl on the machine (and the oldest cluster these manifests are for).
 const KUBERNETES_VERSION: &str = "1.32.0";
 const TOOLS: &str = "/var/tmp/strata-tools/kv";
@@ -607,7 +613,12 @@ fn policy_violations(docs: &[Value]) -> Vec<String> {
                     v.split("://").nth(1).and_then(|r| r.split('/').next()).is_some_and(|a| a.contains('@'))
                 });
                 if inline_secret || url_with_password {
-                    bad.push(format!("{cname}: {ename} has an inline value; use secretKeyRef"));
+                    bad.push(format!("{cname}: {ename} has an inline value; use the settings file"));
+                }
+                // Credentials reach the binaries as files (the STRATA_CONFIG settings file, *_FILE), which
+                // neither `kubectl describe` nor /proc/PID/environ of a sidecar shows.
+                if !e["valueFrom"]["secretKeyRef"].is_null() {
+                    bad.push(format!("{cname}: {ename} from a Secret into the environment; mount it as a file"));
                 }
             }
         }
@@ -659,10 +670,7 @@ fn kubernetes_overlays_render_validate_and_follow_policy() {
 
         // Every object against the Kubernetes schemas; only KEDA's kinds may be unknown to it.
         let unknown = validate_k8s(&docs).unwrap_or_else(|log| panic!("{overlay}: kubernetes-validate:\n{log}"));
-        assert!(
-            unknown.iter().all(|k| k == "ScaledObject" || k == "TriggerAuthentication"),
-            "{overlay}: no schema for {unknown:?}"
-        );
+        assert!(unknown.iter().all(|k| CRD_KINDS.contains(&k.as_str())), "{overlay}: no schema for {unknown:?}");
         // KEDA objects against KEDA's CRD schemas.
         for d in &docs {
             let validator = match d["kind"].as_str() {
@@ -757,7 +765,15 @@ fn kubernetes_overlays_render_validate_and_follow_policy() {
             assert_eq!(trigger["metadata"]["queueName"], "strata.layers");
             let auth = find(&docs, "TriggerAuthentication", trigger["authenticationRef"]["name"].as_str().unwrap());
             let refs = auth["spec"]["secretTargetRef"].as_array().unwrap();
-            assert!(refs.iter().any(|r| r["parameter"] == "host" && r["name"] == "strata-amqp"), "{refs:?}");
+            assert!(
+                refs.iter().any(|r| r["parameter"] == "host" && r["name"] == "strata-fleet" && r["key"] == "amqp-url"),
+                "{refs:?}"
+            );
+            // RabbitMQ unreachable from KEDA: a fixed worker count within the bounds, not a frozen one.
+            let fallback = &so["spec"]["fallback"];
+            let replicas = fallback["replicas"].as_u64().unwrap_or_else(|| panic!("{overlay}: no KEDA fallback"));
+            assert!(fallback["failureThreshold"].as_u64().is_some_and(|t| t >= 1), "{overlay}: {fallback}");
+            assert!((min.max(1)..=max).contains(&replicas), "{overlay}: fallback {replicas} outside {min}..{max}");
             assert!(!kinds.contains("HorizontalPodAutoscaler"), "{overlay}: an HPA would fight KEDA's");
         }
 
@@ -793,7 +809,7 @@ fn kubernetes_overlays_render_validate_and_follow_policy() {
 
         // Secrets are referenced, never rendered: the DefectDojo token and registry credentials included.
         let rendered = docs.iter().map(|d| d.to_string()).collect::<String>();
-        for secret in ["strata-defectdojo", "strata-registry", "strata-amqp", "strata-redis", "strata-token"] {
+        for secret in ["strata-defectdojo", "strata-fleet", "strata-broker-tls", "strata-token"] {
             assert!(rendered.contains(&format!("\"{secret}\"")), "{overlay}: Secret {secret} not referenced");
         }
     }
@@ -810,7 +826,7 @@ fn kubernetes_overlays_render_validate_and_follow_policy() {
     bad_so["spec"].as_object_mut().unwrap().remove("scaleTargetRef");
     bad_so["spec"]["minReplicaCount"] = json!("one");
     assert!(!keda_errors(&scaled_object, &bad_so).is_empty(), "KEDA schema accepted a ScaledObject without a target");
-    let mutations: [Mutation<Vec<Value>>; 6] = [
+    let mutations: [Mutation<Vec<Value>>; 7] = [
         ("root", |docs| {
             let d = docs
                 .iter_mut()
@@ -830,7 +846,7 @@ fn kubernetes_overlays_render_validate_and_follow_policy() {
                 .iter_mut()
                 .find(|d| d["metadata"]["name"] == "strata-coordinator" && d["kind"] == "Deployment")
                 .unwrap();
-            d["spec"]["template"]["spec"]["initContainers"][0]["resources"].as_object_mut().unwrap().remove("limits");
+            d["spec"]["template"]["spec"]["containers"][0]["resources"].as_object_mut().unwrap().remove("limits");
         }),
         ("no probes", |docs| {
             let d = docs
@@ -846,6 +862,14 @@ fn kubernetes_overlays_render_validate_and_follow_policy() {
                 .unwrap();
             let env = d["spec"]["template"]["spec"]["containers"][0]["env"].as_array_mut().unwrap();
             env.push(json!({"name": "STRATA_REGISTRY_PASSWORD", "value": "hunter2"}));
+        }),
+        ("a credential from a Secret into the environment", |docs| {
+            let d = docs
+                .iter_mut()
+                .find(|d| d["metadata"]["name"] == "strata-worker" && d["kind"] == "Deployment")
+                .unwrap();
+            let env = d["spec"]["template"]["spec"]["containers"][0]["env"].as_array_mut().unwrap();
+            env.push(json!({"name": "STRATA_AMQP_URL", "valueFrom": {"secretKeyRef": {"name": "strata-fleet", "key": "amqp-url"}}}));
         }),
         ("a Secret object", |docs| {
             docs.push(
