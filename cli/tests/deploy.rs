@@ -8,6 +8,8 @@
 //! everything (a missing schema, a flag that stopped working) fails the test instead of passing it.
 
 mod common;
+#[path = "deploy/helm.rs"]
+mod helm;
 #[path = "deploy/operable.rs"]
 mod operable;
 
@@ -442,32 +444,37 @@ fn render(overlay: &str) -> Vec<Value> {
     yaml_docs(&String::from_utf8(out.stdout).unwrap())
 }
 
-/// The pinned kubernetes-validate in its venv; installs it when missing or when the pins changed (the
-/// same steps as scripts/setup.sh, so `cargo test` alone works on a fresh machine).
-fn kubernetes_validate() -> PathBuf {
-    let req = repo().join("deploy/tests/requirements.txt");
-    let venv = Path::new(TOOLS);
+/// A venv at `venv` with the pins of deploy/tests/`requirements`, made with `python` (a shell command
+/// naming the interpreter), when missing or when the pins changed: the same steps as scripts/setup.sh, so
+/// `cargo test` alone works on a fresh machine. Returns the venv.
+fn pinned_venv(venv: &str, requirements: &str, python: &str) -> PathBuf {
+    let req = repo().join("deploy/tests").join(requirements);
+    let venv = Path::new(venv);
     let stamp = venv.join(".requirements.txt");
-    let bin = venv.join("bin/kubernetes-validate");
     let wanted = std::fs::read(&req).unwrap();
-    if !bin.exists() || std::fs::read(&stamp).ok().as_deref() != Some(&wanted[..]) {
+    if !venv.join("bin/python").exists() || std::fs::read(&stamp).ok().as_deref() != Some(&wanted[..]) {
         // Serialise concurrent installs from parallel test processes.
         std::fs::create_dir_all(venv.parent().unwrap()).unwrap();
         let status = Command::new("flock")
-            .arg(venv.parent().unwrap().join("kv.lock"))
+            .arg(venv.parent().unwrap().join(format!("{requirements}.lock")))
             .arg("sh")
             .arg("-c")
             .arg(format!(
-                "cmp -s '{req}' '{stamp}' && exit 0; python3 -m venv '{venv}' && '{venv}/bin/pip' install -q -r '{req}' && cp '{req}' '{stamp}'",
+                "cmp -s '{req}' '{stamp}' && exit 0; py=$({python}) || exit 1; \"$py\" -m venv '{venv}' && '{venv}/bin/pip' install -q -r '{req}' && cp '{req}' '{stamp}'",
                 req = req.display(),
                 stamp = stamp.display(),
                 venv = venv.display()
             ))
             .status()
             .expect("flock/python3");
-        assert!(status.success(), "installing deploy/tests/requirements.txt into {TOOLS} failed");
+        assert!(status.success(), "installing deploy/tests/{requirements} into {} failed", venv.display());
     }
-    bin
+    venv.to_path_buf()
+}
+
+/// The pinned kubernetes-validate.
+fn kubernetes_validate() -> PathBuf {
+    pinned_venv(TOOLS, "requirements.txt", "echo python3").join("bin/kubernetes-validate")
 }
 
 /// kubernetes-validate --strict on `docs`: Ok(kinds it had no schema for) or Err(output).

@@ -387,7 +387,7 @@ fn overlay_images_are_the_declared_ones() {
     assert_ne!(rendered_images(&render("dev")), renamed);
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let path = entry.unwrap().path();
