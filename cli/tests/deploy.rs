@@ -12,6 +12,8 @@ mod common;
 mod helm;
 #[path = "deploy/operable.rs"]
 mod operable;
+#[path = "deploy/tls.rs"]
+mod tls;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -27,7 +27,7 @@ fn setting(docs: &[Value], c: &Value, name: &str) -> Option<String> {
 }
 
 /// The Secret (name, key) a file path in the pod comes from, through a volume mount.
-fn secret_file(pod: &Value, c: &Value, path: &str) -> Option<(String, String)> {
+pub fn secret_file(pod: &Value, c: &Value, path: &str) -> Option<(String, String)> {
     let (dir, file) = path.rsplit_once('/')?;
     let mount = c["volumeMounts"].as_array()?.iter().find(|m| m["mountPath"] == dir)?;
     let volume = pod["volumes"].as_array()?.iter().find(|v| v["name"] == mount["name"])?;
