@@ -190,6 +190,37 @@ pub fn operability_problems(overlay: &str, docs: &[Value]) -> Vec<String> {
         Ok(())
     })());
 
+    // The nightly list names only registries the fleet may contact (credential hosts aside, which the
+    // settings file holds and a render cannot see): Docker Hub references without a registry included.
+    check((|| {
+        let allowed = setting(docs, wc, "STRATA_ALLOWED_REGISTRIES").unwrap_or_default();
+        let allowed: Vec<&str> = allowed.split(',').map(str::trim).filter(|a| !a.is_empty()).collect();
+        let list = docs
+            .iter()
+            .find(|d| d["kind"] == "ConfigMap" && d["data"]["images.txt"].is_string())
+            .ok_or("no nightly image list")?;
+        for reference in str_of(&list["data"]["images.txt"], "images.txt")
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        {
+            let first = reference.split('/').next().unwrap_or_default();
+            let host = if reference.contains('/') && (first.contains('.') || first.contains(':')) {
+                first
+            } else {
+                "docker.io"
+            };
+            let ok = allowed.iter().any(|a| {
+                *a == "*" || *a == host || a.strip_prefix("*.").is_some_and(|s| host.ends_with(&format!(".{s}")))
+            });
+            if !ok {
+                return Err(format!(
+                    "nightly {reference}: registry {host} not in STRATA_ALLOWED_REGISTRIES {allowed:?}"
+                ));
+            }
+        }
+        Ok(())
+    })());
+
     // Monitoring: scrape what exists, alert on what is exported.
     let has_monitoring = docs.iter().any(|d| d["kind"] == "ServiceMonitor");
     if overlay != "dev" || has_monitoring {
@@ -277,7 +308,12 @@ fn overlays_are_operable() {
     fn coordinator(docs: &mut [Value]) -> &mut Value {
         deployment(docs, "strata-coordinator")
     }
-    let mutations: [Mutation<Vec<Value>>; 7] = [
+    let mutations: [Mutation<Vec<Value>>; 8] = [
+        ("a nightly image from a registry the fleet refuses", |docs| {
+            let list =
+                docs.iter_mut().find(|d| d["kind"] == "ConfigMap" && d["data"]["images.txt"].is_string()).unwrap();
+            list["data"]["images.txt"] = json!("ghcr.io/acme/app:1\n");
+        }),
         ("a deadline past the grace period", |docs| {
             worker(docs)["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = json!(95);
         }),
