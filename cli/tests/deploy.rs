@@ -10,10 +10,10 @@
 mod common;
 #[path = "deploy/helm.rs"]
 mod helm;
+#[path = "deploy/live.rs"]
+mod live;
 #[path = "deploy/operable.rs"]
 mod operable;
-#[path = "deploy/tls.rs"]
-mod tls;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -1,14 +1,17 @@
-//! Coordinator TLS as the prod overlay renders it, run for real: the coordinator binary with the files its
-//! rendered env and Secret volumes name, the nightly CronJob's `strata` with its rendered args, env and CA
-//! projection, and the coordinator's rendered probes against its ops listener. Only the addresses change
-//! (127.0.0.1 and free ports instead of the Service); every path comes from the render.
+//! The prod overlay's pods run for real, the binaries given what the render gives them: the settings file
+//! at the path its Secret volume puts it; coordinator TLS with the files its env and Secret volumes name,
+//! the nightly CronJob's `strata` with its rendered args, env and CA projection, and the coordinator's
+//! rendered probes against its ops listener. Only addresses change (127.0.0.1 and free ports instead of
+//! the Services); every path comes from the render.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use strata_testkit::fleet::{Bins, Fleet};
+use strata_testkit::registry::{free_port, http_get};
 
 use super::operable::secret_file;
 use super::{find, render, str_of};
@@ -102,4 +105,64 @@ fn coordinator_tls_as_rendered_serves_the_cronjob_and_the_probes() {
     assert!(!ok, "submitted without trusting the CA: {out}");
     let (ok, out) = run(&[("STRATA_COORDINATOR", &url.replace("https://", "http://")), ("STRATA_TLS_CA", &ca)]);
     assert!(!ok, "submitted in plaintext to a TLS listener: {out}");
+}
+
+/// The coordinator started with nothing but the rendered `STRATA_CONFIG` (a settings file with `settings`
+/// at the path the `strata-fleet` Secret volume projects) and loopback listeners; the first answer of its
+/// `/readyz` (RabbitMQ and Redis reachable), or None when it exited first; and its log.
+fn readiness_with_settings(bins: &Bins, settings: &str) -> (Option<u16>, String) {
+    let docs = render("prod");
+    let pod = &find(&docs, "Deployment", "strata-coordinator")["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    let path = env_value(c, "STRATA_CONFIG");
+    assert_eq!(secret_file(pod, c, &path), Some(("strata-fleet".to_string(), "config.toml".to_string())));
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("config.toml");
+    std::fs::write(&file, settings).unwrap();
+    let ops = free_port();
+    let log = tmp.path().join("stderr");
+    let mut child = Command::new(&bins.coordinator)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("STRATA_CONFIG", &file)
+        .env("STRATA_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("STRATA_OPS_LISTEN", format!("127.0.0.1:{ops}"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("strata-coordinator");
+    // Waits for the ops listener to answer at all (start-up), not for an outcome within a time.
+    let started = Instant::now();
+    let answer = loop {
+        if child.try_wait().unwrap().is_some() {
+            break None;
+        }
+        if let Ok((status, _)) = http_get(ops, "/readyz") {
+            break Some(status);
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "the coordinator neither answered nor exited");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    (answer, std::fs::read_to_string(&log).unwrap_or_default())
+}
+
+#[test]
+fn the_settings_file_alone_connects_the_coordinator() {
+    let bins = Bins::beside(Path::new(env!("CARGO_BIN_EXE_strata")));
+    let id = format!("deploy-settings-{}-{}", std::process::id(), free_port());
+    let settings = |amqp: &str| {
+        format!(
+            "amqp_url = \"{amqp}\"\nredis_url = \"redis://127.0.0.1:6379\"\nqueue = \"{id}\"\nkey_prefix = \"{id}\"\n"
+        )
+    };
+    let (ready, log) = readiness_with_settings(&bins, &settings("amqp://guest:guest@127.0.0.1:5672/%2f"));
+    assert_eq!(ready, Some(200), "the settings file's brokers are not reached: {log}");
+    // Known-bad: the file is what the coordinator uses: a wrong password in it is refused by RabbitMQ, the
+    // coordinator stops, and the password appears nowhere in what it wrote.
+    let (ready, log) =
+        readiness_with_settings(&bins, &settings("amqp://guest:s3cret-from-the-file@127.0.0.1:5672/%2f"));
+    assert_eq!(ready, None, "started with a refused AMQP login: {log}");
+    assert!(log.contains("ACCESS_REFUSED") && !log.contains("s3cret-from-the-file"), "{log}");
 }
