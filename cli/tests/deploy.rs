@@ -8,6 +8,12 @@
 //! everything (a missing schema, a flag that stopped working) fails the test instead of passing it.
 
 mod common;
+#[path = "deploy/helm.rs"]
+mod helm;
+#[path = "deploy/live.rs"]
+mod live;
+#[path = "deploy/operable.rs"]
+mod operable;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -425,6 +431,10 @@ fn compose_has_the_fleet_with_health_checks_ordered_start_and_file_secrets() {
 // Kubernetes
 
 const OVERLAYS: [&str; 3] = ["dev", "prod", "prod-hpa"];
+/// Custom resources kubernetes-validate has no schema for: KEDA's (checked against its CRDs below), the
+/// Prometheus Operator's and cert-manager's (checked field by field).
+const CRD_KINDS: [&str; 6] =
+    ["ScaledObject", "TriggerAuthentication", "ServiceMonitor", "PodMonitor", "PrometheusRule", "Certificate"];
 /// The kubectl on the machine (and the oldest cluster these manifests are for).
 const KUBERNETES_VERSION: &str = "1.32.0";
 const TOOLS: &str = "/var/tmp/strata-tools/kv";
@@ -436,32 +446,37 @@ fn render(overlay: &str) -> Vec<Value> {
     yaml_docs(&String::from_utf8(out.stdout).unwrap())
 }
 
-/// The pinned kubernetes-validate in its venv; installs it when missing or when the pins changed (the
-/// same steps as scripts/setup.sh, so `cargo test` alone works on a fresh machine).
-fn kubernetes_validate() -> PathBuf {
-    let req = repo().join("deploy/tests/requirements.txt");
-    let venv = Path::new(TOOLS);
+/// A venv at `venv` with the pins of deploy/tests/`requirements`, made with `python` (a shell command
+/// naming the interpreter), when missing or when the pins changed: the same steps as scripts/setup.sh, so
+/// `cargo test` alone works on a fresh machine. Returns the venv.
+fn pinned_venv(venv: &str, requirements: &str, python: &str) -> PathBuf {
+    let req = repo().join("deploy/tests").join(requirements);
+    let venv = Path::new(venv);
     let stamp = venv.join(".requirements.txt");
-    let bin = venv.join("bin/kubernetes-validate");
     let wanted = std::fs::read(&req).unwrap();
-    if !bin.exists() || std::fs::read(&stamp).ok().as_deref() != Some(&wanted[..]) {
+    if !venv.join("bin/python").exists() || std::fs::read(&stamp).ok().as_deref() != Some(&wanted[..]) {
         // Serialise concurrent installs from parallel test processes.
         std::fs::create_dir_all(venv.parent().unwrap()).unwrap();
         let status = Command::new("flock")
-            .arg(venv.parent().unwrap().join("kv.lock"))
+            .arg(venv.parent().unwrap().join(format!("{requirements}.lock")))
             .arg("sh")
             .arg("-c")
             .arg(format!(
-                "cmp -s '{req}' '{stamp}' && exit 0; python3 -m venv '{venv}' && '{venv}/bin/pip' install -q -r '{req}' && cp '{req}' '{stamp}'",
+                "cmp -s '{req}' '{stamp}' && exit 0; py=$({python}) || exit 1; \"$py\" -m venv '{venv}' && '{venv}/bin/pip' install -q -r '{req}' && cp '{req}' '{stamp}'",
                 req = req.display(),
                 stamp = stamp.display(),
                 venv = venv.display()
             ))
             .status()
             .expect("flock/python3");
-        assert!(status.success(), "installing deploy/tests/requirements.txt into {TOOLS} failed");
+        assert!(status.success(), "installing deploy/tests/{requirements} into {} failed", venv.display());
     }
-    bin
+    venv.to_path_buf()
+}
+
+/// The pinned kubernetes-validate.
+fn kubernetes_validate() -> PathBuf {
+    pinned_venv(TOOLS, "requirements.txt", "echo python3").join("bin/kubernetes-validate")
 }
 
 /// kubernetes-validate --strict on `docs`: Ok(kinds it had no schema for) or Err(output).
@@ -607,7 +622,12 @@ fn policy_violations(docs: &[Value]) -> Vec<String> {
                     v.split("://").nth(1).and_then(|r| r.split('/').next()).is_some_and(|a| a.contains('@'))
                 });
                 if inline_secret || url_with_password {
-                    bad.push(format!("{cname}: {ename} has an inline value; use secretKeyRef"));
+                    bad.push(format!("{cname}: {ename} has an inline value; use the settings file"));
+                }
+                // Credentials reach the binaries as files (the STRATA_CONFIG settings file, *_FILE), which
+                // neither `kubectl describe` nor /proc/PID/environ of a sidecar shows.
+                if !e["valueFrom"]["secretKeyRef"].is_null() {
+                    bad.push(format!("{cname}: {ename} from a Secret into the environment; mount it as a file"));
                 }
             }
         }
@@ -659,10 +679,7 @@ fn kubernetes_overlays_render_validate_and_follow_policy() {
 
         // Every object against the Kubernetes schemas; only KEDA's kinds may be unknown to it.
         let unknown = validate_k8s(&docs).unwrap_or_else(|log| panic!("{overlay}: kubernetes-validate:\n{log}"));
-        assert!(
-            unknown.iter().all(|k| k == "ScaledObject" || k == "TriggerAuthentication"),
-            "{overlay}: no schema for {unknown:?}"
-        );
+        assert!(unknown.iter().all(|k| CRD_KINDS.contains(&k.as_str())), "{overlay}: no schema for {unknown:?}");
         // KEDA objects against KEDA's CRD schemas.
         for d in &docs {
             let validator = match d["kind"].as_str() {
@@ -757,7 +774,15 @@ fn kubernetes_overlays_render_validate_and_follow_policy() {
             assert_eq!(trigger["metadata"]["queueName"], "strata.layers");
             let auth = find(&docs, "TriggerAuthentication", trigger["authenticationRef"]["name"].as_str().unwrap());
             let refs = auth["spec"]["secretTargetRef"].as_array().unwrap();
-            assert!(refs.iter().any(|r| r["parameter"] == "host" && r["name"] == "strata-amqp"), "{refs:?}");
+            assert!(
+                refs.iter().any(|r| r["parameter"] == "host" && r["name"] == "strata-fleet" && r["key"] == "amqp-url"),
+                "{refs:?}"
+            );
+            // RabbitMQ unreachable from KEDA: a fixed worker count within the bounds, not a frozen one.
+            let fallback = &so["spec"]["fallback"];
+            let replicas = fallback["replicas"].as_u64().unwrap_or_else(|| panic!("{overlay}: no KEDA fallback"));
+            assert!(fallback["failureThreshold"].as_u64().is_some_and(|t| t >= 1), "{overlay}: {fallback}");
+            assert!((min.max(1)..=max).contains(&replicas), "{overlay}: fallback {replicas} outside {min}..{max}");
             assert!(!kinds.contains("HorizontalPodAutoscaler"), "{overlay}: an HPA would fight KEDA's");
         }
 
@@ -793,7 +818,7 @@ fn kubernetes_overlays_render_validate_and_follow_policy() {
 
         // Secrets are referenced, never rendered: the DefectDojo token and registry credentials included.
         let rendered = docs.iter().map(|d| d.to_string()).collect::<String>();
-        for secret in ["strata-defectdojo", "strata-registry", "strata-amqp", "strata-redis", "strata-token"] {
+        for secret in ["strata-defectdojo", "strata-fleet", "strata-broker-tls", "strata-token"] {
             assert!(rendered.contains(&format!("\"{secret}\"")), "{overlay}: Secret {secret} not referenced");
         }
     }
@@ -810,7 +835,7 @@ fn kubernetes_overlays_render_validate_and_follow_policy() {
     bad_so["spec"].as_object_mut().unwrap().remove("scaleTargetRef");
     bad_so["spec"]["minReplicaCount"] = json!("one");
     assert!(!keda_errors(&scaled_object, &bad_so).is_empty(), "KEDA schema accepted a ScaledObject without a target");
-    let mutations: [Mutation<Vec<Value>>; 6] = [
+    let mutations: [Mutation<Vec<Value>>; 7] = [
         ("root", |docs| {
             let d = docs
                 .iter_mut()
@@ -830,7 +855,7 @@ fn kubernetes_overlays_render_validate_and_follow_policy() {
                 .iter_mut()
                 .find(|d| d["metadata"]["name"] == "strata-coordinator" && d["kind"] == "Deployment")
                 .unwrap();
-            d["spec"]["template"]["spec"]["initContainers"][0]["resources"].as_object_mut().unwrap().remove("limits");
+            d["spec"]["template"]["spec"]["containers"][0]["resources"].as_object_mut().unwrap().remove("limits");
         }),
         ("no probes", |docs| {
             let d = docs
@@ -846,6 +871,14 @@ fn kubernetes_overlays_render_validate_and_follow_policy() {
                 .unwrap();
             let env = d["spec"]["template"]["spec"]["containers"][0]["env"].as_array_mut().unwrap();
             env.push(json!({"name": "STRATA_REGISTRY_PASSWORD", "value": "hunter2"}));
+        }),
+        ("a credential from a Secret into the environment", |docs| {
+            let d = docs
+                .iter_mut()
+                .find(|d| d["metadata"]["name"] == "strata-worker" && d["kind"] == "Deployment")
+                .unwrap();
+            let env = d["spec"]["template"]["spec"]["containers"][0]["env"].as_array_mut().unwrap();
+            env.push(json!({"name": "STRATA_AMQP_URL", "valueFrom": {"secretKeyRef": {"name": "strata-fleet", "key": "amqp-url"}}}));
         }),
         ("a Secret object", |docs| {
             docs.push(
