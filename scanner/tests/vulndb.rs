@@ -135,12 +135,11 @@ fn file_round_trip_corruption_and_version() {
 /// `../shared/vulndb` when this machine has it, else the committed subset of it (testkit/fixtures/osv:
 /// real Debian, npm and PyPI records), so the checks below always run on real data; `true` for the former.
 fn shared_data() -> (PathBuf, bool) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vulndb");
-    if dir.is_dir() {
+    if let Some(dir) = strata_testkit::fixtures::shared_vulndb() {
         return (dir, true);
     }
     let subset = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testkit/fixtures/osv");
-    eprintln!("{} is not present: checking the committed subset {} instead", dir.display(), subset.display());
+    eprintln!("../shared/vulndb is not used: checking the committed subset {} instead", subset.display());
     (subset, false)
 }
 
