@@ -1,5 +1,10 @@
 //! The vulnerability DB the coordinator matches with. A new file dropped in place (`strata db update`
-//! writes atomically) is picked up at the next match: nightly DB updates need no restart.
+//! writes atomically) is picked up at the next match: nightly DB updates need no restart. With a source
+//! configured (`STRATA_DB_SOURCE`), [`refresh`] fetches, checks and swaps in new DBs itself; [`metrics`]
+//! says how old the data is.
+
+pub mod metrics;
+pub mod refresh;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +28,7 @@ impl DbHandle {
     pub fn load(path: PathBuf) -> Result<Self> {
         let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
         let db = VulnDb::load(&path)?;
+        metrics::describe(&db);
         Ok(DbHandle {
             path,
             loaded: RwLock::new((modified, Arc::new(db))),
@@ -59,9 +65,30 @@ impl DbHandle {
         *self.loaded.write().map_err(|_| CoordinatorError::Internal("DB lock poisoned".into()))? =
             (modified, db.clone());
         self.reloads.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("strata_db_reloads_total").increment(1);
+        ::metrics::counter!("strata_db_reloads_total").increment(1);
+        metrics::describe(&db);
         tracing::info!(path = %self.path.display(), digest = %db.header().content_digest, "vulnerability DB reloaded");
         Ok(db)
+    }
+
+    /// The DB in memory, without looking at the file: for readiness and metrics, which must not block.
+    pub fn loaded(&self) -> Result<Arc<VulnDb>> {
+        let loaded = self.loaded.read().map_err(|_| CoordinatorError::Internal("DB lock poisoned".into()))?;
+        Ok(loaded.1.clone())
+    }
+
+    /// Swaps in `db`, which the caller has just written to the file (so the file's new mtime is taken as
+    /// loaded, and it is not read again). Blocking (a stat): call it on the blocking pool.
+    pub fn replace(&self, db: Arc<VulnDb>) -> Result<()> {
+        let _one_at_a_time =
+            self.reloading.lock().map_err(|_| CoordinatorError::Internal("DB reload lock poisoned".into()))?;
+        let modified = self.modified();
+        *self.loaded.write().map_err(|_| CoordinatorError::Internal("DB lock poisoned".into()))? = (modified, db);
+        Ok(())
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
     }
 
     /// How many times a replaced file was loaded since start.

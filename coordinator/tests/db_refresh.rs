@@ -1,0 +1,187 @@
+//! The scheduled DB refresh on real components: two coordinator processes (each with its own DB file, as
+//! replicas on separate nodes) refresh every 2 s from a test-owned OSV mirror or from a test-owned
+//! docker-registry holding DB artifacts published with `strata db push`. Both converge on every new DB's
+//! content digest; a cut-short DB, an older DB and a corrupt artifact are refused with a WARN saying why,
+//! and the current DB is kept.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use serde_json::Value;
+use strata_scanner::vulndb::VulnDb;
+use strata_testkit::debian::minbase_osv;
+use strata_testkit::fleet::Fleet;
+use strata_testkit::osv_mirror::{OsvMirror, all_zip, records};
+use strata_testkit::registry::TestRegistry;
+
+const REPLICAS: [&str; 2] = ["coordinator", "coordinator-1"];
+
+/// The committed Debian records, each `modified` at `date`, the first `count` of them.
+fn advisories(date: &str, count: usize) -> Vec<Value> {
+    let mut all = records(&minbase_osv());
+    all.truncate(count);
+    for record in &mut all {
+        record["modified"] = Value::String(date.into());
+    }
+    all
+}
+
+fn full() -> usize {
+    records(&minbase_osv()).len()
+}
+
+/// A DB file of `records` (built by `strata db build`): its path and content digest.
+fn db_file(dir: &Path, name: &str, records: &[Value]) -> (PathBuf, String) {
+    let osv = dir.join(format!("{name}.json.d"));
+    std::fs::create_dir_all(&osv).unwrap();
+    for record in records {
+        std::fs::write(osv.join(format!("{}.json", record["id"].as_str().unwrap())), record.to_string()).unwrap();
+    }
+    let path = bins().build_db(dir, &[osv], &format!("{name}.db"));
+    let digest = VulnDb::load(&path).unwrap().header().content_digest.clone();
+    (path, digest)
+}
+
+/// `strata db push REF --db FILE`.
+fn push(reference: &str, db: &Path) -> String {
+    let mut cmd = Command::new(&bins().strata);
+    cmd.args(["db", "push", reference, "--db"]).arg(db);
+    let (code, out, err) = run(cmd);
+    assert_eq!(code, 0, "strata db push: {err}");
+    assert!(out.contains(&format!("pushed:         {reference}@sha256:")), "{out}");
+    out
+}
+
+/// The content digest each replica's `/metrics` says is in use (`strata_db_info{content_digest}` 1).
+fn digests(fleet: &Fleet) -> Vec<String> {
+    REPLICAS
+        .iter()
+        .map(|name| {
+            let body = fleet.ops_get(name, "/metrics").1;
+            body.lines()
+                .find(|l| l.starts_with("strata_db_info{") && l.ends_with(" 1"))
+                .and_then(|l| l.split('"').nth(1))
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
+fn converge(fleet: &Fleet, digest: &str, what: &str) {
+    eventually(60, what, fleet, || digests(fleet).iter().all(|d| d == digest).then_some(()));
+}
+
+/// Waits until every replica logged a refusal containing `reason`, then checks both still use `kept`.
+fn refused(fleet: &Fleet, reason: &str, kept: &str) {
+    eventually(60, &format!("both replicas refuse ({reason})"), fleet, || {
+        let all = REPLICAS.iter().all(|name| {
+            let log = fleet.log_text(&format!("{name}.log"));
+            log.lines().any(|l| l.contains("WARN") && l.contains("refused") && l.contains(reason))
+        });
+        all.then_some(())
+    });
+    assert_eq!(digests(fleet), [kept, kept], "a refused DB replaced the current one");
+    for name in REPLICAS {
+        let body = fleet.ops_get(name, "/metrics").1;
+        assert!(metric(&body, "strata_db_refresh_total", &["result=\"refused\""]) >= 1.0, "{name}: {body}");
+    }
+}
+
+fn start_replicas(dir: &Path, env: &[(&str, &str)]) -> Fleet {
+    // No DB file yet: each replica fetches its first DB from the source before it serves.
+    let mut fleet = Fleet::start(bins(), &dir.join("a/strata.db"), 0, env);
+    fleet.add_coordinator_with_db(&dir.join("b/strata.db"));
+    fleet
+}
+
+#[test]
+fn replicas_converge_on_the_oci_artifact_and_refuse_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = TestRegistry::start();
+    let reference = format!("{}/strata/vulndb:latest", registry.host());
+    for sub in ["a", "b"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+    }
+
+    let (v1, v1_digest) = db_file(dir.path(), "v1", &advisories("2025-01-01T00:00:00Z", full()));
+    push(&reference, &v1);
+    let source = format!("oci://{reference}");
+    let fleet = start_replicas(dir.path(), &[("STRATA_DB_SOURCE", &source), ("STRATA_DB_REFRESH", "2s")]);
+    converge(&fleet, &v1_digest, "both replicas start on the published DB");
+
+    let (v2, v2_digest) = db_file(dir.path(), "v2", &advisories("2025-06-01T00:00:00Z", full()));
+    assert_ne!(v1_digest, v2_digest);
+    push(&reference, &v2);
+    converge(&fleet, &v2_digest, "both replicas pick up the new DB");
+    assert_eq!(VulnDb::load(&dir.path().join("b/strata.db")).unwrap().header().content_digest, v2_digest);
+
+    let (cut, _) = db_file(dir.path(), "cut", &advisories("2025-07-01T00:00:00Z", 2));
+    push(&reference, &cut);
+    refused(&fleet, "fewer than 90% of the current DB's", &v2_digest);
+
+    let (older, _) = db_file(dir.path(), "older", &advisories("2024-01-01T00:00:00Z", full()));
+    push(&reference, &older);
+    refused(&fleet, "older than the current DB's (2025-06-01T00:00:00Z)", &v2_digest);
+
+    // A file cut in half, published past `strata db push` (which refuses to publish it): the artifact's
+    // digest is right, its DB is not.
+    let mut bytes = std::fs::read(&v2).unwrap();
+    bytes.truncate(bytes.len() / 2);
+    let corrupt = dir.path().join("corrupt.db");
+    std::fs::write(&corrupt, &bytes).unwrap();
+    let mut cmd = Command::new(&bins().strata);
+    cmd.args(["db", "push", &reference, "--db"]).arg(&corrupt);
+    let (code, _, err) = run(cmd);
+    assert_ne!(code, 0, "strata db push published a corrupt DB");
+    assert!(err.contains("DB"), "{err}");
+    publish_raw(&registry, "strata/vulndb", &bytes);
+    refused(&fleet, "is not a usable DB", &v2_digest);
+}
+
+/// Publishes `file` as a DB artifact with plain registry requests (no checks), as a broken publisher would.
+fn publish_raw(registry: &TestRegistry, repository: &str, file: &[u8]) {
+    let config = registry.upload_blob(repository, b"{}");
+    let blob = registry.upload_blob(repository, file);
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/vnd.strata.vulndb.v1",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config, "size": 2},
+        "layers": [{"mediaType": "application/vnd.strata.vulndb.file.v1", "digest": blob, "size": file.len()}],
+    });
+    let response = registry.http(
+        "PUT",
+        &format!("/v2/{repository}/manifests/latest"),
+        &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+        manifest.to_string().as_bytes(),
+    );
+    assert_eq!(response.status, 201, "{}", response.text());
+}
+
+#[test]
+fn replicas_converge_on_the_osv_mirror_and_refuse_a_cut_short_export() {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["a", "b"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+    }
+    let mirror = OsvMirror::start();
+    let first = advisories("2025-01-01T00:00:00Z", full());
+    mirror.set("Debian", all_zip(&first));
+    let (_, v1_digest) = db_file(dir.path(), "v1", &first);
+    let source = mirror.url();
+    let env = [("STRATA_DB_SOURCE", source.as_str()), ("STRATA_DB_ECOSYSTEMS", "Debian"), ("STRATA_DB_REFRESH", "2s")];
+    let fleet = start_replicas(dir.path(), &env);
+    converge(&fleet, &v1_digest, "both replicas build the mirror's DB");
+
+    let second = advisories("2025-06-01T00:00:00Z", full());
+    mirror.set("Debian", all_zip(&second));
+    let (_, v2_digest) = db_file(dir.path(), "v2", &second);
+    converge(&fleet, &v2_digest, "both replicas pick up the mirror's new export");
+
+    mirror.set("Debian", all_zip(&advisories("2025-07-01T00:00:00Z", 3)));
+    refused(&fleet, "fewer than 90% of the current DB's", &v2_digest);
+    assert!(mirror.requests().iter().all(|p| p == "/Debian/all.zip"), "{:?}", mirror.requests());
+}
