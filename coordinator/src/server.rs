@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use strata_fleet::cache::{LayerCache, RedisCache};
@@ -113,21 +113,20 @@ async fn serve(
     })
     .await
     .map_err(|e| crate::error::CoordinatorError::Internal(e.to_string()))??;
-    let db: Option<Arc<DbHandle>> = match &config.db {
-        Some(path) => Some(crate::db::refresh::open(path.clone(), config.db_refresh.clone(), tasks).await?),
-        None if config.db_refresh.is_some() => {
-            return Err(crate::error::CoordinatorError::Invalid(
-                "STRATA_DB_SOURCE needs STRATA_DB: the file the refreshed DB is kept in".into(),
-            ));
-        }
-        None => None,
-    };
+    if config.db.is_none() && config.db_refresh.is_some() {
+        return Err(crate::error::CoordinatorError::Invalid(
+            "STRATA_DB_SOURCE needs STRATA_DB: the file the refreshed DB is kept in".into(),
+        ));
+    }
+    // Filled once the DB is loaded; until then the ops endpoint is up (liveness holds while the first DB
+    // downloads) and readiness says what it waits for.
+    let loaded_db: Arc<OnceLock<Arc<DbHandle>>> = Arc::default();
     if let Some(addr) = &config.ops_listen {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| crate::error::CoordinatorError::Invalid(format!("binding the ops endpoint {addr}: {e}")))?;
         let (queue, cache, store) = (queue.clone(), cache.clone(), store.clone());
-        let (db, max_age) = (db.clone(), config.db_max_age);
+        let (db, wants_db, max_age) = (loaded_db.clone(), config.db.is_some(), config.db_max_age);
         let ready: strata_fleet::ops::ReadyCheck = Arc::new(move || {
             let (queue, cache, store, db) = (queue.clone(), cache.clone(), store.clone(), db.clone());
             Box::pin(async move {
@@ -135,14 +134,26 @@ async fn serve(
                 store.ping().await.map_err(|e| e.to_string())?;
                 let depth = queue.depth().await.map_err(|e| e.to_string())?;
                 metrics::gauge!("strata_queue_depth").set(f64::from(depth));
-                if let (Some(db), Some(max_age)) = (db, max_age) {
-                    crate::db::metrics::check_fresh(&*db.loaded().map_err(|e| e.to_string())?, max_age)?;
+                match (db.get(), max_age) {
+                    (None, _) if wants_db => return Err("the vulnerability DB is not loaded yet".into()),
+                    (Some(db), Some(max_age)) => {
+                        crate::db::metrics::check_fresh(&*db.loaded().map_err(|e| e.to_string())?, max_age)?
+                    }
+                    _ => {}
                 }
                 Ok(())
             })
         });
         tasks.spawn_graceful(strata_fleet::ops::serve(listener, prometheus, ready, tasks.stopped()));
     }
+    let db = match &config.db {
+        Some(path) => {
+            let db = crate::db::refresh::open(path.clone(), config.db_refresh.clone(), tasks).await?;
+            let _ = loaded_db.set(db.clone());
+            Some(db)
+        }
+        None => None,
+    };
     let mut fanout = LayerFanout::new(queue, cache);
     fanout.recheck = config.recheck;
     if let Some(schedule) = &config.sweep_schedule {

@@ -109,8 +109,16 @@ fn replicas_converge_on_the_oci_artifact_and_refuse_bad_ones() {
     let (v1, v1_digest) = db_file(dir.path(), "v1", &advisories("2025-01-01T00:00:00Z", full()));
     push(&reference, &v1);
     let source = format!("oci://{reference}");
-    let fleet = start_replicas(dir.path(), &[("STRATA_DB_SOURCE", &source), ("STRATA_DB_REFRESH", "2s")]);
+    // The test DBs' newest advisory is from 2025: stale by a week's threshold.
+    let env = [("STRATA_DB_SOURCE", source.as_str()), ("STRATA_DB_REFRESH", "2s"), ("STRATA_DB_MAX_AGE", "7d")];
+    let fleet = start_replicas(dir.path(), &env);
     converge(&fleet, &v1_digest, "both replicas start on the published DB");
+    let (status, body) = fleet.ops_get("coordinator", "/readyz");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("the vulnerability DB is stale") && body.contains("STRATA_DB_MAX_AGE"), "{body}");
+    let age = coordinator_metric(&fleet, "strata_db_age_seconds", &[]);
+    assert!(age > 300.0 * 86_400.0, "strata_db_age_seconds {age}");
+    assert_eq!(coordinator_metric(&fleet, "strata_db_advisories", &[]), full() as f64);
 
     let (v2, v2_digest) = db_file(dir.path(), "v2", &advisories("2025-06-01T00:00:00Z", full()));
     assert_ne!(v1_digest, v2_digest);
@@ -172,9 +180,15 @@ fn replicas_converge_on_the_osv_mirror_and_refuse_a_cut_short_export() {
     mirror.set("Debian", all_zip(&first));
     let (_, v1_digest) = db_file(dir.path(), "v1", &first);
     let source = mirror.url();
-    let env = [("STRATA_DB_SOURCE", source.as_str()), ("STRATA_DB_ECOSYSTEMS", "Debian"), ("STRATA_DB_REFRESH", "2s")];
+    let env = [
+        ("STRATA_DB_SOURCE", source.as_str()),
+        ("STRATA_DB_ECOSYSTEMS", "Debian"),
+        ("STRATA_DB_REFRESH", "2s"),
+        ("STRATA_DB_MAX_AGE", "36500d"),
+    ];
     let fleet = start_replicas(dir.path(), &env);
     converge(&fleet, &v1_digest, "both replicas build the mirror's DB");
+    assert_eq!(fleet.ops_get("coordinator-1", "/readyz"), (200, "ready\n".to_string()));
 
     let second = advisories("2025-06-01T00:00:00Z", full());
     mirror.set("Debian", all_zip(&second));
