@@ -1,7 +1,7 @@
 //! The scheduled DB refresh on real components: two coordinator processes (each with its own DB file, as
 //! replicas on separate nodes) refresh every 2 s from a test-owned OSV mirror or from a test-owned
 //! docker-registry holding DB artifacts published with `strata db push`. Both converge on every new DB's
-//! content digest; a cut-short DB, an older DB and a corrupt artifact are refused with a WARN saying why,
+//! content digest (in `/metrics` and in the reports of scans through each); a cut-short DB, an older DB and a corrupt artifact are refused with a WARN saying why,
 //! and the current DB is kept.
 
 mod common;
@@ -90,11 +90,24 @@ fn refused(fleet: &Fleet, reason: &str, kept: &str) {
     }
 }
 
-fn start_replicas(dir: &Path, env: &[(&str, &str)]) -> Fleet {
+/// Two coordinators (the second's gRPC port returned) and no worker.
+fn start_replicas(dir: &Path, env: &[(&str, &str)]) -> (Fleet, u16) {
     // No DB file yet: each replica fetches its first DB from the source before it serves.
     let mut fleet = Fleet::start(bins(), &dir.join("a/strata.db"), 0, env);
-    fleet.add_coordinator_with_db(&dir.join("b/strata.db"));
-    fleet
+    let replica = fleet.add_coordinator_with_db(&dir.join("b/strata.db"));
+    (fleet, replica)
+}
+
+/// Scans `reference` through the coordinator on `port`: the report's `db.content_digest`.
+fn report_digest(fleet: &Fleet, port: u16, reference: &str) -> String {
+    let coordinator = format!("http://127.0.0.1:{port}");
+    let env = [("STRATA_COORDINATOR", coordinator.as_str())];
+    let mut cmd = fleet.strata();
+    cmd.envs(env).args(["submit", "--wait", reference]);
+    let (code, out, err) = run(cmd);
+    assert_eq!(code, 0, "submit: {out}\n{err}\n{}", fleet.logs());
+    let id = out.split('\t').next().unwrap().to_string();
+    fleet_report(fleet, &id, &env)["db"]["content_digest"].as_str().unwrap().to_string()
 }
 
 #[test]
@@ -111,7 +124,7 @@ fn replicas_converge_on_the_oci_artifact_and_refuse_bad_ones() {
     let source = format!("oci://{reference}");
     // The test DBs' newest advisory is from 2025: stale by a week's threshold.
     let env = [("STRATA_DB_SOURCE", source.as_str()), ("STRATA_DB_REFRESH", "2s"), ("STRATA_DB_MAX_AGE", "7d")];
-    let fleet = start_replicas(dir.path(), &env);
+    let (mut fleet, replica) = start_replicas(dir.path(), &env);
     converge(&fleet, &v1_digest, "both replicas start on the published DB");
     let (status, body) = fleet.ops_get("coordinator", "/readyz");
     assert_eq!(status, 503, "{body}");
@@ -125,6 +138,15 @@ fn replicas_converge_on_the_oci_artifact_and_refuse_bad_ones() {
     push(&reference, &v2);
     converge(&fleet, &v2_digest, "both replicas pick up the new DB");
     assert_eq!(VulnDb::load(&dir.path().join("b/strata.db")).unwrap().header().content_digest, v2_digest);
+    // Every report carries the digest: a scan through each replica was matched against the new DB.
+    fleet.add_worker();
+    let layout = tempfile::tempdir().unwrap();
+    small_image(layout.path(), "v1", "db-refresh");
+    registry.push(layout.path(), "v1", "app/scanned:1", &[]);
+    let image = format!("{}/app/scanned:1", registry.host());
+    for port in [fleet.port, replica] {
+        assert_eq!(report_digest(&fleet, port, &image), v2_digest, "the report of a scan on port {port}");
+    }
 
     let (cut, _) = db_file(dir.path(), "cut", &advisories("2025-07-01T00:00:00Z", 2));
     push(&reference, &cut);
@@ -186,7 +208,7 @@ fn replicas_converge_on_the_osv_mirror_and_refuse_a_cut_short_export() {
         ("STRATA_DB_REFRESH", "2s"),
         ("STRATA_DB_MAX_AGE", "36500d"),
     ];
-    let fleet = start_replicas(dir.path(), &env);
+    let (fleet, _) = start_replicas(dir.path(), &env);
     converge(&fleet, &v1_digest, "both replicas build the mirror's DB");
     assert_eq!(fleet.ops_get("coordinator-1", "/readyz"), (200, "ready\n".to_string()));
 
