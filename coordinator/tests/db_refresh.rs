@@ -208,7 +208,7 @@ fn replicas_converge_on_the_osv_mirror_and_refuse_a_cut_short_export() {
         ("STRATA_DB_REFRESH", "2s"),
         ("STRATA_DB_MAX_AGE", "36500d"),
     ];
-    let (fleet, _) = start_replicas(dir.path(), &env);
+    let (mut fleet, _) = start_replicas(dir.path(), &env);
     converge(&fleet, &v1_digest, "both replicas build the mirror's DB");
     assert_eq!(fleet.ops_get("coordinator-1", "/readyz"), (200, "ready\n".to_string()));
 
@@ -220,4 +220,8 @@ fn replicas_converge_on_the_osv_mirror_and_refuse_a_cut_short_export() {
     mirror.set("Debian", all_zip(&advisories("2025-07-01T00:00:00Z", 3)));
     refused(&fleet, "fewer than 90% of the current DB's", &v2_digest);
     assert!(mirror.requests().iter().all(|p| p == "/Debian/all.zip"), "{:?}", mirror.requests());
+
+    // The refresh task stops with the coordinator. A hang guard, not a timing assertion.
+    let status = fleet.terminate_coordinator(std::time::Duration::from_secs(60));
+    assert!(status.is_some_and(|s| s.success()), "exit status {status:?} after SIGTERM\n{}", fleet.logs());
 }

@@ -26,15 +26,26 @@ pub struct DbHandle {
 
 impl DbHandle {
     pub fn load(path: PathBuf) -> Result<Self> {
+        // The mtime from before the read: a file replaced while it is read is read again.
         let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
         let db = VulnDb::load(&path)?;
+        Ok(DbHandle::holding(path, modified, db))
+    }
+
+    /// A handle on `db`, which the caller has just written to `path` (it is not read back).
+    pub fn written(path: PathBuf, db: VulnDb) -> Self {
+        let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        DbHandle::holding(path, modified, db)
+    }
+
+    fn holding(path: PathBuf, modified: Option<SystemTime>, db: VulnDb) -> Self {
         metrics::describe(&db);
-        Ok(DbHandle {
+        DbHandle {
             path,
             loaded: RwLock::new((modified, Arc::new(db))),
             reloading: Mutex::new(()),
             reloads: AtomicU64::new(0),
-        })
+        }
     }
 
     fn modified(&self) -> Option<SystemTime> {

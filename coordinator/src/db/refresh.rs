@@ -156,8 +156,7 @@ impl Refresher {
                 let digest = file_digest(&bytes);
                 blocking(move || {
                     VulnDb::write_image(&path, &bytes)?;
-                    drop(db);
-                    DbHandle::load(path)
+                    Ok(DbHandle::written(path, db))
                 })
                 .await
                 .map(|handle| (handle, digest))
