@@ -149,8 +149,21 @@ fn replicas_converge_on_the_oci_artifact_and_refuse_bad_ones() {
     }
 
     let (cut, _) = db_file(dir.path(), "cut", &advisories("2025-07-01T00:00:00Z", 2));
-    push(&reference, &cut);
+    let pushed = push(&reference, &cut);
     refused(&fleet, "fewer than 90% of the current DB's", &v2_digest);
+    // While the tag names the refused artifact, it is refused again without being downloaded again.
+    let manifest = pushed.split('@').nth(1).and_then(|s| s.split_whitespace().next()).unwrap().to_string();
+    eventually(60, "the refused artifact is refused again", &fleet, || {
+        REPLICAS
+            .iter()
+            .all(|name| fleet.log_text(&format!("{name}.log")).contains("not downloaded again"))
+            .then_some(())
+    });
+    for name in REPLICAS {
+        let log = fleet.log_text(&format!("{name}.log"));
+        let downloads = log.lines().filter(|l| l.contains("downloaded a DB artifact") && l.contains(&manifest));
+        assert_eq!(downloads.count(), 1, "{name} downloaded the refused artifact again:\n{log}");
+    }
 
     let (older, _) = db_file(dir.path(), "older", &advisories("2024-01-01T00:00:00Z", full()));
     push(&reference, &older);

@@ -53,17 +53,19 @@ pub async fn push(client: &RegistryClient, reference: &str, bytes: Vec<u8>) -> R
 
 /// What a pull found.
 pub enum Pulled {
-    /// The artifact's file is the one held (same file digest): nothing was downloaded.
+    /// The artifact's file is one of those to skip (the one held, one refused before): nothing was
+    /// downloaded.
     Unchanged { artifact: Artifact },
     /// A different file, downloaded and digest-checked (not yet decoded or checked as a DB).
     New { artifact: Artifact, bytes: Vec<u8> },
 }
 
-/// Resolves `reference` and downloads its file unless it is `held` (a file digest), at most `cap` bytes.
-/// An artifact announcing a format version this build does not read is refused before its file is read.
-pub async fn pull(client: &RegistryClient, reference: &str, held: Option<&str>, cap: u64) -> Result<Pulled> {
+/// Resolves `reference` and downloads its file unless its digest is in `skip` (file digests), at most
+/// `cap` bytes. An artifact announcing a format version this build does not read is refused before its
+/// file is read.
+pub async fn pull(client: &RegistryClient, reference: &str, skip: &[&str], cap: u64) -> Result<Pulled> {
     let artifact = client.artifact_manifest(reference, ARTIFACT_TYPE).await?;
-    if held == Some(artifact.file.digest.as_str()) {
+    if skip.contains(&artifact.file.digest.as_str()) {
         return Ok(Pulled::Unchanged { artifact });
     }
     if let Some(version) = artifact.annotations.get(FORMAT_VERSION_ANNOTATION)

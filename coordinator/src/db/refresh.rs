@@ -53,6 +53,8 @@ struct Refresher {
     client: Option<RegistryClient>,
     /// The file digest of the DB file in use, for skipping an artifact that is the one held.
     held_file: Option<String>,
+    /// The last artifact file refused and why: not downloaded again while the tag still names it.
+    refused: Option<(String, String)>,
 }
 
 impl Refresher {
@@ -70,11 +72,11 @@ impl Refresher {
             }
             Source::Osv { .. } => None,
         };
-        Ok(Refresher { path, settings, client, held_file: None })
+        Ok(Refresher { path, settings, client, held_file: None, refused: None })
     }
 
     /// A candidate DB and its file image, or `None` when the source holds what is in use.
-    async fn candidate(&self, current: Option<&VulnDb>) -> Result<Option<(VulnDb, Vec<u8>)>> {
+    async fn candidate(&mut self, current: Option<&VulnDb>) -> Result<Option<(VulnDb, Vec<u8>)>> {
         match &self.settings.source {
             Source::Osv { base_url, ecosystems } => {
                 let work = self.path.with_file_name(format!(".strata-db-download-{}", std::process::id()));
@@ -93,13 +95,23 @@ impl Refresher {
             Source::Oci { reference } => {
                 let client =
                     self.client.as_ref().ok_or_else(|| CoordinatorError::Internal("no registry client".into()))?;
-                let held = current.and(self.held_file.as_deref());
-                match artifact::pull(client, reference, held, self.settings.max_bytes).await.map_err(internal)? {
-                    Pulled::Unchanged { .. } => Ok(None),
+                let skip: Vec<&str> = current
+                    .and(self.held_file.as_deref())
+                    .into_iter()
+                    .chain(self.refused.as_ref().map(|(file, _)| file.as_str()))
+                    .collect();
+                match artifact::pull(client, reference, &skip, self.settings.max_bytes).await.map_err(internal)? {
+                    Pulled::Unchanged { artifact } => match &self.refused {
+                        Some((file, why)) if *file == artifact.file.digest => Err(CoordinatorError::Invalid(format!(
+                            "{why} (refused before; not downloaded again until the tag names another DB)"
+                        ))),
+                        _ => Ok(None),
+                    },
                     Pulled::New { artifact, bytes } => {
                         tracing::info!(reference = %reference, digest = %artifact.digest, bytes = bytes.len(),
                             "downloaded a DB artifact");
-                        let db = blocking(move || {
+                        let file = artifact.file.digest.clone();
+                        let decoded = blocking(move || {
                             VulnDb::from_bytes(&bytes).map(|db| (db, bytes)).map_err(|e| {
                                 CoordinatorError::Invalid(format!(
                                     "the artifact {} is not a usable DB: {e}",
@@ -107,8 +119,11 @@ impl Refresher {
                                 ))
                             })
                         })
-                        .await?;
-                        Ok(Some(db))
+                        .await;
+                        if let Err(CoordinatorError::Invalid(why)) = &decoded {
+                            self.refused = Some((file, why.clone()));
+                        }
+                        decoded.map(Some)
                     }
                 }
             }
@@ -130,7 +145,9 @@ impl Refresher {
             return Ok(Outcome::Unchanged);
         }
         if let Err(why) = self.settings.floor.check(&current, &candidate) {
-            return Ok(Outcome::Refused(format!("content digest {}: {why}", candidate.header().content_digest)));
+            let why = format!("content digest {}: {why}", candidate.header().content_digest);
+            self.refused = Some((digest, why.clone()));
+            return Ok(Outcome::Refused(why));
         }
         let content_digest = candidate.header().content_digest.clone();
         let path = handle.path().to_path_buf();
