@@ -180,12 +180,18 @@ fn replicas_converge_on_the_oci_artifact_and_refuse_bad_ones() {
     let (code, _, err) = run(cmd);
     assert_ne!(code, 0, "strata db push published a corrupt DB");
     assert!(err.contains("DB"), "{err}");
-    publish_raw(&registry, "strata/vulndb", &bytes);
-    refused(&fleet, "is not a usable DB", &v2_digest);
+    publish_raw(&registry, "strata/vulndb", &bytes, serde_json::json!({}));
+    refused(&fleet, "is not a usable DB: database error: DB body is corrupt", &v2_digest);
+
+    // A valid, newer DB whose annotation names other data: not what was published.
+    let (v3, _) = db_file(dir.path(), "v3", &advisories("2025-08-01T00:00:00Z", full()));
+    let claimed = serde_json::json!({"dev.strata.vulndb.content-digest": "0".repeat(64)});
+    publish_raw(&registry, "strata/vulndb", &std::fs::read(&v3).unwrap(), claimed);
+    refused(&fleet, "its annotation names", &v2_digest);
 }
 
 /// Publishes `file` as a DB artifact with plain registry requests (no checks), as a broken publisher would.
-fn publish_raw(registry: &TestRegistry, repository: &str, file: &[u8]) {
+fn publish_raw(registry: &TestRegistry, repository: &str, file: &[u8], annotations: Value) {
     let config = registry.upload_blob(repository, b"{}");
     let blob = registry.upload_blob(repository, file);
     let manifest = serde_json::json!({
@@ -194,6 +200,7 @@ fn publish_raw(registry: &TestRegistry, repository: &str, file: &[u8]) {
         "artifactType": "application/vnd.strata.vulndb.v1",
         "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config, "size": 2},
         "layers": [{"mediaType": "application/vnd.strata.vulndb.file.v1", "digest": blob, "size": file.len()}],
+        "annotations": annotations,
     });
     let response = registry.http(
         "PUT",

@@ -112,12 +112,21 @@ impl Refresher {
                             "downloaded a DB artifact");
                         let file = artifact.file.digest.clone();
                         let decoded = blocking(move || {
-                            VulnDb::from_bytes(&bytes).map(|db| (db, bytes)).map_err(|e| {
+                            let refuse = |why: String| {
                                 CoordinatorError::Invalid(format!(
-                                    "the artifact {} is not a usable DB: {e}",
+                                    "the artifact {} is not a usable DB: {why}",
                                     artifact.digest
                                 ))
-                            })
+                            };
+                            let db = VulnDb::from_bytes(&bytes).map_err(|e| refuse(e.to_string()))?;
+                            // The annotation says what was published; a file that decodes to other data is not it.
+                            match artifact.annotations.get(artifact::CONTENT_DIGEST_ANNOTATION) {
+                                Some(claimed) if *claimed != db.header().content_digest => Err(refuse(format!(
+                                    "its content digest {} is not the {claimed} its annotation names",
+                                    db.header().content_digest
+                                ))),
+                                _ => Ok((db, bytes)),
+                            }
                         })
                         .await;
                         if let Err(CoordinatorError::Invalid(why)) = &decoded {
