@@ -379,17 +379,27 @@ pub enum DbCommand {
     /// Download osv.dev's per-ecosystem all.zip files and build the DB from them.
     Update {
         /// Where the per-ecosystem archives live (`{base}/{ecosystem}/all.zip`).
-        #[arg(long, env = "STRATA_OSV_BASE_URL", default_value = "https://osv-vulnerabilities.storage.googleapis.com")]
+        #[arg(long, env = "STRATA_OSV_BASE_URL", default_value = strata_dbsource::osv::DEFAULT_BASE_URL)]
         base_url: String,
         /// Ecosystems to fetch, comma-separated.
-        #[arg(
-            long,
-            value_delimiter = ',',
-            default_value = "Debian,Ubuntu,Alpine,npm,PyPI,Go,crates.io,RubyGems,Maven"
-        )]
+        #[arg(long, value_delimiter = ',', default_value = strata_dbsource::osv::DEFAULT_ECOSYSTEMS)]
         ecosystems: Vec<String>,
         /// Where to write the DB (default: ~/.cache/strata/db/strata.db).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+    },
+    /// Publish a DB file to a registry as an OCI artifact (`application/vnd.strata.vulndb.v1`), for
+    /// coordinators that refresh from `STRATA_DB_SOURCE=oci://REF`. Credentials as for scans
+    /// (STRATA_REGISTRY_USERNAME/PASSWORD, sent to this registry only).
+    Push {
+        /// Where to publish: `registry/repository:tag`.
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// The DB file (default: the one `db update` writes).
+        #[arg(long, value_name = "FILE")]
+        db: Option<PathBuf>,
+        /// Use plain HTTP for this registry even if it is not on localhost.
+        #[arg(long)]
+        insecure: bool,
     },
 }

@@ -35,25 +35,7 @@ impl ImageSource {
     /// `STRATA_REGISTRY_USERNAME`/`_PASSWORD` pair goes to it (or to `STRATA_REGISTRY_HOST` when set) and
     /// to no other host.
     pub fn registry(reference: &str, insecure: bool, platform: &Platform) -> Result<Self> {
-        let registry = strata_registry::registry_of(reference).with_context(|| format!("image {reference}"))?;
-        let env = |name: &str| std::env::var(name).ok().filter(|s| !s.is_empty());
-        let hosts = match env("STRATA_REGISTRY_HOST") {
-            Some(hosts) => hosts.split(',').map(|h| h.trim().to_string()).collect(),
-            None => vec![registry.clone()],
-        };
-        let options = RegistryOptions {
-            insecure,
-            platform: platform.clone(),
-            credentials: strata_registry::CredentialSources {
-                username: env("STRATA_REGISTRY_USERNAME"),
-                password: env("STRATA_REGISTRY_PASSWORD"),
-                hosts,
-                credentials_file: env("STRATA_REGISTRY_CREDENTIALS_FILE").map(Into::into),
-                docker_config: None,
-            },
-            allowed: strata_registry::AllowList::default().with_registries([registry]),
-        };
-        let client = RegistryClient::new(options).with_context(|| format!("image {reference}"))?;
+        let client = registry_client(reference, insecure, platform)?;
         Ok(ImageSource::Registry { client: Arc::new(client), reference: reference.to_string() })
     }
 
@@ -171,4 +153,29 @@ pub async fn scan(
         .await?
         .map_err(anyhow::Error::msg)?;
     Ok(Scanned { image, inventory })
+}
+
+/// A client for the registry `reference` names, the only registry it may contact: the
+/// `STRATA_REGISTRY_USERNAME`/`_PASSWORD` pair (or `STRATA_REGISTRY_CREDENTIALS_FILE`) goes to it, or to
+/// `STRATA_REGISTRY_HOST` when set, and to no other host. Scans and `strata db push` use it.
+pub fn registry_client(reference: &str, insecure: bool, platform: &Platform) -> Result<RegistryClient> {
+    let registry = strata_registry::registry_of(reference).with_context(|| format!("image {reference}"))?;
+    let env = |name: &str| std::env::var(name).ok().filter(|s| !s.is_empty());
+    let hosts = match env("STRATA_REGISTRY_HOST") {
+        Some(hosts) => hosts.split(',').map(|h| h.trim().to_string()).collect(),
+        None => vec![registry.clone()],
+    };
+    let options = RegistryOptions {
+        insecure,
+        platform: platform.clone(),
+        credentials: strata_registry::CredentialSources {
+            username: env("STRATA_REGISTRY_USERNAME"),
+            password: env("STRATA_REGISTRY_PASSWORD"),
+            hosts,
+            credentials_file: env("STRATA_REGISTRY_CREDENTIALS_FILE").map(Into::into),
+            docker_config: None,
+        },
+        allowed: strata_registry::AllowList::default().with_registries([registry]),
+    };
+    RegistryClient::new(options).with_context(|| format!("image {reference}"))
 }

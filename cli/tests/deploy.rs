@@ -365,6 +365,17 @@ fn compose_has_the_fleet_with_health_checks_ordered_start_and_file_secrets() {
     let dir = repo().join("deploy/compose");
     let doc = yaml(&std::fs::read_to_string(dir.join("compose.yaml")).unwrap());
     check_compose(&doc, &dir).unwrap_or_else(|e| panic!("compose.yaml: {e}"));
+    // The coordinator keeps its DB current itself (docs/vulndb.md): a source, a volume it may write, and no
+    // one-shot `db update` job whose DB would only age.
+    let coordinator = env_map(&doc["services"]["coordinator"]);
+    for key in ["STRATA_DB", "STRATA_DB_SOURCE", "STRATA_DB_REFRESH", "STRATA_DB_MAX_AGE"] {
+        assert!(coordinator.contains_key(key), "the coordinator does not set {key}");
+    }
+    let volumes = doc["services"]["coordinator"]["volumes"].as_array().unwrap();
+    assert!(volumes.iter().any(|v| v.as_str().is_some_and(|v| v.starts_with("strata-db:") && !v.ends_with(":ro"))));
+    for (name, s) in doc["services"].as_object().unwrap() {
+        assert!(!s["command"].to_string().contains("\"update\""), "{name} runs a one-shot DB update");
+    }
 
     // The same checks reject what they exist for.
     let mutations: [Mutation<Value>; 7] = [

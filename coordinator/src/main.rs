@@ -35,6 +35,25 @@ struct Args {
     /// without the vuln scanner (`--scanners secret,misconfig`) run.
     #[arg(long, env = "STRATA_DB")]
     db: Option<PathBuf>,
+    /// Refresh the DB from here on a schedule: an OSV base URL (osv.dev or a mirror serving
+    /// `{base}/{ecosystem}/all.zip`) or `oci://REGISTRY/REPO:TAG` (published by `strata db push`).
+    #[arg(long, env = "STRATA_DB_SOURCE", requires = "db")]
+    db_source: Option<String>,
+    /// How often to refresh from STRATA_DB_SOURCE (`6h`, `30m`, `90s`).
+    #[arg(long, env = "STRATA_DB_REFRESH", default_value = "6h", value_parser = strata_fleet::config::parse_duration)]
+    db_refresh: Duration,
+    /// The ecosystems an OSV source is fetched for, comma-separated.
+    #[arg(long, env = "STRATA_DB_ECOSYSTEMS", value_delimiter = ',', default_value = strata_dbsource::osv::DEFAULT_ECOSYSTEMS)]
+    db_ecosystems: Vec<String>,
+    /// A refreshed DB with fewer advisories than this share of the current one's is refused, percent.
+    #[arg(long, env = "STRATA_DB_MIN_ADVISORIES_PERCENT", default_value_t = strata_dbsource::floor::DEFAULT_MIN_PERCENT)]
+    db_min_advisories_percent: u64,
+    /// An artifact's DB file larger than this many bytes is not downloaded.
+    #[arg(long, env = "STRATA_DB_MAX_BYTES", default_value_t = 2 << 30)]
+    db_max_bytes: u64,
+    /// `/readyz` reports not ready when the DB's newest advisory is older than this (`3d`); unset: never.
+    #[arg(long, env = "STRATA_DB_MAX_AGE", value_parser = strata_fleet::config::parse_duration)]
+    db_max_age: Option<Duration>,
     /// Ignore files (YAML, as `strata image --ignorefile`) applied to every scan: files or directories of
     /// them, comma-separated; edits are picked up at the next scan or rescan.
     #[arg(long, env = "STRATA_IGNOREFILE", value_delimiter = ',', value_name = "PATH")]
@@ -167,27 +186,40 @@ fn main() -> anyhow::Result<()> {
         args.notify_rate.is_finite() && args.notify_rate > 0.0,
         "STRATA_NOTIFY_RATE must be a positive number of scans per second"
     );
+    let registry = RegistrySettings {
+        insecure: args.registry_insecure,
+        credentials: strata_registry::CredentialSources {
+            username: args.registry_username,
+            password: args.registry_password,
+            hosts: args.registry_host.clone(),
+            credentials_file: args.registry_credentials_file.clone(),
+            docker_config: None,
+        },
+        allowed: strata_registry::AllowList::parse(&args.allowed_registries)
+            .map_err(anyhow::Error::msg)
+            .context("STRATA_ALLOWED_REGISTRIES")?
+            .with_registries(args.sweep_registry.iter().chain(args.notify_registry.iter())),
+    };
+    let db_refresh = match &args.db_source {
+        Some(source) => Some(strata_coordinator::db::refresh::RefreshSettings {
+            source: strata_dbsource::Source::parse(source, &args.db_ecosystems).context("STRATA_DB_SOURCE")?,
+            interval: args.db_refresh,
+            floor: strata_dbsource::floor::Floor { min_percent: args.db_min_advisories_percent },
+            max_bytes: args.db_max_bytes,
+            registry: registry.clone(),
+        }),
+        None => None,
+    };
     let config = Config {
         redis_url: args.redis_url,
         amqp_url: args.amqp_url,
         queue: args.queue,
         prefix: args.key_prefix,
         db: args.db,
+        db_refresh,
+        db_max_age: args.db_max_age,
         policy: strata_coordinator::policy::PolicySettings { ignorefiles: args.ignorefile, vex: args.vex },
-        registry: RegistrySettings {
-            insecure: args.registry_insecure,
-            credentials: strata_registry::CredentialSources {
-                username: args.registry_username,
-                password: args.registry_password,
-                hosts: args.registry_host.clone(),
-                credentials_file: args.registry_credentials_file.clone(),
-                docker_config: None,
-            },
-            allowed: strata_registry::AllowList::parse(&args.allowed_registries)
-                .map_err(anyhow::Error::msg)
-                .context("STRATA_ALLOWED_REGISTRIES")?
-                .with_registries(args.sweep_registry.iter().chain(args.notify_registry.iter())),
-        },
+        registry,
         token,
         max_concurrent_scans: args.max_concurrent_scans,
         layer_ttl: Duration::from_secs(args.layer_ttl_days * 86_400),

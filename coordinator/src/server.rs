@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use strata_fleet::cache::{LayerCache, RedisCache};
@@ -32,6 +32,10 @@ pub struct Config {
     pub prefix: String,
     /// `None`: no DB; scans without the vuln scanner (secret, misconfig) still run.
     pub db: Option<PathBuf>,
+    /// Refresh the DB on a schedule from a source (`STRATA_DB_SOURCE`); needs `db`.
+    pub db_refresh: Option<crate::db::refresh::RefreshSettings>,
+    /// `/readyz` fails when the DB's newest advisory is older than this (`STRATA_DB_MAX_AGE`).
+    pub db_max_age: Option<Duration>,
     /// The coordinator's own ignore files and VEX documents, applied to every scan.
     pub policy: crate::policy::PolicySettings,
     pub registry: RegistrySettings,
@@ -99,42 +103,60 @@ async fn serve(
     shutdown: impl Future<Output = ()>,
     tasks: &Tasks,
 ) -> Result<()> {
+    // Before anything records a metric (the DB's gauges are set as it loads).
+    let prometheus = strata_fleet::ops::install_metrics();
     let store = ScanStore::connect(&config.redis_url, &config.prefix).await?;
     crate::retention::eviction::check_and_log(&store).await;
     let cache: Arc<dyn LayerCache> =
         Arc::new(RedisCache::connect(&config.redis_url, &config.prefix, config.layer_ttl).await?);
     let queue: Arc<dyn JobQueue> = Arc::new(RabbitQueue::connect(&config.amqp_url, &config.queue).await?);
-    let (db, policy) = tokio::task::spawn_blocking({
-        let (path, policy) = (config.db.clone(), config.policy.clone());
-        move || -> Result<_> {
-            let db = path.map(DbHandle::load).transpose()?.map(Arc::new);
-            Ok((db, Arc::new(ConfiguredPolicy::load(policy)?)))
-        }
+    let policy = tokio::task::spawn_blocking({
+        let policy = config.policy.clone();
+        move || ConfiguredPolicy::load(policy).map(Arc::new)
     })
     .await
     .map_err(|e| crate::error::CoordinatorError::Internal(e.to_string()))??;
+    if config.db.is_none() && config.db_refresh.is_some() {
+        return Err(crate::error::CoordinatorError::Invalid(
+            "STRATA_DB_SOURCE needs STRATA_DB: the file the refreshed DB is kept in".into(),
+        ));
+    }
+    // Filled once the DB is loaded; until then the ops endpoint is up (liveness holds while the first DB
+    // downloads) and readiness says what it waits for.
+    let loaded_db: Arc<OnceLock<Arc<DbHandle>>> = Arc::default();
     if let Some(addr) = &config.ops_listen {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| crate::error::CoordinatorError::Invalid(format!("binding the ops endpoint {addr}: {e}")))?;
         let (queue, cache, store) = (queue.clone(), cache.clone(), store.clone());
+        let (db, wants_db, max_age) = (loaded_db.clone(), config.db.is_some(), config.db_max_age);
         let ready: strata_fleet::ops::ReadyCheck = Arc::new(move || {
-            let (queue, cache, store) = (queue.clone(), cache.clone(), store.clone());
+            let (queue, cache, store, db) = (queue.clone(), cache.clone(), store.clone(), db.clone());
             Box::pin(async move {
                 cache.ping().await.map_err(|e| e.to_string())?;
                 store.ping().await.map_err(|e| e.to_string())?;
                 let depth = queue.depth().await.map_err(|e| e.to_string())?;
                 metrics::gauge!("strata_queue_depth").set(f64::from(depth));
+                match (db.get(), max_age) {
+                    (None, _) if wants_db => return Err("the vulnerability DB is not loaded yet".into()),
+                    (Some(db), Some(max_age)) => {
+                        crate::db::metrics::check_fresh(&*db.loaded().map_err(|e| e.to_string())?, max_age)?
+                    }
+                    _ => {}
+                }
                 Ok(())
             })
         });
-        tasks.spawn_graceful(strata_fleet::ops::serve(
-            listener,
-            strata_fleet::ops::install_metrics(),
-            ready,
-            tasks.stopped(),
-        ));
+        tasks.spawn_graceful(strata_fleet::ops::serve(listener, prometheus, ready, tasks.stopped()));
     }
+    let db = match &config.db {
+        Some(path) => {
+            let db = crate::db::refresh::open(path.clone(), config.db_refresh.clone(), tasks).await?;
+            let _ = loaded_db.set(db.clone());
+            Some(db)
+        }
+        None => None,
+    };
     let mut fanout = LayerFanout::new(queue, cache);
     fanout.recheck = config.recheck;
     if let Some(schedule) = &config.sweep_schedule {

@@ -68,11 +68,11 @@ impl fmt::Debug for RegistryClient {
 }
 
 /// One reference's connection: the parsed reference and its registry's transport.
-struct Session<'a> {
-    given: &'a str,
-    repository: String,
-    reference: oci_client::Reference,
-    transport: Arc<Transport>,
+pub(crate) struct Session<'a> {
+    pub(crate) given: &'a str,
+    pub(crate) repository: String,
+    pub(crate) reference: oci_client::Reference,
+    pub(crate) transport: Arc<Transport>,
 }
 
 impl Session<'_> {
@@ -80,11 +80,11 @@ impl Session<'_> {
         Context { reference: self.given, what: what.into() }
     }
 
-    fn scope(&self) -> String {
+    pub(crate) fn scope(&self) -> String {
         format!("repository:{}:pull", self.repository)
     }
 
-    fn url(&self, path: &str) -> Result<Url, RegistryError> {
+    pub(crate) fn url(&self, path: &str) -> Result<Url, RegistryError> {
         self.transport.base().join(&format!("v2/{}/{path}", self.repository)).map_err(|e| RegistryError::Invalid {
             reference: self.given.to_string(),
             message: format!("not a valid URL path: {e}"),
@@ -203,7 +203,7 @@ impl RegistryClient {
         ))
     }
 
-    async fn session<'a>(&self, given: &'a str, token: Option<&str>) -> Result<Session<'a>, RegistryError> {
+    pub(crate) async fn session<'a>(&self, given: &'a str, token: Option<&str>) -> Result<Session<'a>, RegistryError> {
         let registry = self.check_allowed(given)?;
         let reference = reference::parse(given)?;
         let transport = match token {

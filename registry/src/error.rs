@@ -94,7 +94,7 @@ impl Context<'_> {
 
 /// `a: b: c` from an error and its sources, skipping a cause whose text the previous one already shows
 /// (reqwest and hyper often repeat themselves).
-pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut out = err.to_string();
     let mut next = err.source();
     while let Some(cause) = next {

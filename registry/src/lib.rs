@@ -14,7 +14,7 @@
 //! link-local and metadata addresses are never contacted ([`policy`]); every answer but a layer blob is
 //! read bounded; upstream failures are reported as status and error code, never as their body.
 //!
-//! It is not a puller: it writes nothing to disk, keeps no cache and does not verify layer digests (the
+//! For images it is not a puller: it writes nothing to disk, keeps no cache and does not verify layer digests (the
 //! engine does, while decompressing). Manifest parsing and platform selection are the engine's
 //! ([`strata_scanner::image`]), so every image source agrees on them.
 //!
@@ -22,9 +22,13 @@
 //! fleet's registry sweeps, with its own auth challenge handling (catalog-scoped bearer tokens) and rate-limit
 //! waits ([`RetryPolicy`]).
 //!
+//! [`RegistryClient::push_artifact`] and [`RegistryClient::artifact_manifest`] publish and read single-file
+//! OCI artifacts (the vulnerability DB), under the same rules.
+//!
 //! TLS is rustls with the ring provider only; [`RegistryClient::new`] installs it as the process default if
 //! the caller has not installed one.
 
+mod artifact;
 mod auth;
 mod catalog;
 mod challenge;
@@ -38,12 +42,13 @@ mod reference;
 mod throttle;
 mod transport;
 
+pub use artifact::{Artifact, ArtifactDescriptor, NewArtifact, OCI_MANIFEST};
 pub use auth::CredentialSources;
 pub use catalog::{Catalog, CatalogOptions};
 /// Public for the fuzz target over `WWW-Authenticate` values (fuzz/services/fuzz_targets/www_authenticate.rs).
 pub use challenge::{Challenge, parse as parse_challenge};
 pub use client::{MAX_MANIFEST_BYTES, RegistryClient, RegistryOptions, registry_of, repository_of};
-pub use error::RegistryError;
+pub use error::{RegistryError, error_chain};
 pub use policy::AllowList;
 pub use reference::is_repository_name;
 pub use throttle::{RetryPolicy, retry_after};

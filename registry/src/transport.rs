@@ -19,7 +19,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime};
 
-use reqwest::header::{ACCEPT, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use reqwest::{Method, StatusCode, Url};
 use tokio::sync::Semaphore;
 
@@ -67,6 +67,12 @@ pub(crate) struct Transport {
     retry: RetryPolicy,
 }
 
+/// A request body: an uploaded blob or a manifest.
+pub(crate) struct Upload<'a> {
+    pub bytes: &'a [u8],
+    pub content_type: &'a str,
+}
+
 pub(crate) struct TransportSettings {
     pub allowed: AllowList,
     pub insecure: bool,
@@ -109,6 +115,19 @@ impl Transport {
         target: &Target<'_>,
         accept: Option<&str>,
     ) -> Result<reqwest::Response, RegistryError> {
+        self.send_body(method, url, target, accept, None).await
+    }
+
+    /// As [`send`](Self::send), with a request body (an upload). The body is sent again on each try, and
+    /// never off the registry's origin: an upload redirected elsewhere is refused.
+    pub(crate) async fn send_body(
+        &self,
+        method: Method,
+        url: &Url,
+        target: &Target<'_>,
+        accept: Option<&str>,
+        body: Option<&Upload<'_>>,
+    ) -> Result<reqwest::Response, RegistryError> {
         let (mut throttled, mut challenged, mut redirects) = (0u32, false, 0usize);
         let mut url = url.clone();
         loop {
@@ -118,6 +137,9 @@ impl Transport {
                 let mut request = self.http.request(method.clone(), url.clone());
                 if let Some(accept) = accept {
                     request = request.header(ACCEPT, accept);
+                }
+                if let Some(upload) = body {
+                    request = request.header(CONTENT_TYPE, upload.content_type).body(upload.bytes.to_vec());
                 }
                 if self.may_send_credentials(&url) {
                     request = self.authorize(request, target.scope);
@@ -137,6 +159,8 @@ impl Transport {
                     }
                     if next.origin() == self.base.origin() {
                         url = next;
+                    } else if body.is_some() {
+                        return Err(protocol(target, "an upload was redirected off the registry".into()));
                     } else {
                         return self.follow_elsewhere(method, next, target, accept, redirects).await;
                     }

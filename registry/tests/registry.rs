@@ -339,3 +339,41 @@ async fn connection_refused_is_a_network_error() {
     assert!(err.to_string().contains(&reference), "{err}");
     assert!(err.to_string().to_lowercase().contains("refused"), "{err}");
 }
+
+/// A single-file artifact pushed with basic-auth credentials (sent to that registry only) and pulled back:
+/// the tag resolves to the manifest digest the push returned, the file comes back digest-checked, a size
+/// cap below the file's size refuses it, and without credentials the push is refused naming no secret.
+#[tokio::test]
+async fn pushes_and_pulls_a_single_file_artifact_with_credentials() {
+    let registry = TestRegistry::start_with_auth(USER, PASSWORD);
+    let reference = format!("{}/strata/vulndb:latest", registry.host());
+    let file = b"not really a DB, but bytes with a digest".repeat(100);
+    let artifact = strata_registry::NewArtifact {
+        artifact_type: "application/vnd.strata.test.v1",
+        file_media_type: "application/vnd.strata.test.file.v1",
+        file_name: "test.bin",
+        file: &file,
+        annotations: [("dev.strata.test".to_string(), "yes".to_string())].into(),
+    };
+    let client = with_credentials(&registry.host(), USER, PASSWORD);
+    let digest = client.push_artifact(&reference, &artifact).await.unwrap();
+
+    let found = client.artifact_manifest(&reference, "application/vnd.strata.test.v1").await.unwrap();
+    assert_eq!(found.digest, digest);
+    assert_eq!(found.file.digest, sha256(&file));
+    assert_eq!(found.annotations["dev.strata.test"], "yes");
+    let by_digest = client
+        .artifact_manifest(&format!("{}/strata/vulndb@{digest}", registry.host()), "application/vnd.strata.test.v1")
+        .await
+        .unwrap();
+    assert_eq!(by_digest, found);
+    assert_eq!(client.fetch_artifact_file(&reference, &found, 1 << 20).await.unwrap(), file);
+    let capped = client.fetch_artifact_file(&reference, &found, 100).await.unwrap_err();
+    assert!(capped.to_string().contains("over the cap of 100"), "{capped}");
+    let other = client.artifact_manifest(&reference, "application/vnd.other.v1").await.unwrap_err();
+    assert!(other.to_string().contains("not a application/vnd.other.v1 artifact"), "{other}");
+
+    let refused = anonymous().push_artifact(&reference, &artifact).await.unwrap_err();
+    assert!(matches!(refused, RegistryError::Unauthorized { .. }), "{refused}");
+    assert_no_secret(&refused);
+}

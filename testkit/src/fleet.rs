@@ -181,13 +181,28 @@ impl Fleet {
         port
     }
 
+    /// As [`add_coordinator`](Self::add_coordinator), keeping its DB in a file of its own (`db`), as
+    /// replicas on separate nodes do. Returns its gRPC port; its ops endpoint is `coordinator-N`.
+    pub fn add_coordinator_with_db(&mut self, db: &Path) -> u16 {
+        let port = free_port();
+        let name = format!("coordinator-{}", self.replicas.len() + 1);
+        let child = self.spawn_coordinator_with(&name, port, free_port(), &db.to_path_buf());
+        self.replicas.push(child);
+        port
+    }
+
     fn spawn_coordinator(&mut self, name: &str, port: u16, http_port: u16) -> Child {
+        let db = self.db.clone();
+        self.spawn_coordinator_with(name, port, http_port, &db)
+    }
+
+    fn spawn_coordinator_with(&mut self, name: &str, port: u16, http_port: u16, db: &PathBuf) -> Child {
         let mut command = Command::new(&self.bins.coordinator);
         self.common(&mut command);
         self.ops(name, &mut command);
         command.arg("--listen").arg(format!("127.0.0.1:{port}"));
-        if !self.db.as_os_str().is_empty() {
-            command.arg("--db").arg(&self.db);
+        if !db.as_os_str().is_empty() {
+            command.arg("--db").arg(db);
         }
         command.env("STRATA_HTTP_LISTEN", format!("127.0.0.1:{http_port}"));
         let log = format!("{name}.log");

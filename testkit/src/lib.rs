@@ -15,6 +15,7 @@ pub mod hostile;
 pub mod hostile_server;
 pub mod http_proxy;
 pub mod image;
+pub mod osv_mirror;
 pub mod otlp;
 pub mod populate;
 pub mod proxy;

@@ -1,7 +1,6 @@
-//! `strata db build | info | update`, and finding the DB a scan uses.
+//! `strata db build | info | update | push`, and finding the DB a scan uses.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use strata_scanner::vulndb::VulnDb;
@@ -68,6 +67,17 @@ pub async fn run(args: DbArgs) -> Result<u8> {
             let out = out.or_else(default_path).context("no --out given and no default location")?;
             update(&base_url, &ecosystems, &out).await?;
         }
+        DbCommand::Push { reference, db, insecure } => {
+            let path = db.or_else(default_path).context("no --db given and no default location")?;
+            let bytes = tokio::fs::read(&path).await.with_context(|| format!("reading {}", path.display()))?;
+            let client = crate::pipeline::registry_client(&reference, insecure, &Default::default())?;
+            let (digest, header) = strata_dbsource::artifact::push(&client, &reference, bytes)
+                .await
+                .with_context(|| format!("publishing {} to {reference}", path.display()))?;
+            println!("pushed:         {reference}@{digest}");
+            println!("content digest: {}", header.content_digest);
+            println!("newest advisory: {}", header.newest_advisory.as_deref().unwrap_or("(no dated advisory)"));
+        }
     }
     Ok(0)
 }
@@ -77,6 +87,9 @@ fn print_header(db: &VulnDb, path: &Path) {
     println!("file:           {}", path.display());
     println!("format version: {}", h.format_version);
     println!("content digest: {}", h.content_digest);
+    if let Ok(bytes) = std::fs::read(path) {
+        println!("file digest:    {}", strata_dbsource::file_digest(&bytes));
+    }
     println!("built at:       {}", h.built_at);
     let today = chrono::Utc::now().date_naive();
     match &h.newest_advisory {
@@ -102,37 +115,17 @@ fn print_header(db: &VulnDb, path: &Path) {
 /// Downloads `{base}/{ecosystem}/all.zip` for each ecosystem, then builds the DB from them. Nothing is
 /// replaced unless every download and the build succeed.
 async fn update(base_url: &str, ecosystems: &[String], out: &Path) -> Result<()> {
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(15))
-        .timeout(Duration::from_secs(600))
-        .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")))
-        .build()?;
-    let dir = out.parent().unwrap_or(Path::new(".")).join(".download");
-    tokio::fs::create_dir_all(&dir).await.with_context(|| format!("creating {}", dir.display()))?;
-    let mut files = Vec::new();
-    for ecosystem in ecosystems {
-        let url = format!("{}/{}/all.zip", base_url.trim_end_matches('/'), ecosystem);
-        let response = client.get(&url).send().await.with_context(|| {
-            format!("downloading {url}: the OSV data source is unreachable (offline?); build a DB from local OSV files with `strata db build --osv PATH`")
-        })?;
-        let status = response.status();
-        if !status.is_success() {
-            bail!("downloading {url}: HTTP {status}");
-        }
-        let bytes = response.bytes().await.with_context(|| format!("downloading {url}"))?;
-        let file = dir.join(format!("{}.zip", ecosystem.replace(['/', ':'], "_")));
-        tokio::fs::write(&file, &bytes).await.with_context(|| format!("writing {}", file.display()))?;
-        eprintln!("fetched {ecosystem}: {} bytes", bytes.len());
-        files.push(file);
+    let work = out.parent().unwrap_or(Path::new(".")).join(".download");
+    let fetched = strata_dbsource::osv::fetch(base_url, ecosystems, &work).await?;
+    for (ecosystem, bytes) in &fetched.archives {
+        eprintln!("fetched {ecosystem}: {bytes} bytes");
     }
     let out_path = out.to_path_buf();
     let built = tokio::task::spawn_blocking(move || -> Result<_> {
-        let built = VulnDb::build(&files).context("building the vulnerability DB")?;
-        built.write(&out_path).with_context(|| format!("writing {}", out_path.display()))?;
-        Ok(built)
+        fetched.db.write(&out_path).with_context(|| format!("writing {}", out_path.display()))?;
+        Ok(fetched.db)
     })
     .await??;
-    let _ = tokio::fs::remove_dir_all(&dir).await;
     print_header(&built, out);
     Ok(())
 }

@@ -184,6 +184,12 @@ impl VulnDb {
         file::write_atomic(path, &self.to_bytes()?)
     }
 
+    /// Writes a DB file image that [`Self::from_bytes`] accepted, byte for byte (so its file digest stays
+    /// the one it was published under), atomically as [`Self::write`] does.
+    pub fn write_image(path: &Path, bytes: &[u8]) -> Result<()> {
+        file::write_atomic(path, bytes)
+    }
+
     pub fn header(&self) -> &DbHeader {
         &self.header
     }

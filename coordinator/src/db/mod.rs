@@ -1,5 +1,10 @@
 //! The vulnerability DB the coordinator matches with. A new file dropped in place (`strata db update`
-//! writes atomically) is picked up at the next match: nightly DB updates need no restart.
+//! writes atomically) is picked up at the next match: nightly DB updates need no restart. With a source
+//! configured (`STRATA_DB_SOURCE`), [`refresh`] fetches, checks and swaps in new DBs itself; [`metrics`]
+//! says how old the data is.
+
+pub mod metrics;
+pub mod refresh;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,14 +26,26 @@ pub struct DbHandle {
 
 impl DbHandle {
     pub fn load(path: PathBuf) -> Result<Self> {
+        // The mtime from before the read: a file replaced while it is read is read again.
         let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
         let db = VulnDb::load(&path)?;
-        Ok(DbHandle {
+        Ok(DbHandle::holding(path, modified, db))
+    }
+
+    /// A handle on `db`, which the caller has just written to `path` (it is not read back).
+    pub fn written(path: PathBuf, db: VulnDb) -> Self {
+        let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        DbHandle::holding(path, modified, db)
+    }
+
+    fn holding(path: PathBuf, modified: Option<SystemTime>, db: VulnDb) -> Self {
+        metrics::describe(&db);
+        DbHandle {
             path,
             loaded: RwLock::new((modified, Arc::new(db))),
             reloading: Mutex::new(()),
             reloads: AtomicU64::new(0),
-        })
+        }
     }
 
     fn modified(&self) -> Option<SystemTime> {
@@ -59,9 +76,30 @@ impl DbHandle {
         *self.loaded.write().map_err(|_| CoordinatorError::Internal("DB lock poisoned".into()))? =
             (modified, db.clone());
         self.reloads.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("strata_db_reloads_total").increment(1);
+        ::metrics::counter!("strata_db_reloads_total").increment(1);
+        metrics::describe(&db);
         tracing::info!(path = %self.path.display(), digest = %db.header().content_digest, "vulnerability DB reloaded");
         Ok(db)
+    }
+
+    /// The DB in memory, without looking at the file: for readiness and metrics, which must not block.
+    pub fn loaded(&self) -> Result<Arc<VulnDb>> {
+        let loaded = self.loaded.read().map_err(|_| CoordinatorError::Internal("DB lock poisoned".into()))?;
+        Ok(loaded.1.clone())
+    }
+
+    /// Swaps in `db`, which the caller has just written to the file (so the file's new mtime is taken as
+    /// loaded, and it is not read again). Blocking (a stat): call it on the blocking pool.
+    pub fn replace(&self, db: Arc<VulnDb>) -> Result<()> {
+        let _one_at_a_time =
+            self.reloading.lock().map_err(|_| CoordinatorError::Internal("DB reload lock poisoned".into()))?;
+        let modified = self.modified();
+        *self.loaded.write().map_err(|_| CoordinatorError::Internal("DB lock poisoned".into()))? = (modified, db);
+        Ok(())
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
     }
 
     /// How many times a replaced file was loaded since start.

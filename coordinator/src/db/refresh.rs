@@ -1,0 +1,306 @@
+//! The scheduled DB refresh (`STRATA_DB_SOURCE`, every `STRATA_DB_REFRESH`): fetch a candidate from the
+//! source — OSV exports (osv.dev or a mirror, the same download as `strata db update`) or an OCI artifact
+//! published by `strata db push`, pulled by digest — check it, write it beside the current file and
+//! rename it over, then swap it in. A candidate is refused, and the current DB kept, when it does not
+//! decode (format version, content digest) or falls below the sanity floor against the current DB
+//! ([`strata_dbsource::floor`]); the refusal is logged at WARN with the reason and counted.
+//!
+//! Replicas converge: each pulls the same artifact (or builds the same advisories into the same content
+//! digest), so after one interval every replica reports one `content_digest` — in every report's `db`
+//! and in `strata_db_info`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use strata_dbsource::artifact::{self, Pulled};
+use strata_dbsource::floor::Floor;
+use strata_dbsource::{Source, file_digest, osv};
+use strata_registry::{RegistryClient, RegistryOptions};
+use strata_scanner::vulndb::VulnDb;
+
+use super::DbHandle;
+use super::metrics;
+use crate::error::{CoordinatorError, Result};
+use crate::runner::RegistrySettings;
+use crate::tasks::Tasks;
+
+/// The age gauge is refreshed at least this often, whatever the refresh interval.
+const TICK: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Debug)]
+pub struct RefreshSettings {
+    pub source: Source,
+    pub interval: Duration,
+    pub floor: Floor,
+    /// An artifact's DB file larger than this is not downloaded.
+    pub max_bytes: u64,
+    /// Credentials and allow-list for an OCI source (the coordinator's own, as for scans).
+    pub registry: RegistrySettings,
+}
+
+/// What one refresh did.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    Updated { content_digest: String },
+    Unchanged,
+    Refused(String),
+}
+
+struct Refresher {
+    path: PathBuf,
+    settings: RefreshSettings,
+    client: Option<RegistryClient>,
+    /// The file digest of the DB file in use, for skipping an artifact that is the one held.
+    held_file: Option<String>,
+    /// The last artifact file refused and why: not downloaded again while the tag still names it.
+    refused: Option<(String, String)>,
+}
+
+impl Refresher {
+    fn new(path: PathBuf, settings: RefreshSettings) -> Result<Refresher> {
+        let client = match &settings.source {
+            Source::Oci { reference } => {
+                let registry = strata_registry::registry_of(reference)?;
+                Some(RegistryClient::new(RegistryOptions {
+                    insecure: settings.registry.insecure,
+                    platform: Default::default(),
+                    credentials: settings.registry.credentials.clone(),
+                    // The operator named this registry: it is allowed whatever the scan allow-list says.
+                    allowed: settings.registry.allowed.clone().with_registries([registry]),
+                })?)
+            }
+            Source::Osv { .. } => None,
+        };
+        Ok(Refresher { path, settings, client, held_file: None, refused: None })
+    }
+
+    /// A candidate DB and its file image, or `None` when the source holds what is in use.
+    async fn candidate(&mut self, current: Option<&VulnDb>) -> Result<Option<(VulnDb, Vec<u8>)>> {
+        match &self.settings.source {
+            Source::Osv { base_url, ecosystems } => {
+                let work = self.path.with_file_name(format!(".strata-db-download-{}", std::process::id()));
+                let fetched = osv::fetch(base_url, ecosystems, &work).await.map_err(internal)?;
+                if current.is_some_and(|c| c.header().content_digest == fetched.db.header().content_digest) {
+                    return Ok(None);
+                }
+                let db = fetched.db;
+                blocking(move || {
+                    let bytes = db.to_bytes()?;
+                    Ok((db, bytes))
+                })
+                .await
+                .map(Some)
+            }
+            Source::Oci { reference } => {
+                let client =
+                    self.client.as_ref().ok_or_else(|| CoordinatorError::Internal("no registry client".into()))?;
+                let skip: Vec<&str> = current
+                    .and(self.held_file.as_deref())
+                    .into_iter()
+                    .chain(self.refused.as_ref().map(|(file, _)| file.as_str()))
+                    .collect();
+                match artifact::pull(client, reference, &skip, self.settings.max_bytes).await.map_err(internal)? {
+                    Pulled::Unchanged { artifact } => match &self.refused {
+                        Some((file, why)) if *file == artifact.file.digest => Err(CoordinatorError::Invalid(format!(
+                            "{why} (refused before; not downloaded again until the tag names another DB)"
+                        ))),
+                        _ => Ok(None),
+                    },
+                    Pulled::New { artifact, bytes } => {
+                        tracing::info!(reference = %reference, digest = %artifact.digest, bytes = bytes.len(),
+                            "downloaded a DB artifact");
+                        let file = artifact.file.digest.clone();
+                        let decoded = blocking(move || {
+                            let refuse = |why: String| {
+                                CoordinatorError::Invalid(format!(
+                                    "the artifact {} is not a usable DB: {why}",
+                                    artifact.digest
+                                ))
+                            };
+                            let db = VulnDb::from_bytes(&bytes).map_err(|e| refuse(e.to_string()))?;
+                            // The annotation says what was published; a file that decodes to other data is not it.
+                            match artifact.annotations.get(artifact::CONTENT_DIGEST_ANNOTATION) {
+                                Some(claimed) if *claimed != db.header().content_digest => Err(refuse(format!(
+                                    "its content digest {} is not the {claimed} its annotation names",
+                                    db.header().content_digest
+                                ))),
+                                _ => Ok((db, bytes)),
+                            }
+                        })
+                        .await;
+                        if let Err(CoordinatorError::Invalid(why)) = &decoded {
+                            self.refused = Some((file, why.clone()));
+                        }
+                        decoded.map(Some)
+                    }
+                }
+            }
+        }
+    }
+
+    /// One refresh against `handle`'s current DB.
+    async fn refresh(&mut self, handle: &DbHandle) -> Result<Outcome> {
+        let current = handle.loaded()?;
+        let (candidate, bytes) = match self.candidate(Some(&current)).await {
+            Ok(Some(found)) => found,
+            Ok(None) => return Ok(Outcome::Unchanged),
+            Err(CoordinatorError::Invalid(why)) => return Ok(Outcome::Refused(why)),
+            Err(e) => return Err(e),
+        };
+        let digest = file_digest(&bytes);
+        if candidate.header().content_digest == current.header().content_digest {
+            self.held_file = Some(digest);
+            return Ok(Outcome::Unchanged);
+        }
+        if let Err(why) = self.settings.floor.check(&current, &candidate) {
+            let why = format!("content digest {}: {why}", candidate.header().content_digest);
+            self.refused = Some((digest, why.clone()));
+            return Ok(Outcome::Refused(why));
+        }
+        let content_digest = candidate.header().content_digest.clone();
+        let path = handle.path().to_path_buf();
+        let candidate = Arc::new(candidate);
+        let swapped = candidate.clone();
+        blocking(move || Ok(VulnDb::write_image(&path, &bytes)?)).await?;
+        handle.replace(swapped)?;
+        metrics::describe(&candidate);
+        self.held_file = Some(digest);
+        Ok(Outcome::Updated { content_digest })
+    }
+
+    /// The first DB, when there is no file yet: fetched and written without a floor (there is nothing to
+    /// compare with), retried until it succeeds or the coordinator stops.
+    async fn first(&mut self, tasks: &Tasks) -> Result<DbHandle> {
+        loop {
+            let attempt = async {
+                let (db, bytes) = self
+                    .candidate(None)
+                    .await?
+                    .ok_or_else(|| CoordinatorError::Internal("the DB source returned nothing".into()))?;
+                let path = self.path.clone();
+                let digest = file_digest(&bytes);
+                blocking(move || {
+                    VulnDb::write_image(&path, &bytes)?;
+                    Ok(DbHandle::written(path, db))
+                })
+                .await
+                .map(|handle| (handle, digest))
+            };
+            match attempt.await {
+                Ok((handle, digest)) => {
+                    self.held_file = Some(digest);
+                    record("updated");
+                    tracing::info!(source = %self.settings.source, path = %self.path.display(),
+                        digest = %handle.loaded()?.header().content_digest, "vulnerability DB fetched");
+                    return Ok(handle);
+                }
+                Err(e) => {
+                    record("failed");
+                    tracing::warn!(source = %self.settings.source, error = %e,
+                        "no vulnerability DB yet: fetching the first one failed; retrying");
+                }
+            }
+            if !tasks.sleep(self.settings.interval.min(TICK)).await {
+                return Err(CoordinatorError::Internal("stopped before the first vulnerability DB was fetched".into()));
+            }
+        }
+    }
+}
+
+fn internal(e: strata_dbsource::DbSourceError) -> CoordinatorError {
+    match e {
+        // A file that is not a DB, or of another format version: the data is refused, the source is fine.
+        strata_dbsource::DbSourceError::Invalid(why) => CoordinatorError::Invalid(why),
+        strata_dbsource::DbSourceError::Db(e) => CoordinatorError::Invalid(e.to_string()),
+        strata_dbsource::DbSourceError::Registry(e) => CoordinatorError::Registry(e),
+        other => CoordinatorError::Internal(other.to_string()),
+    }
+}
+
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| CoordinatorError::Internal(e.to_string()))?
+}
+
+fn record(result: &'static str) {
+    ::metrics::counter!("strata_db_refresh_total", "result" => result).increment(1);
+    ::metrics::gauge!("strata_db_last_refresh_success").set(if matches!(result, "failed" | "refused") {
+        0.0
+    } else {
+        1.0
+    });
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+    ::metrics::gauge!("strata_db_last_refresh_timestamp_seconds").set(now);
+}
+
+/// Opens the DB at `path`: loads the file, or — when there is none yet and a source is configured —
+/// fetches the first one (waiting for it). Then starts the refresh task when a source is configured, and
+/// the age gauge's tick in any case.
+pub async fn open(path: PathBuf, settings: Option<RefreshSettings>, tasks: &Tasks) -> Result<Arc<DbHandle>> {
+    let mut refresher = settings.map(|s| Refresher::new(path.clone(), s)).transpose()?;
+    let handle = match refresher.as_mut() {
+        Some(refresher) if !path.exists() => refresher.first(tasks).await?,
+        _ => {
+            let load = path.clone();
+            let handle = blocking(move || DbHandle::load(load)).await?;
+            if let Some(refresher) = refresher.as_mut()
+                && matches!(refresher.settings.source, Source::Oci { .. })
+            {
+                refresher.held_file = Some(hash_file(&path).await?);
+            }
+            handle
+        }
+    };
+    let handle = Arc::new(handle);
+    tasks.spawn(run(handle.clone(), refresher, tasks.clone()));
+    Ok(handle)
+}
+
+async fn hash_file(path: &Path) -> Result<String> {
+    let path = path.to_path_buf();
+    blocking(move || {
+        let bytes =
+            std::fs::read(&path).map_err(|e| CoordinatorError::Internal(format!("reading {}: {e}", path.display())))?;
+        Ok(file_digest(&bytes))
+    })
+    .await
+}
+
+/// Ticks the age gauge and, when a source is configured, refreshes every interval until the stop.
+async fn run(handle: Arc<DbHandle>, mut refresher: Option<Refresher>, tasks: Tasks) {
+    let mut due = refresher.as_ref().map(|r| Instant::now() + r.settings.interval);
+    loop {
+        if let Ok(db) = handle.loaded() {
+            metrics::set_age(&db);
+        }
+        if let (Some(refresher), Some(at)) = (refresher.as_mut(), due)
+            && Instant::now() >= at
+        {
+            let source = refresher.settings.source.to_string();
+            match refresher.refresh(&handle).await {
+                Ok(Outcome::Updated { content_digest }) => {
+                    record("updated");
+                    tracing::info!(source = %source, digest = %content_digest, "vulnerability DB refreshed");
+                }
+                Ok(Outcome::Unchanged) => {
+                    record("unchanged");
+                    tracing::debug!(source = %source, "vulnerability DB unchanged");
+                }
+                Ok(Outcome::Refused(why)) => {
+                    record("refused");
+                    tracing::warn!(source = %source, reason = %why, "new vulnerability DB refused; keeping the current one");
+                }
+                Err(e) => {
+                    record("failed");
+                    tracing::warn!(source = %source, error = %e, "vulnerability DB refresh failed; keeping the current one");
+                }
+            }
+            due = Some(Instant::now() + refresher.settings.interval);
+        }
+        let wait = due.map_or(TICK, |at| at.saturating_duration_since(Instant::now()).min(TICK));
+        if !tasks.sleep(wait.max(Duration::from_millis(100))).await {
+            return;
+        }
+    }
+}
