@@ -44,3 +44,16 @@ pub fn apply_config_file(args: &[String]) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// The broker settings the coordinator and the worker share beyond the URLs: how the job queue is
+/// declared, and TLS to RabbitMQ and Redis. Both declare the queue and both reach both brokers, so the
+/// flags are defined once here.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct BrokerArgs {
+    #[command(flatten)]
+    pub queue_kind: crate::queue_type::QueueArgs,
+    #[command(flatten)]
+    pub amqp_tls: crate::tls::AmqpTlsArgs,
+    #[command(flatten)]
+    pub redis_tls: crate::tls::RedisTlsArgs,
+}
