@@ -16,6 +16,7 @@ pub mod hostile_server;
 pub mod http_proxy;
 pub mod image;
 pub mod otlp;
+pub mod pki;
 pub mod populate;
 pub mod proxy;
 pub mod registry;
