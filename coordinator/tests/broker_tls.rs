@@ -127,4 +127,31 @@ fn the_fleet_works_over_amqps_and_rediss_with_a_private_ca_and_client_certificat
     // The job queue is on the TLS node (the machine's RabbitMQ never saw it).
     let queues = rabbit.ctl(&["list_queues", "name"]);
     assert!(queues.lines().any(|l| l.trim() == fleet.queue), "{queues}");
+
+    // `strata image --cache rediss://…` takes the same settings (as flags here) and shares the layer the
+    // worker stored: the local report has the fleet's findings.
+    let mut cmd = std::process::Command::new(&bins.strata);
+    cmd.env("STRATA_KEY_PREFIX", &fleet.prefix).args(["image", &reference, "--quiet", "--format", "json", "--db"]);
+    cmd.arg(&db).args([
+        "--cache",
+        &redis_url,
+        "--redis-ca",
+        &ca,
+        "--redis-client-cert",
+        &cert,
+        "--redis-client-key",
+        &key,
+    ]);
+    let (code, out, err) = run(cmd);
+    assert_eq!(code, 0, "strata image --cache rediss://: {err}");
+    let local: serde_json::Value = serde_json::from_str(&out).expect("report json");
+    assert_eq!(findings(&local), findings(&report));
+    let (code, _, err) = run({
+        let mut cmd = std::process::Command::new(&bins.strata);
+        cmd.args(["image", &reference, "--quiet", "--db"]).arg(&db).args(["--cache", &redis_url]);
+        cmd.args(["--redis-ca", &path(&pki.other_ca), "--redis-client-cert", &cert, "--redis-client-key", &key]);
+        cmd
+    });
+    assert_ne!(code, 0, "a cache whose certificate is from another CA must not be used");
+    assert!(err.contains("UnknownIssuer") && err.contains("other-ca.pem"), "{err}");
 }
