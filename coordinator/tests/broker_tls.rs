@@ -2,7 +2,7 @@
 //! TLS and require client certificates (certificates made by `openssl` in the test): a job published and
 //! consumed over `amqps://`, a layer result stored and read over `rediss://`, a wrong CA refused with an
 //! error that names the broker and the CA file and not the password, and a whole scan through the real
-//! coordinator and worker with both URLs TLS.
+//! coordinator and worker with both URLs TLS (and a quorum job queue), also shared by `strata image --cache`.
 
 mod common;
 
@@ -115,6 +115,8 @@ fn the_fleet_works_over_amqps_and_rediss_with_a_private_ca_and_client_certificat
         ("STRATA_REDIS_CA", ca.as_str()),
         ("STRATA_REDIS_CLIENT_CERT", cert.as_str()),
         ("STRATA_REDIS_CLIENT_KEY", key.as_str()),
+        // As the prod overlay runs it: a quorum job queue, declared by the coordinator and the worker alike.
+        ("STRATA_QUEUE_TYPE", "quorum"),
     ];
     let fleet = Fleet::start(bins.clone(), &db, 1, &env);
     let mut cmd = fleet.strata();
@@ -124,9 +126,10 @@ fn the_fleet_works_over_amqps_and_rediss_with_a_private_ca_and_client_certificat
     let id = out.split('\t').next().unwrap_or_default().to_string();
     let report = fleet_report(&fleet, &id, &[]);
     assert!(!findings(&report).is_empty(), "the image's downgraded openssl has advisories: {report}");
-    // The job queue is on the TLS node (the machine's RabbitMQ never saw it).
-    let queues = rabbit.ctl(&["list_queues", "name"]);
-    assert!(queues.lines().any(|l| l.trim() == fleet.queue), "{queues}");
+    // The job queue is on the TLS node (the machine's RabbitMQ never saw it), as a quorum queue.
+    let queues = rabbit.ctl(&["list_queues", "name", "type"]);
+    let row = |name: &str| queues.lines().find(|l| l.split_whitespace().next() == Some(name)).map(str::to_string);
+    assert_eq!(row(&fleet.queue).as_deref().and_then(|r| r.split_whitespace().nth(1)), Some("quorum"), "{queues}");
 
     // `strata image --cache rediss://…` takes the same settings (as flags here) and shares the layer the
     // worker stored: the local report has the fleet's findings.
