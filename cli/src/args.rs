@@ -253,6 +253,9 @@ pub struct ImageArgs {
     /// an in-memory cache that lives as long as this scan.
     #[arg(long, env = "STRATA_CACHE", value_name = "URL")]
     pub cache: Option<String>,
+    /// `rediss://` caches: the CA and client certificate (as the fleet's `STRATA_REDIS_CA`, …).
+    #[command(flatten)]
+    pub cache_tls: strata_fleet::tls::RedisTlsArgs,
     /// Report format: table, json, trivy-json (Trivy's SchemaVersion 2), sarif (2.1.0), cyclonedx (1.5
     /// JSON SBOM with vulnerabilities), spdx (2.3 JSON SBOM). See docs/formats.md.
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]

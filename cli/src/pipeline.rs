@@ -106,6 +106,7 @@ pub async fn scan(
     platform: &Platform,
     show_progress: bool,
     cache_url: Option<&str>,
+    cache_tls: &strata_fleet::tls::TlsFiles,
     secrets: Option<Arc<strata_scanner::secret::Scanner>>,
     budget: strata_scanner::budget::Budget,
 ) -> Result<Scanned> {
@@ -118,7 +119,9 @@ pub async fn scan(
         Some(url) => {
             let prefix = std::env::var("STRATA_KEY_PREFIX").unwrap_or_else(|_| "strata".into());
             let ttl = std::time::Duration::from_secs(30 * 86_400);
-            Arc::new(RedisCache::connect(url, &prefix, ttl).await.context("connecting to the layer cache")?)
+            let client =
+                strata_fleet::tls::redis_client(url, cache_tls).await.context("connecting to the layer cache")?;
+            Arc::new(RedisCache::open(client, &prefix, ttl).await.context("connecting to the layer cache")?)
         }
         None => Arc::new(MemoryCache::default()),
     };

@@ -28,6 +28,8 @@ struct Args {
     /// The layer job queue's name; coordinators and workers of one fleet use the same.
     #[arg(long, env = "STRATA_QUEUE", default_value = "strata.layers")]
     queue: String,
+    #[command(flatten)]
+    brokers: strata_fleet::config::BrokerArgs,
     /// Prefix of every Redis key; coordinators and workers of one fleet use the same.
     #[arg(long, env = "STRATA_KEY_PREFIX", default_value = "strata")]
     key_prefix: String,
@@ -214,6 +216,9 @@ fn main() -> anyhow::Result<()> {
         redis_url: args.redis_url,
         amqp_url: args.amqp_url,
         queue: args.queue,
+        redis_tls: args.brokers.redis_tls.files(),
+        amqp_tls: args.brokers.amqp_tls.files(),
+        queue_kind: args.brokers.queue_kind,
         prefix: args.key_prefix,
         db: args.db,
         db_refresh,

@@ -29,6 +29,11 @@ pub struct Config {
     pub redis_url: String,
     pub amqp_url: String,
     pub queue: String,
+    /// `rediss://` and `amqps://`: CA and client certificate (`STRATA_REDIS_*`, `STRATA_AMQP_*`).
+    pub redis_tls: strata_fleet::tls::TlsFiles,
+    pub amqp_tls: strata_fleet::tls::TlsFiles,
+    /// Classic or quorum job queue (`STRATA_QUEUE_TYPE`, `STRATA_QUEUE_DELIVERY_LIMIT`).
+    pub queue_kind: strata_fleet::queue_type::QueueArgs,
     pub prefix: String,
     /// `None`: no DB; scans without the vuln scanner (secret, misconfig) still run.
     pub db: Option<PathBuf>,
@@ -105,11 +110,13 @@ async fn serve(
 ) -> Result<()> {
     // Before anything records a metric (the DB's gauges are set as it loads).
     let prometheus = strata_fleet::ops::install_metrics();
-    let store = ScanStore::connect(&config.redis_url, &config.prefix).await?;
+    let redis = strata_fleet::tls::redis_client(&config.redis_url, &config.redis_tls).await?;
+    let store = ScanStore::connect(&redis, &config.prefix).await?;
     crate::retention::eviction::check_and_log(&store).await;
-    let cache: Arc<dyn LayerCache> =
-        Arc::new(RedisCache::connect(&config.redis_url, &config.prefix, config.layer_ttl).await?);
-    let queue: Arc<dyn JobQueue> = Arc::new(RabbitQueue::connect(&config.amqp_url, &config.queue).await?);
+    let cache: Arc<dyn LayerCache> = Arc::new(RedisCache::open(redis.clone(), &config.prefix, config.layer_ttl).await?);
+    let queue: Arc<dyn JobQueue> = Arc::new(
+        RabbitQueue::connect_with(&config.amqp_url, &config.queue, &config.amqp_tls, &config.queue_kind).await?,
+    );
     let policy = tokio::task::spawn_blocking({
         let policy = config.policy.clone();
         move || ConfiguredPolicy::load(policy).map(Arc::new)
@@ -173,8 +180,7 @@ async fn serve(
     );
     // Before resuming scans, so that those that finish now are queued for DefectDojo too.
     if let Some(settings) = &config.defectdojo {
-        let outbox =
-            crate::defectdojo::outbox::Outbox::connect(&config.redis_url, &config.prefix, settings.clone()).await?;
+        let outbox = crate::defectdojo::outbox::Outbox::connect(&redis, &config.prefix, settings.clone()).await?;
         let _ = runner.outbox.set(outbox.clone());
         crate::defectdojo::delivery::start(outbox, tasks)?;
     }
@@ -182,7 +188,7 @@ async fn serve(
     runner.start_resumer();
     crate::retention::start(store.clone(), config.retention, tasks);
     if let Some(addr) = &config.http_listen {
-        serve_http(addr, config, &runner).await?;
+        serve_http(addr, config, &runner, &redis).await?;
     }
     let sweeper = Arc::new(Sweeper::new(runner.clone(), config.registry.clone(), config.sweep.clone()));
     if let Some(schedule) = config.sweep_schedule.clone() {
@@ -214,13 +220,13 @@ async fn serve(
 
 /// Binds the HTTP listener and serves it until the stop: the Harbor adapter always, the registry
 /// notification endpoint (and its drainer) when configured.
-async fn serve_http(addr: &str, config: &Config, runner: &Arc<Runner>) -> Result<()> {
+async fn serve_http(addr: &str, config: &Config, runner: &Arc<Runner>, redis: &redis::Client) -> Result<()> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| crate::error::CoordinatorError::Invalid(format!("binding the HTTP endpoint {addr}: {e}")))?;
     let notify = match &config.notify {
         Some(settings) => {
-            let inbox = crate::notify::inbox::Inbox::connect(&config.redis_url, &config.prefix).await?;
+            let inbox = crate::notify::inbox::Inbox::connect(redis, &config.prefix).await?;
             let wake = Arc::new(tokio::sync::Notify::new());
             crate::notify::drainer::start(inbox.clone(), runner.clone(), settings.rate, wake.clone());
             Some(Arc::new(crate::notify::endpoint::Endpoint { settings: settings.clone(), inbox, wake }))

@@ -58,12 +58,11 @@ fn transient(e: &redis::RedisError) -> bool {
 }
 
 impl ScanStore {
-    pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
-        let client = redis::Client::open(url)?;
-        let conn = strata_fleet::redis_link::manager(&client).await?;
+    pub async fn connect(client: &redis::Client, prefix: &str) -> Result<Self> {
+        let conn = strata_fleet::redis_link::manager(client).await?;
         let (events, _) = broadcast::channel(8192);
         let sender = events.clone();
-        strata_fleet::redis_link::listen(client, format!("{prefix}:events"), move |message| {
+        strata_fleet::redis_link::listen(client.clone(), format!("{prefix}:events"), move |message| {
             if let Ok(bytes) = message.get_payload::<Vec<u8>>()
                 && let Ok(scan) = Scan::decode(&bytes[..])
             {

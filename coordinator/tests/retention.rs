@@ -33,7 +33,9 @@ struct Population {
 impl Population {
     async fn new() -> Population {
         let prefix = format!("strata-test:retention-{}-{}", std::process::id(), uuid::Uuid::new_v4());
-        let store = ScanStore::connect(REDIS, &prefix).await.expect("redis at 127.0.0.1:6379 (scripts/setup.sh)");
+        let store = ScanStore::connect(&redis::Client::open(REDIS).unwrap(), &prefix)
+            .await
+            .expect("redis at 127.0.0.1:6379 (scripts/setup.sh)");
         let conn = redis::Client::open(REDIS).unwrap().get_multiplexed_async_connection().await.unwrap();
         Population { store, conn, prefix, now: now_ms() }
     }
@@ -260,7 +262,7 @@ async fn latest_zero_leaves_age_alone_and_a_rescan_renews_a_scan() {
 async fn an_allkeys_policy_is_warned_about_at_start() {
     let tmp = tempfile::tempdir().unwrap();
     let redis = OwnedRedis::start_with(tmp.path(), false, &["--maxmemory-policy", "allkeys-lru"]);
-    let store = ScanStore::connect(&redis.url(), "strata-test:eviction").await.unwrap();
+    let store = ScanStore::connect(&redis::Client::open(redis.url()).unwrap(), "strata-test:eviction").await.unwrap();
     assert_eq!(eviction::check(&store).await, Eviction::Unsafe("allkeys-lru".into()));
 
     // The coordinator says so in its log at start.
@@ -318,7 +320,7 @@ async fn a_running_coordinator_prunes_once_an_interval() {
     let bins = Bins::beside(Path::new(env!("CARGO_BIN_EXE_strata-coordinator")));
     let settings = [("STRATA_RETAIN_INTERVAL_SECS", "1"), ("STRATA_RETAIN_DAYS", "30"), ("STRATA_RETAIN_LATEST", "1")];
     let fleet = Fleet::start(bins, Path::new(""), 0, &settings);
-    let store = ScanStore::connect(REDIS, &fleet.prefix).await.unwrap();
+    let store = ScanStore::connect(&redis::Client::open(REDIS).unwrap(), &fleet.prefix).await.unwrap();
     let now = now_ms();
     for (id, days) in [("old", 40), ("new", 1)] {
         let scan = Scan {

@@ -105,10 +105,14 @@ pub struct RedisCache {
 }
 
 impl RedisCache {
-    /// Connects and starts listening for "done" notifications. `ttl` keeps results (30 days by default);
-    /// failures are kept an hour so a later scan retries the layer.
+    /// [`open`](Self::open) on a plain or `rediss://` URL trusting the system's roots (tests, tools).
     pub async fn connect(url: &str, prefix: &str, ttl: Duration) -> Result<Self> {
-        let client = redis::Client::open(url)?;
+        Self::open(crate::tls::redis_client(url, &crate::tls::TlsFiles::default()).await?, prefix, ttl).await
+    }
+
+    /// Starts listening for "done" notifications. `ttl` keeps results (30 days by default); failures are
+    /// kept an hour so a later scan retries the layer.
+    pub async fn open(client: redis::Client, prefix: &str, ttl: Duration) -> Result<Self> {
         let conn = crate::redis_link::manager(&client).await?;
         let keys = Keys::new(prefix);
         let (done, _) = broadcast::channel(4096);

@@ -45,6 +45,19 @@ pub fn apply_config_file(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// The broker settings the coordinator and the worker share beyond the URLs: how the job queue is
+/// declared, and TLS to RabbitMQ and Redis. Both declare the queue and both reach both brokers, so the
+/// flags are defined once here.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct BrokerArgs {
+    #[command(flatten)]
+    pub queue_kind: crate::queue_type::QueueArgs,
+    #[command(flatten)]
+    pub amqp_tls: crate::tls::AmqpTlsArgs,
+    #[command(flatten)]
+    pub redis_tls: crate::tls::RedisTlsArgs,
+}
+
 /// A duration setting such as `6h`, `90s`, `1h30m` or `2d` (units `s`, `m`, `h`, `d`; a bare number is
 /// seconds). Zero is refused: every duration setting is an interval or a threshold.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {

@@ -6,7 +6,9 @@
 //!   "layer done" notifications, in Redis (shared by every replica) or in memory;
 //! - [`codec`]: how results and inventories are encoded on the wire and in the cache;
 //! - [`telemetry`]: logging and OpenTelemetry traces, and the W3C trace context between processes.
-//! - [`redis_link`]: Redis connections and subscriptions that survive a Redis restart.
+//! - [`redis_link`]: Redis connections and subscriptions that survive a Redis restart;
+//! - [`tls`]: `amqps://` and `rediss://` (CA and client-certificate settings);
+//! - [`queue_type`]: classic or quorum job queues, and a quorum queue's delivery limit.
 //!
 //! It holds no scan logic: that is the coordinator's and the worker's, and it is the same in both modes.
 
@@ -15,8 +17,10 @@ pub mod codec;
 pub mod config;
 pub mod ops;
 pub mod queue;
+pub mod queue_type;
 pub mod redis_link;
 pub mod telemetry;
+pub mod tls;
 
 pub use strata_proto::v1::{LayerJob, LayerResult};
 

@@ -23,6 +23,8 @@ use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use tokio::sync::mpsc;
 
+use crate::queue_type::QueueArgs;
+use crate::tls::TlsFiles;
 use crate::{FleetError, LayerJob, Result, codec};
 
 const ATTEMPTS_HEADER: &str = "x-strata-attempts";
@@ -97,25 +99,39 @@ pub struct RabbitQueue {
 }
 
 impl RabbitQueue {
+    /// A classic queue over a connection that trusts the system's roots (tests, tools).
     pub async fn connect(url: &str, name: &str) -> Result<Self> {
+        Self::connect_with(url, name, &TlsFiles::default(), &QueueArgs::default()).await
+    }
+
+    /// Connects (`amqps://` with `tls`) and declares the job queue and its dead-letter queue as `kind` says.
+    pub async fn connect_with(url: &str, name: &str, tls: &TlsFiles, kind: &QueueArgs) -> Result<Self> {
         let properties = ConnectionProperties::default().enable_auto_recover().configure_backoff(|b| {
             b.with_min_delay(Duration::from_millis(200))
                 .with_max_delay(Duration::from_secs(5))
                 .with_max_times(RECONNECT_ATTEMPTS)
         });
-        let connection = Connection::connect(url, properties)
+        let tls_config = crate::tls::amqp_config(url, tls)?;
+        crate::tls::amqp_probe(url, tls, &tls_config).await?;
+        let runtime = lapin::runtime::default_runtime()?;
+        let connection = Connection::connect_with_config(url, properties, tls_config, runtime)
             .await
-            .map_err(|e| FleetError::Queue(crate::cache::redact(&format!("connecting to {url}: {e}"))))?;
+            .map_err(|e| crate::tls::amqp_connect_error(url, tls, &e))?;
         let publisher = connection.create_channel().await?;
         publisher.confirm_select(ConfirmSelectOptions::default()).await?;
-        for queue in [name.to_string(), format!("{name}.dlq")] {
+        let dead_letters = format!("{name}.dlq");
+        // The dead-letter queue first: a quorum queue's dead-lettering needs its target.
+        for (queue, arguments) in
+            [(dead_letters.clone(), kind.dead_letter_queue()), (name.to_string(), kind.job_queue(&dead_letters))]
+        {
             publisher
                 .queue_declare(
-                    ShortString::from(queue),
+                    ShortString::from(queue.as_str()),
                     QueueDeclareOptions { durable: true, ..Default::default() },
-                    FieldTable::default(),
+                    arguments,
                 )
-                .await?;
+                .await
+                .map_err(|e| kind.declare_error(&queue, e))?;
         }
         Ok(RabbitQueue { connection, publisher, name: name.to_string() })
     }

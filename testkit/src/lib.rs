@@ -17,6 +17,7 @@ pub mod http_proxy;
 pub mod image;
 pub mod osv_mirror;
 pub mod otlp;
+pub mod pki;
 pub mod populate;
 pub mod proxy;
 pub mod registry;

@@ -1,12 +1,14 @@
 //! A Redis server and a RabbitMQ node of a test's own, on free 127.0.0.1 ports with their data in a
 //! temporary directory, for tests (and `strata-loadtest --faults`) that stop and start them while a
-//! fleet runs. The machine's shared RabbitMQ and Redis are never restarted.
+//! fleet runs, or that need TLS listeners (`start_tls`: only TLS, client certificates required). The
+//! machine's shared RabbitMQ and Redis are never restarted.
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::pki::Pki;
 use crate::registry::free_port;
 
 fn tail(log: &Path) -> String {
@@ -59,27 +61,49 @@ pub struct OwnedRedis {
     appendonly: bool,
     /// Further `redis-server` arguments (`--maxmemory-policy allkeys-lru`).
     args: Vec<String>,
+    tls: Option<Pki>,
 }
 
 impl OwnedRedis {
     pub fn start(dir: &Path, appendonly: bool) -> OwnedRedis {
-        Self::start_with(dir, appendonly, &[])
+        Self::launch_with(dir, appendonly, &[], None)
     }
 
     /// As [`start`](Self::start), with further `redis-server` arguments.
     pub fn start_with(dir: &Path, appendonly: bool, args: &[&str]) -> OwnedRedis {
+        Self::launch_with(dir, appendonly, args, None)
+    }
+
+    /// Only a TLS port, with `pki`'s server certificate; clients must present one signed by its CA.
+    pub fn start_tls(dir: &Path, pki: &Pki) -> OwnedRedis {
+        Self::launch_with(dir, false, &[], Some(pki.clone()))
+    }
+
+    fn launch_with(dir: &Path, appendonly: bool, args: &[&str], tls: Option<Pki>) -> OwnedRedis {
         let dir = dir.join("redis");
         std::fs::create_dir_all(&dir).expect("redis dir");
         let args = args.iter().map(|a| a.to_string()).collect();
-        let mut redis = OwnedRedis { child: None, port: free_port(), dir, appendonly, args };
+        let mut redis = OwnedRedis { child: None, port: free_port(), dir, appendonly, args, tls };
         redis.launch();
         redis
     }
 
     fn launch(&mut self) {
         let log = self.dir.join("redis.log");
-        let mut child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string(), "--save", "", "--daemonize", "no"])
+        let mut command = Command::new("redis-server");
+        let port = self.port.to_string();
+        match &self.tls {
+            None => command.args(["--port", &port]),
+            Some(pki) => command
+                .args(["--port", "0", "--tls-port", &port, "--tls-cert-file"])
+                .arg(&pki.server_cert)
+                .arg("--tls-key-file")
+                .arg(&pki.server_key)
+                .arg("--tls-ca-cert-file")
+                .arg(&pki.ca),
+        };
+        let mut child = command
+            .args(["--bind", "127.0.0.1", "--save", "", "--daemonize", "no"])
             .args(["--appendonly", if self.appendonly { "yes" } else { "no" }, "--appendfsync", "everysec"])
             .arg("--dir")
             .arg(&self.dir)
@@ -96,7 +120,7 @@ impl OwnedRedis {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("{}://127.0.0.1:{}", if self.tls.is_some() { "rediss" } else { "redis" }, self.port)
     }
 
     pub fn appendonly(&self) -> bool {
@@ -129,19 +153,39 @@ pub struct OwnedRabbit {
     dist_port: u16,
     node: String,
     dir: PathBuf,
+    tls: bool,
 }
 
 impl OwnedRabbit {
     pub fn start(dir: &Path) -> OwnedRabbit {
+        Self::start_with(dir, None)
+    }
+
+    /// Only an `amqps` listener, with `pki`'s server certificate; clients must present one signed by its CA.
+    pub fn start_tls(dir: &Path, pki: &Pki) -> OwnedRabbit {
+        Self::start_with(dir, Some(pki))
+    }
+
+    fn start_with(dir: &Path, tls: Option<&Pki>) -> OwnedRabbit {
         let dir = dir.join("rabbitmq");
         std::fs::create_dir_all(&dir).expect("rabbitmq dir");
         let port = free_port();
-        let config = format!("listeners.tcp.local = 127.0.0.1:{port}\nloopback_users = none\n");
+        let config = match tls {
+            None => format!("listeners.tcp.local = 127.0.0.1:{port}\nloopback_users = none\n"),
+            Some(pki) => format!(
+                "listeners.tcp = none\nlisteners.ssl.default = 127.0.0.1:{port}\nloopback_users = none\n\
+                 ssl_options.cacertfile = {}\nssl_options.certfile = {}\nssl_options.keyfile = {}\n\
+                 ssl_options.verify = verify_peer\nssl_options.fail_if_no_peer_cert = true\n",
+                pki.ca.display(),
+                pki.server_cert.display(),
+                pki.server_key.display(),
+            ),
+        };
         std::fs::write(dir.join("rabbitmq.conf"), config).expect("rabbitmq.conf");
         std::fs::write(dir.join("enabled_plugins"), "[].\n").expect("enabled_plugins");
         std::fs::write(dir.join("rabbitmq-env.conf"), "").expect("rabbitmq-env.conf");
         let node = format!("strata-test-{}-{port}@localhost", std::process::id());
-        let mut rabbit = OwnedRabbit { child: None, port, dist_port: free_port(), node, dir };
+        let mut rabbit = OwnedRabbit { child: None, port, dist_port: free_port(), node, dir, tls: tls.is_some() };
         rabbit.launch();
         rabbit
     }
@@ -175,7 +219,18 @@ impl OwnedRabbit {
     }
 
     pub fn url(&self) -> String {
-        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+        format!("{}://guest:guest@127.0.0.1:{}/%2f", if self.tls { "amqps" } else { "amqp" }, self.port)
+    }
+
+    /// `rabbitmqctl ARGS…` against this node: its standard output.
+    pub fn ctl(&self, args: &[&str]) -> String {
+        let out = Command::new("/usr/lib/rabbitmq/bin/rabbitmqctl")
+            .env("HOME", &self.dir)
+            .args(["-q", "-n", &self.node])
+            .args(args)
+            .output()
+            .expect("rabbitmqctl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// The Erlang VM's process (a grandchild: the start script runs it), from the node's pid file.

@@ -28,6 +28,8 @@ struct Args {
     /// The layer job queue's name; coordinators and workers of one fleet use the same.
     #[arg(long, env = "STRATA_QUEUE", default_value = "strata.layers")]
     queue: String,
+    #[command(flatten)]
+    brokers: strata_fleet::config::BrokerArgs,
     /// Prefix of every Redis key; coordinators and workers of one fleet use the same.
     #[arg(long, env = "STRATA_KEY_PREFIX", default_value = "strata")]
     key_prefix: String,
@@ -102,11 +104,18 @@ fn main() -> anyhow::Result<()> {
         strata_fleet::telemetry::init("strata-worker").context("logging and tracing (OTEL_*)")?
     };
     let outcome = runtime.block_on(async {
-        let cache =
-            RedisCache::connect(&args.redis_url, &args.key_prefix, Duration::from_secs(args.layer_ttl_days * 86_400))
-                .await
-                .context("connecting to Redis")?;
-        let queue = RabbitQueue::connect(&args.amqp_url, &args.queue).await.context("connecting to RabbitMQ")?;
+        let redis = strata_fleet::tls::redis_client(&args.redis_url, &args.brokers.redis_tls.files()).await?;
+        let cache = RedisCache::open(redis, &args.key_prefix, Duration::from_secs(args.layer_ttl_days * 86_400))
+            .await
+            .context("connecting to Redis")?;
+        let queue = RabbitQueue::connect_with(
+            &args.amqp_url,
+            &args.queue,
+            &args.brokers.amqp_tls.files(),
+            &args.brokers.queue_kind,
+        )
+        .await
+        .context("connecting to RabbitMQ")?;
         let client = RegistryClient::new(RegistryOptions {
             insecure: args.registry_insecure,
             credentials: CredentialSources {

@@ -47,7 +47,16 @@ pub async fn run(mut args: ImageArgs) -> Result<u8> {
         None => None,
     };
     let budget = args.layer_budget.parse().map_err(anyhow::Error::msg).context("--layer-budget")?;
-    let scanned = pipeline::scan(&source, &platform, !args.quiet, args.cache.as_deref(), secrets, budget).await?;
+    let scanned = pipeline::scan(
+        &source,
+        &platform,
+        !args.quiet,
+        args.cache.as_deref(),
+        &args.cache_tls.files(),
+        secrets,
+        budget,
+    )
+    .await?;
     let vulndb = match db_task {
         Some(task) => Some(task.await.context("loading the vulnerability DB")??),
         None => None,

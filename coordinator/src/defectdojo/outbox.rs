@@ -131,8 +131,8 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    pub async fn connect(url: &str, prefix: &str, settings: std::sync::Arc<Settings>) -> Result<Outbox> {
-        let conn = strata_fleet::redis_link::manager(&redis::Client::open(url)?).await?;
+    pub async fn connect(client: &redis::Client, prefix: &str, settings: std::sync::Arc<Settings>) -> Result<Outbox> {
+        let conn = strata_fleet::redis_link::manager(client).await?;
         Ok(Outbox { conn, prefix: prefix.to_string(), settings })
     }
 

@@ -30,8 +30,8 @@ pub enum Admission {
 }
 
 impl Inbox {
-    pub async fn connect(url: &str, prefix: &str) -> Result<Inbox> {
-        let conn = strata_fleet::redis_link::manager(&redis::Client::open(url)?).await?;
+    pub async fn connect(client: &redis::Client, prefix: &str) -> Result<Inbox> {
+        let conn = strata_fleet::redis_link::manager(client).await?;
         Ok(Inbox { conn, prefix: prefix.to_string() })
     }
 
