@@ -228,8 +228,12 @@ fn replicas_converge_on_the_osv_mirror_and_refuse_a_cut_short_export() {
         ("STRATA_DB_REFRESH", "2s"),
         ("STRATA_DB_MAX_AGE", "36500d"),
     ];
+    // The second replica finds a file it cannot use (a torn write on a persistent volume, say): it fetches
+    // a new one as if there were none, instead of refusing to start.
+    std::fs::write(dir.path().join("b/strata.db"), b"not a vulnerability DB").unwrap();
     let (mut fleet, _) = start_replicas(dir.path(), &env);
     converge(&fleet, &v1_digest, "both replicas build the mirror's DB");
+    assert!(fleet.logs().contains("the vulnerability DB file cannot be used; fetching a new one"), "{}", fleet.logs());
     assert_eq!(fleet.ops_get("coordinator-1", "/readyz"), (200, "ready\n".to_string()));
 
     let second = advisories("2025-06-01T00:00:00Z", full());

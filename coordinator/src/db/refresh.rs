@@ -234,23 +234,30 @@ fn record(result: &'static str) {
     ::metrics::gauge!("strata_db_last_refresh_timestamp_seconds").set(now);
 }
 
-/// Opens the DB at `path`: loads the file, or — when there is none yet and a source is configured —
-/// fetches the first one (waiting for it). Then starts the refresh task when a source is configured, and
-/// the age gauge's tick in any case.
+/// Opens the DB at `path`: loads the file, or — when a source is configured and there is no usable file
+/// (none yet, or one left corrupt on a persistent volume) — fetches the first one (waiting for it). Then
+/// starts the refresh task when a source is configured, and the age gauge's tick in any case.
 pub async fn open(path: PathBuf, settings: Option<RefreshSettings>, tasks: &Tasks) -> Result<Arc<DbHandle>> {
     let mut refresher = settings.map(|s| Refresher::new(path.clone(), s)).transpose()?;
+    let load = |path: PathBuf| blocking(move || DbHandle::load(path));
     let handle = match refresher.as_mut() {
+        None => load(path.clone()).await?,
         Some(refresher) if !path.exists() => refresher.first(tasks).await?,
-        _ => {
-            let load = path.clone();
-            let handle = blocking(move || DbHandle::load(load)).await?;
-            if let Some(refresher) = refresher.as_mut()
-                && matches!(refresher.settings.source, Source::Oci { .. })
-            {
-                refresher.held_file = Some(hash_file(&path).await?);
+        Some(refresher) => match load(path.clone()).await {
+            Ok(handle) => {
+                if matches!(refresher.settings.source, Source::Oci { .. }) {
+                    refresher.held_file = Some(hash_file(&path).await?);
+                }
+                handle
             }
-            handle
-        }
+            // Without a source an unusable file stops the coordinator (there is nothing to match with);
+            // with one, the file is replaced like a missing one, and readiness waits for it.
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e,
+                    "the vulnerability DB file cannot be used; fetching a new one from the source");
+                refresher.first(tasks).await?
+            }
+        },
     };
     let handle = Arc::new(handle);
     tasks.spawn(run(handle.clone(), refresher, tasks.clone()));
