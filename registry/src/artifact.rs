@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use reqwest::{Method, Url};
 use serde::{Deserialize, Serialize};
-use sha2::Digest as _;
+use strata_scanner::source::sha256_digest as sha256;
 
 use crate::client::{MAX_MANIFEST_BYTES, RegistryClient, Session};
 use crate::error::{RegistryError, error_chain};
@@ -68,10 +68,6 @@ pub struct NewArtifact<'a> {
     pub file_name: &'a str,
     pub file: &'a [u8],
     pub annotations: BTreeMap<String, String>,
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
 }
 
 fn protocol(reference: &str, message: String) -> RegistryError {
@@ -145,6 +141,10 @@ impl RegistryClient {
             .base()
             .join(&location)
             .map_err(|e| protocol(s.given, format!("{what}: the upload Location is not a URL: {e}")))?;
+        // The same rule as for a redirected upload: the file goes to the registry it was pushed to, or nowhere.
+        if url.origin() != s.transport.base().origin() {
+            return Err(protocol(s.given, format!("{what}: the registry named an upload location off its own origin")));
+        }
         url.query_pairs_mut().append_pair("digest", digest);
         let upload = Upload { bytes, content_type: "application/octet-stream" };
         s.transport.send_body(Method::PUT, &url, &target, None, Some(&upload)).await?;
@@ -213,7 +213,13 @@ impl RegistryClient {
         let cap =
             usize::try_from(file.size).map_err(|e| protocol(reference, format!("{what}: {}", error_chain(&e))))?;
         let bytes = read_capped(response, cap, &target).await?;
-        let actual = sha256(&bytes);
+        // Up to the cap (gigabytes) of hashing: off the async runtime.
+        let (bytes, actual) = tokio::task::spawn_blocking(move || {
+            let actual = sha256(&bytes);
+            (bytes, actual)
+        })
+        .await
+        .map_err(|e| protocol(reference, format!("{what}: hashing: {e}")))?;
         if actual != file.digest {
             return Err(RegistryError::DigestMismatch {
                 reference: reference.into(),

@@ -137,3 +137,34 @@ async fn a_five_gib_manifest_fails_its_resolve_without_being_read() {
     let err = c.resolve(&format!("{}/app:1", declared.host())).await.unwrap_err();
     assert!(err.to_string().contains("larger than"), "{err}");
 }
+
+#[tokio::test]
+async fn an_upload_location_on_another_host_gets_neither_the_file_nor_the_credential() {
+    let password = canary();
+    let internal = HostileServer::start(|_| Reply::status(201, &[], b""));
+    let elsewhere = format!("http://{}/upload/here", internal.host());
+    let expected = basic(&password);
+    let registry = HostileServer::start(move |seen: &Seen| {
+        if seen.authorization.as_deref() != Some(expected.as_str()) {
+            return Reply::status(401, &[("WWW-Authenticate", r#"Basic realm="r""#)], b"");
+        }
+        match seen.method.as_str() {
+            "HEAD" => Reply::status(404, &[], b""),
+            // A registry may answer an upload with any Location; this one names another host.
+            "POST" => Reply::status(202, &[("Location", elsewhere.as_str())], b""),
+            _ => Reply::status(500, &[], b""),
+        }
+    });
+    let c = client(&registry.host(), &password, &format!("{},{}", registry.host(), internal.host()));
+    let artifact = strata_registry::NewArtifact {
+        artifact_type: "application/vnd.example.v1",
+        file_media_type: "application/octet-stream",
+        file_name: "file",
+        file: b"the file that must stay home",
+        annotations: Default::default(),
+    };
+    let err = c.push_artifact(&format!("{}/team/db:1", registry.host()), &artifact).await.unwrap_err();
+    assert!(err.to_string().contains("off its own origin"), "{err}");
+    assert_eq!(internal.accepted(), 0, "the file went to the upload location on another host");
+    assert_not_in_error(&err, &password);
+}
