@@ -87,12 +87,6 @@ impl fmt::Debug for Source {
     }
 }
 
-/// `sha256:…` of a DB file: the digest an OCI artifact's file descriptor names.
-pub fn file_digest(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

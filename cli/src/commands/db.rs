@@ -88,7 +88,7 @@ fn print_header(db: &VulnDb, path: &Path) {
     println!("format version: {}", h.format_version);
     println!("content digest: {}", h.content_digest);
     if let Ok(bytes) = std::fs::read(path) {
-        println!("file digest:    {}", strata_dbsource::file_digest(&bytes));
+        println!("file digest:    {}", strata_scanner::source::sha256_digest(&bytes));
     }
     println!("built at:       {}", h.built_at);
     let today = chrono::Utc::now().date_naive();

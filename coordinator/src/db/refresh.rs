@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use strata_dbsource::artifact::{self, Pulled};
 use strata_dbsource::floor::Floor;
-use strata_dbsource::{Source, file_digest, osv};
+use strata_dbsource::{Source, osv};
 use strata_registry::{RegistryClient, RegistryOptions};
+use strata_scanner::source::sha256_digest;
 use strata_scanner::vulndb::VulnDb;
 
 use super::DbHandle;
@@ -47,6 +48,15 @@ enum Outcome {
     Refused(String),
 }
 
+/// A DB fetched from the source, not yet checked against the current one.
+struct Candidate {
+    db: VulnDb,
+    /// The file image that is written in place when the candidate is taken.
+    bytes: Vec<u8>,
+    /// `sha256:` of `bytes`: what an OCI source's artifact names, so the held file is not pulled again.
+    digest: String,
+}
+
 struct Refresher {
     path: PathBuf,
     settings: RefreshSettings,
@@ -75,8 +85,10 @@ impl Refresher {
         Ok(Refresher { path, settings, client, held_file: None, refused: None })
     }
 
-    /// A candidate DB and its file image, or `None` when the source holds what is in use.
-    async fn candidate(&mut self, current: Option<&VulnDb>) -> Result<Option<(VulnDb, Vec<u8>)>> {
+    /// A candidate DB, its file image and that image's digest, or `None` when the source holds what is in
+    /// use. The digest comes with the image so that hashing never runs on the async runtime: an artifact's
+    /// file was hashed when it was read, an export's is hashed where it is encoded.
+    async fn candidate(&mut self, current: Option<&VulnDb>) -> Result<Option<Candidate>> {
         match &self.settings.source {
             Source::Osv { base_url, ecosystems } => {
                 let work = self.path.with_file_name(format!(".strata-db-download-{}", std::process::id()));
@@ -87,7 +99,8 @@ impl Refresher {
                 let db = fetched.db;
                 blocking(move || {
                     let bytes = db.to_bytes()?;
-                    Ok((db, bytes))
+                    let digest = sha256_digest(&bytes);
+                    Ok(Candidate { db, bytes, digest })
                 })
                 .await
                 .map(Some)
@@ -111,6 +124,7 @@ impl Refresher {
                         tracing::info!(reference = %reference, digest = %artifact.digest, bytes = bytes.len(),
                             "downloaded a DB artifact");
                         let file = artifact.file.digest.clone();
+                        let digest = file.clone();
                         let decoded = blocking(move || {
                             let refuse = |why: String| {
                                 CoordinatorError::Invalid(format!(
@@ -125,7 +139,7 @@ impl Refresher {
                                     "its content digest {} is not the {claimed} its annotation names",
                                     db.header().content_digest
                                 ))),
-                                _ => Ok((db, bytes)),
+                                _ => Ok(Candidate { db, bytes, digest }),
                             }
                         })
                         .await;
@@ -142,13 +156,12 @@ impl Refresher {
     /// One refresh against `handle`'s current DB.
     async fn refresh(&mut self, handle: &DbHandle) -> Result<Outcome> {
         let current = handle.loaded()?;
-        let (candidate, bytes) = match self.candidate(Some(&current)).await {
+        let Candidate { db: candidate, bytes, digest } = match self.candidate(Some(&current)).await {
             Ok(Some(found)) => found,
             Ok(None) => return Ok(Outcome::Unchanged),
             Err(CoordinatorError::Invalid(why)) => return Ok(Outcome::Refused(why)),
             Err(e) => return Err(e),
         };
-        let digest = file_digest(&bytes);
         if candidate.header().content_digest == current.header().content_digest {
             self.held_file = Some(digest);
             return Ok(Outcome::Unchanged);
@@ -174,12 +187,11 @@ impl Refresher {
     async fn first(&mut self, tasks: &Tasks) -> Result<DbHandle> {
         loop {
             let attempt = async {
-                let (db, bytes) = self
+                let Candidate { db, bytes, digest } = self
                     .candidate(None)
                     .await?
                     .ok_or_else(|| CoordinatorError::Internal("the DB source returned nothing".into()))?;
                 let path = self.path.clone();
-                let digest = file_digest(&bytes);
                 blocking(move || {
                     VulnDb::write_image(&path, &bytes)?;
                     Ok(DbHandle::written(path, db))
@@ -269,7 +281,7 @@ async fn hash_file(path: &Path) -> Result<String> {
     blocking(move || {
         let bytes =
             std::fs::read(&path).map_err(|e| CoordinatorError::Internal(format!("reading {}: {e}", path.display())))?;
-        Ok(file_digest(&bytes))
+        Ok(sha256_digest(&bytes))
     })
     .await
 }
