@@ -74,6 +74,28 @@ fn protocol(reference: &str, message: String) -> RegistryError {
     RegistryError::Protocol { reference: reference.to_string(), message }
 }
 
+/// A registry's answer for `what` of `reference` (bytes it controls) read as a single-file artifact of
+/// `artifact_type`; the digest is that of `bytes`.
+pub fn parse_artifact_manifest(
+    reference: &str,
+    what: &str,
+    bytes: &[u8],
+    artifact_type: &str,
+) -> Result<Artifact, RegistryError> {
+    let manifest: ManifestJson = serde_json::from_slice(bytes)
+        .map_err(|e| protocol(reference, format!("{what} is not an OCI manifest: {e}")))?;
+    let found = manifest.artifact_type.clone().unwrap_or_else(|| manifest.config.media_type.clone());
+    if found != artifact_type {
+        return Err(RegistryError::NotFound {
+            reference: reference.into(),
+            message: format!("{what} is a {found}, not a {artifact_type} artifact"),
+        });
+    }
+    let [file] = <[ArtifactDescriptor; 1]>::try_from(manifest.layers)
+        .map_err(|layers| protocol(reference, format!("{what} has {} files, not one", layers.len())))?;
+    Ok(Artifact { digest: sha256(bytes), artifact_type: found, file, annotations: manifest.annotations })
+}
+
 impl RegistryClient {
     /// Pushes `artifact` to `reference` (`registry/repository:tag`): the file and the empty config as blobs
     /// (skipped when the registry has them), then the manifest under the tag. Returns the manifest digest.
@@ -166,26 +188,15 @@ impl RegistryClient {
             .send(Method::GET, &s.url(&format!("manifests/{tag_or_digest}"))?, &target, Some(OCI_MANIFEST))
             .await?;
         let bytes = read_capped(response, MAX_MANIFEST_BYTES, &target).await?;
-        let digest = sha256(&bytes);
-        if tag_or_digest.starts_with("sha256:") && tag_or_digest != digest {
+        let artifact = parse_artifact_manifest(reference, &what, &bytes, artifact_type)?;
+        if tag_or_digest.starts_with("sha256:") && tag_or_digest != artifact.digest {
             return Err(RegistryError::DigestMismatch {
                 reference: reference.into(),
                 expected: tag_or_digest,
-                actual: digest,
+                actual: artifact.digest,
             });
         }
-        let manifest: ManifestJson = serde_json::from_slice(&bytes)
-            .map_err(|e| protocol(reference, format!("{what} is not an OCI manifest: {e}")))?;
-        let found = manifest.artifact_type.clone().unwrap_or_else(|| manifest.config.media_type.clone());
-        if found != artifact_type {
-            return Err(RegistryError::NotFound {
-                reference: reference.into(),
-                message: format!("{what} is a {found}, not a {artifact_type} artifact"),
-            });
-        }
-        let [file] = <[ArtifactDescriptor; 1]>::try_from(manifest.layers)
-            .map_err(|layers| protocol(reference, format!("{what} has {} files, not one", layers.len())))?;
-        Ok(Artifact { digest, artifact_type: found, file, annotations: manifest.annotations })
+        Ok(artifact)
     }
 
     /// Reads the artifact's file, refusing one larger than `cap` bytes (by its descriptor and while

@@ -42,7 +42,7 @@ mod reference;
 mod throttle;
 mod transport;
 
-pub use artifact::{Artifact, ArtifactDescriptor, NewArtifact, OCI_MANIFEST};
+pub use artifact::{Artifact, ArtifactDescriptor, NewArtifact, OCI_MANIFEST, parse_artifact_manifest};
 pub use auth::CredentialSources;
 pub use catalog::{Catalog, CatalogOptions};
 /// Public for the fuzz target over `WWW-Authenticate` values (fuzz/services/fuzz_targets/www_authenticate.rs).
