@@ -154,7 +154,7 @@ impl Refresher {
     }
 
     /// One refresh against `handle`'s current DB.
-    async fn refresh(&mut self, handle: &DbHandle) -> Result<Outcome> {
+    async fn refresh(&mut self, handle: &Arc<DbHandle>) -> Result<Outcome> {
         let current = handle.loaded()?;
         let Candidate { db: candidate, bytes, digest } = match self.candidate(Some(&current)).await {
             Ok(Some(found)) => found,
@@ -172,11 +172,14 @@ impl Refresher {
             return Ok(Outcome::Refused(why));
         }
         let content_digest = candidate.header().content_digest.clone();
-        let path = handle.path().to_path_buf();
         let candidate = Arc::new(candidate);
-        let swapped = candidate.clone();
-        blocking(move || Ok(VulnDb::write_image(&path, &bytes)?)).await?;
-        handle.replace(swapped)?;
+        let (handle, swapped) = (handle.clone(), candidate.clone());
+        // Both block: the write, and the swap (a stat, and the reload lock a scan's reload may hold).
+        blocking(move || {
+            VulnDb::write_image(handle.path(), &bytes)?;
+            handle.replace(swapped)
+        })
+        .await?;
         metrics::describe(&candidate);
         self.held_file = Some(digest);
         Ok(Outcome::Updated { content_digest })
