@@ -3,6 +3,8 @@
 
 mod advisory;
 mod installed;
+mod reachability;
 
 pub use advisory::{Affected, Event, Range, RangeKind};
 pub use installed::{InstalledPackage, LayerOrigin};
+pub use reachability::Reachability;

@@ -26,6 +26,7 @@ use crate::image::ResolvedImage;
 pub use crate::merge::ImageIncomplete as Incomplete;
 use crate::merge::{ImageInventory, InstalledPackage, LayerOrigin};
 use crate::misconfig::Misconfiguration;
+pub use crate::model::Reachability;
 use crate::package::PackageKind;
 use crate::secret::SecretFinding;
 use crate::severity::Severity;
@@ -210,6 +211,9 @@ pub struct Finding {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dev: bool,
     pub layer: LayerOrigin,
+    /// Go findings: whether the vulnerable symbols are in the binary (see [`Reachability`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reachability: Option<Reachability>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -495,6 +499,7 @@ fn findings(
                 dependency_paths_cut: package.dependency_paths_cut,
                 dev: package.dev,
                 layer: installed.layer.clone(),
+                reachability: None,
             });
         }
     }

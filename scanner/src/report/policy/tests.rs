@@ -27,6 +27,7 @@ fn finding(id: &str, aliases: &[&str], package: &str, source: Option<&str>, purl
         dependency_paths_cut: 0,
         dev: false,
         layer: LayerOrigin { index: 0, diff_id: "sha256:00".into(), created_by: None },
+        reachability: None,
     }
 }
 
