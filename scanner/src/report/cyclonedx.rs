@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::artifact::{Component, components, dependency_edges, stable_id};
 use super::policy::{Suppressed, SuppressedItem, Suppression};
-use super::{Finding, Report, image_purl, repository};
+use super::{Finding, Reachability, Report, image_purl, repository};
 use crate::severity::Severity;
 
 pub fn to_cyclonedx(report: &Report) -> String {
@@ -111,8 +111,10 @@ fn vulnerabilities(report: &Report, comps: &[Component]) -> Vec<Value> {
             _ => None,
         });
     for (f, suppression) in live.chain(suppressed) {
-        // The same advisory live in one place and suppressed in another: separate entries, separate analyses.
-        let key = format!("{}\u{0}{}", f.id, suppression.map_or("", |s| s.by.as_str()));
+        // The same advisory live in one place and suppressed in another, or reachable in one binary and not in
+        // another: separate entries, separate analyses.
+        let reachability = f.reachability.map_or("", Reachability::as_str);
+        let key = format!("{}\u{0}{}\u{0}{reachability}", f.id, suppression.map_or("", |s| s.by.as_str()));
         let entry = grouped.entry(key).or_insert((f, Vec::new(), suppression));
         if let Some(id) = by_key.get(&(f.purl.as_str(), f.path.as_str()))
             && !entry.1.contains(id)
@@ -146,6 +148,12 @@ fn vulnerabilities(report: &Report, comps: &[Component]) -> Vec<Value> {
             }
             if let Some(s) = suppression {
                 v["analysis"] = analysis(s);
+            }
+            if let Some(reachability) = f.reachability {
+                v["properties"] = json!([{"name": "strata:reachability", "value": reachability.as_str()}]);
+                if reachability == Reachability::Unreachable {
+                    unreachable_analysis(&mut v["analysis"]);
+                }
             }
             v
         })
@@ -213,6 +221,20 @@ fn analysis(s: &Suppression) -> Value {
         }
     }
     a
+}
+
+/// The engine's evidence, where no VEX statement already said otherwise: the vulnerable Go symbols are not
+/// in the binary, so the code is not present.
+fn unreachable_analysis(analysis: &mut Value) {
+    if analysis.get("state").is_some() {
+        return;
+    }
+    let note = "strata: none of the advisory's vulnerable Go symbols is in the binary's function table";
+    let detail = match analysis.get("detail").and_then(Value::as_str) {
+        Some(detail) => format!("{detail}; {note}"),
+        None => note.to_string(),
+    };
+    *analysis = json!({"state": "not_affected", "justification": "code_not_present", "detail": detail});
 }
 
 /// The DB the findings were matched against: its digest, and how current its advisories are.

@@ -5,6 +5,7 @@ pub mod advice;
 mod artifact;
 pub mod cyclonedx;
 mod json;
+pub mod openvex;
 pub mod policy;
 mod purl;
 pub mod sarif;
@@ -127,15 +128,18 @@ pub struct Hidden {
     /// Findings in the selected severities that `--ignore-unfixed` left out (no fixed version).
     #[serde(default, skip_serializing_if = "is_zero_usize")]
     pub unfixed: usize,
+    /// Findings that `--reachable-only` left out: Go findings whose vulnerable symbols are not in the binary.
+    #[serde(default, skip_serializing_if = "is_zero_usize")]
+    pub unreachable: usize,
 }
 
 impl Hidden {
     pub fn is_empty(&self) -> bool {
-        self.by_severity.is_empty() && self.unfixed == 0
+        self.by_severity.is_empty() && self.unfixed == 0 && self.unreachable == 0
     }
 
     pub fn total(&self) -> usize {
-        self.by_severity.values().sum::<usize>() + self.unfixed
+        self.by_severity.values().sum::<usize>() + self.unfixed + self.unreachable
     }
 
     fn add(&mut self, other: &Hidden) {
@@ -143,6 +147,7 @@ impl Hidden {
             *self.by_severity.entry(*severity).or_default() += n;
         }
         self.unfixed += other.unfixed;
+        self.unreachable += other.unreachable;
     }
 }
 
@@ -234,9 +239,14 @@ pub struct Summary {
     /// did not look at. Always present (zero included).
     #[serde(default)]
     pub hidden: usize,
-    /// The same per severity (`--severity`) and unfixed (`--ignore-unfixed`).
+    /// The same per severity (`--severity`), unfixed (`--ignore-unfixed`) and unreachable
+    /// (`--reachable-only`).
     #[serde(default, skip_serializing_if = "Hidden::is_empty")]
     pub hidden_by: Hidden,
+    /// Go findings whose vulnerable symbols are not in the binary, listed or hidden by `--reachable-only`:
+    /// a report that hides them still says how many there were.
+    #[serde(default, skip_serializing_if = "is_zero_usize")]
+    pub unreachable: usize,
 }
 
 impl Summary {
@@ -252,11 +262,18 @@ pub struct ReportOptions {
     pub severities: BTreeSet<Severity>,
     pub ignore_unfixed: bool,
     pub list_packages: bool,
+    /// Leave out findings known to be unreachable (see [`hide_unreachable`]); counted, not dropped silently.
+    pub reachable_only: bool,
 }
 
 impl Default for ReportOptions {
     fn default() -> Self {
-        ReportOptions { severities: Severity::ALL.into_iter().collect(), ignore_unfixed: false, list_packages: false }
+        ReportOptions {
+            severities: Severity::ALL.into_iter().collect(),
+            ignore_unfixed: false,
+            list_packages: false,
+            reachable_only: false,
+        }
     }
 }
 
@@ -364,6 +381,7 @@ pub fn summarize(results: &[TargetResult]) -> Summary {
         misconfigurations: results.iter().map(|r| r.misconfigurations.len()).sum(),
         hidden: 0,
         hidden_by: Hidden::default(),
+        unreachable: 0,
     };
     for result in results {
         summary.hidden_by.add(&result.hidden);
@@ -372,8 +390,25 @@ pub fn summarize(results: &[TargetResult]) -> Summary {
     for finding in results.iter().flat_map(|r| &r.findings) {
         summary.total += 1;
         *summary.by_severity.entry(finding.severity).or_default() += 1;
+        if finding.reachability == Some(Reachability::Unreachable) {
+            summary.unreachable += 1;
+        }
     }
+    summary.unreachable += summary.hidden_by.unreachable;
     summary
+}
+
+/// `--reachable-only`: moves the findings known to be unreachable out of the lists into the targets'
+/// hidden counts and recounts the summary. Findings whose reachability is unknown or was not assessed
+/// stay: only evidence that the code is absent hides one. Idempotent, so a stored report that was
+/// finished with the filter can be shown with it again.
+pub fn hide_unreachable(report: &mut Report) {
+    for result in &mut report.results {
+        let before = result.findings.len();
+        result.findings.retain(|f| f.reachability != Some(Reachability::Unreachable));
+        result.hidden.unreachable += before - result.findings.len();
+    }
+    report.summary = summarize(&report.results);
 }
 
 fn os_target(
@@ -531,3 +566,6 @@ fn package_list(packages: &[&InstalledPackage], os: Option<&OsInfo>) -> Vec<Pack
         })
         .collect()
 }
+
+#[cfg(test)]
+mod reachability_tests;

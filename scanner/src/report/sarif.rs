@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{Finding, Report};
+use super::{Finding, Reachability, Report};
 use crate::misconfig::Misconfiguration;
 use crate::secret::SecretFinding;
 use crate::severity::Severity;
@@ -47,6 +47,7 @@ pub fn to_value(report: &Report) -> Value {
                 f.path.clone(),
                 1,
                 fingerprint(&[&f.id, &f.package, &f.installed_version, &f.path]),
+                f.reachability,
             ));
         }
         for s in &r.secrets {
@@ -59,6 +60,7 @@ pub fn to_value(report: &Report) -> Value {
                 s.path.clone(),
                 s.line.max(1),
                 fingerprint(&[&s.rule_id, &s.path, &s.line.to_string(), &s.layer.diff_id]),
+                None,
             ));
         }
         for m in &r.misconfigurations {
@@ -71,14 +73,15 @@ pub fn to_value(report: &Report) -> Value {
                 m.source.clone(),
                 line,
                 fingerprint(&[&m.id, &m.source, &line.to_string(), &m.message]),
+                None,
             ));
         }
     }
     let index: BTreeMap<&str, usize> = rules.keys().enumerate().map(|(i, k)| (k.as_str(), i)).collect();
     let results: Vec<Value> = results
         .iter()
-        .map(|(rule, severity, message, path, line, fp)| {
-            json!({
+        .map(|(rule, severity, message, path, line, fp, reachability)| {
+            let mut result = json!({
                 "ruleId": rule,
                 "ruleIndex": index[rule.as_str()],
                 "level": level(*severity),
@@ -91,7 +94,11 @@ pub fn to_value(report: &Report) -> Value {
                     "message": {"text": format!("{}: {path}", report.artifact.name)},
                 }],
                 "partialFingerprints": {"strataFinding/v1": fp},
-            })
+            });
+            if let Some(reachability) = reachability {
+                mark_reachability(&mut result, *reachability);
+            }
+            result
         })
         .collect();
     let rules: Vec<Value> = rules.into_iter().map(|(id, r)| rule_json(&id, r)).collect();
@@ -209,6 +216,18 @@ fn misconfig_rule(m: &Misconfiguration) -> Rule {
         score: None,
         tags: vec!["misconfiguration", "security"],
     }
+}
+
+/// Every assessed result carries its reachability; an unreachable one drops to a `note` ranked at the
+/// bottom and tagged, so code-scanning UIs list it after everything that can run, without hiding it.
+fn mark_reachability(result: &mut Value, reachability: Reachability) {
+    let mut properties = json!({"reachability": reachability.as_str()});
+    if reachability == Reachability::Unreachable {
+        result["level"] = json!("note");
+        result["rank"] = json!(1.0);
+        properties["tags"] = json!(["unreachable"]);
+    }
+    result["properties"] = properties;
 }
 
 /// SARIF levels: GitHub shows `error` for CRITICAL and HIGH.

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use comfy_table::{Cell, Color, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
-use super::{Finding, Hidden, PackageEntry, Report};
+use super::{Finding, Hidden, PackageEntry, Reachability, Report};
 use crate::severity::Severity;
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -69,9 +69,19 @@ pub fn to_table(report: &Report, style: TableStyle) -> String {
             continue;
         }
         let mut table = new_table(style);
-        table.set_header(["Package", "Vulnerability", "Severity", "Installed", "Fixed", "Layer", "Title"]);
+        // The column only where the engine assessed reachability (Go binaries), so other tables keep their shape.
+        let reachability = result.findings.iter().any(|f| f.reachability.is_some());
+        let mut header = vec!["Package", "Vulnerability", "Severity", "Installed", "Fixed", "Layer", "Title"];
+        if reachability {
+            header.insert(3, "Reachable");
+        }
+        table.set_header(header);
         for finding in &result.findings {
-            table.add_row(row(finding, style.color));
+            let mut cells = row(finding, style.color);
+            if reachability {
+                cells.insert(3, reachability_cell(finding.reachability, style.color));
+            }
+            table.add_row(cells);
         }
         let _ = writeln!(out, "{table}");
     }
@@ -81,6 +91,9 @@ pub fn to_table(report: &Report, style: TableStyle) -> String {
         .collect();
     let _ = writeln!(out, "\nTotal: {} ({})", report.summary.total, counts.join(", "));
     if let Some(line) = hidden_line(&report.summary.hidden_by) {
+        let _ = writeln!(out, "{line}");
+    }
+    if let Some(line) = unreachable_line(report) {
         let _ = writeln!(out, "{line}");
     }
     if report.summary.secrets + report.summary.misconfigurations > 0 {
@@ -118,7 +131,25 @@ fn hidden_line(hidden: &Hidden) -> Option<String> {
     if hidden.unfixed > 0 {
         parts.push(format!("--ignore-unfixed: {}", hidden.unfixed));
     }
+    if hidden.unreachable > 0 {
+        parts.push(format!("--reachable-only: {} unreachable", hidden.unreachable));
+    }
     Some(format!("Hidden by filters: {} ({})", hidden.total(), parts.join("; ")))
+}
+
+/// How many findings the engine found unreachable, listed or hidden, so a short list never reads as a
+/// clean one.
+fn unreachable_line(report: &Report) -> Option<String> {
+    let n = report.summary.unreachable;
+    let hidden = report.summary.hidden_by.unreachable;
+    let s = if n == 1 { "" } else { "s" };
+    match (n, hidden) {
+        (0, _) => None,
+        (_, 0) => Some(format!("{n} finding{s} unreachable (Go symbols not in the binary)")),
+        _ => Some(format!(
+            "{n} finding{s} unreachable (Go symbols not in the binary), {hidden} hidden by --reachable-only"
+        )),
+    }
 }
 
 /// An empty table laid out for `style`: colours only on a terminal, wrapped as `style` says.
@@ -196,6 +227,15 @@ fn row(f: &Finding, color: bool) -> Vec<Cell> {
         Cell::new(format!("#{}{step}", f.layer.index)),
         Cell::new(f.title.as_deref().unwrap_or("")),
     ]
+}
+
+fn reachability_cell(reachability: Option<Reachability>, color: bool) -> Cell {
+    let cell = Cell::new(reachability.map_or("", Reachability::as_str));
+    match (reachability, color) {
+        (Some(Reachability::Unreachable), true) => cell.fg(Color::Grey),
+        (Some(Reachability::Reachable), true) => cell.fg(Color::Red),
+        _ => cell,
+    }
 }
 
 fn shorten(step: &str) -> String {

@@ -135,6 +135,10 @@ fn vulnerability(f: &Finding, lang: bool) -> Value {
     if !references.is_empty() {
         v.insert("References".into(), json!(references));
     }
+    // Trivy keeps what is not its own under `Custom`; readers that do not know it pass it through.
+    if let Some(reachability) = f.reachability {
+        v.insert("Custom".into(), json!({"Reachability": reachability.as_str()}));
+    }
     Value::Object(v)
 }
 

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 pub use ignore::IgnoreEntry;
 pub use vex::VexStatement;
 
-use super::{Finding, Report, image_purl, summarize};
+use super::{Finding, Reachability, Report, image_purl, summarize};
 use crate::misconfig::Misconfiguration;
 use crate::secret::SecretFinding;
 
@@ -138,13 +138,14 @@ pub fn apply(report: &mut Report, policy: &Policy) {
             gone.into_iter().map(|(f, s)| Suppressed { item: SuppressedItem::Vulnerability(f), suppression: s }),
         );
         let (kept, gone) =
-            partition(std::mem::take(&mut result.secrets), |s| by_ignore(&ignore, &[&s.rule_id], &[], &s.path));
+            partition(std::mem::take(&mut result.secrets), |s| by_ignore(&ignore, &[&s.rule_id], &[], &s.path, None));
         result.secrets = kept;
         result
             .suppressed
             .extend(gone.into_iter().map(|(f, s)| Suppressed { item: SuppressedItem::Secret(f), suppression: s }));
-        let (kept, gone) =
-            partition(std::mem::take(&mut result.misconfigurations), |m| by_ignore(&ignore, &[&m.id], &[], &m.source));
+        let (kept, gone) = partition(std::mem::take(&mut result.misconfigurations), |m| {
+            by_ignore(&ignore, &[&m.id], &[], &m.source, None)
+        });
         result.misconfigurations = kept;
         result.suppressed.extend(
             gone.into_iter().map(|(f, s)| Suppressed { item: SuppressedItem::Misconfiguration(f), suppression: s }),
@@ -172,7 +173,7 @@ fn vulnerability_suppression(
 ) -> Option<Suppression> {
     let ids: Vec<&str> = std::iter::once(f.id.as_str()).chain(f.aliases.iter().map(String::as_str)).collect();
     let packages: Vec<&str> = std::iter::once(f.package.as_str()).chain(f.source_package.as_deref()).collect();
-    if let Some(s) = by_ignore(ignore, &ids, &packages, &f.path) {
+    if let Some(s) = by_ignore(ignore, &ids, &packages, &f.path, f.reachability) {
         return Some(s);
     }
     let package = vex::parse_purl(&f.purl);
@@ -193,8 +194,14 @@ fn vulnerability_suppression(
     })
 }
 
-fn by_ignore(ignore: &[&IgnoreEntry], ids: &[&str], packages: &[&str], path: &str) -> Option<Suppression> {
-    let entry = ignore.iter().find(|e| e.matches(ids, packages, path))?;
+fn by_ignore(
+    ignore: &[&IgnoreEntry],
+    ids: &[&str],
+    packages: &[&str],
+    path: &str,
+    reachability: Option<Reachability>,
+) -> Option<Suppression> {
+    let entry = ignore.iter().find(|e| e.matches(ids, packages, path, reachability))?;
     Some(Suppression {
         by: "ignorefile".into(),
         source: entry.origin.clone(),
