@@ -141,6 +141,9 @@ pub struct SubmitArgs {
     /// Leave out findings that have no fixed version yet (counted in the report).
     #[arg(long)]
     pub ignore_unfixed: bool,
+    /// Leave out Go findings whose vulnerable symbols are not in the binary (counted in the report).
+    #[arg(long)]
+    pub reachable_only: bool,
     /// The ignore file and VEX documents are sent with the scans and stored with them: they apply when
     /// the scan finishes and on every rescan (besides the coordinator's own, see docs/fleet.md).
     #[command(flatten)]
@@ -204,6 +207,10 @@ pub struct ResultsArgs {
     /// List every package found (JSON: `package_list` of each result), not only the vulnerable ones.
     #[arg(long)]
     pub list_all_pkgs: bool,
+    /// Leave out Go findings whose vulnerable symbols are not in the binary (counted in the report), also
+    /// when the scan was submitted without it.
+    #[arg(long)]
+    pub reachable_only: bool,
 }
 
 #[derive(Debug, Args)]
@@ -257,7 +264,8 @@ pub struct ImageArgs {
     #[command(flatten)]
     pub cache_tls: strata_fleet::tls::RedisTlsArgs,
     /// Report format: table, json, trivy-json (Trivy's SchemaVersion 2), sarif (2.1.0), cyclonedx (1.5
-    /// JSON SBOM with vulnerabilities), spdx (2.3 JSON SBOM). See docs/formats.md.
+    /// JSON SBOM with vulnerabilities), spdx (2.3 JSON SBOM), openvex (v0.2.0: the Go reachability
+    /// verdicts as VEX statements). See docs/formats.md.
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
     /// Write the report here instead of standard output.
@@ -269,6 +277,10 @@ pub struct ImageArgs {
     /// Leave out findings that have no fixed version yet.
     #[arg(long)]
     pub ignore_unfixed: bool,
+    /// Leave out Go findings whose vulnerable symbols are not in the binary's function table (counted in
+    /// the report, so the result never looks cleaner than it is). Not with `--format openvex`.
+    #[arg(long)]
+    pub reachable_only: bool,
     /// List every package found (JSON: `package_list` of each result), not only the vulnerable ones.
     #[arg(long)]
     pub list_all_pkgs: bool,
@@ -353,6 +365,7 @@ pub enum ReportFormat {
     Sarif,
     Cyclonedx,
     Spdx,
+    Openvex,
 }
 
 #[derive(Debug, Args)]

@@ -6,15 +6,16 @@
 //!   (OS packages have no `PkgPath`) and puts `Target` in the description, and both feed the finding's hash.
 //!   The same digest under another registry name, or a point release, would close and recreate every OS
 //!   finding. The product name already says which repository it is.
-//! - **Layer, Dockerfile step and dependency paths go in `References`**: the importer shows them on the
-//!   finding but hashes neither under DefectDojo's default nor under the recommended fields, so a rebuild
-//!   that changes a step or a path does not close anything.
+//! - **Layer, Dockerfile step, dependency paths and Go reachability go in `References`**: the importer
+//!   shows them on the finding but hashes neither under DefectDojo's default nor under the recommended
+//!   fields, so a rebuild that changes a step or a path, or a binary that stops linking a vulnerable
+//!   symbol, does not close anything.
 //! - **An incomplete analysis is a finding of its own** (`STRATA-INCOMPLETE`, HIGH, in the target
 //!   `strata: incomplete analysis`), listing what was skipped: a report with gaps must not look clean in
 //!   DefectDojo either. It closes by itself with the first complete upload.
 
 use serde_json::{Value, json};
-use strata_scanner::report::{Finding, Report};
+use strata_scanner::report::{Finding, Reachability, Report};
 
 use super::client::{DefectDojoError, Upload, validate};
 
@@ -74,7 +75,18 @@ fn origin_lines(f: &Finding) -> Vec<String> {
     if f.dependency_paths_cut > 0 {
         lines.push(format!("Strata: {} more dependency path(s) not listed", f.dependency_paths_cut));
     }
+    lines.extend(f.reachability.map(reachability_line));
     lines
+}
+
+/// The engine's verdict on a Go finding, in words a triager can act on.
+fn reachability_line(r: Reachability) -> String {
+    let why = match r {
+        Reachability::Reachable => "a vulnerable Go symbol the advisory names is in the binary",
+        Reachability::Unreachable => "none of the vulnerable Go symbols the advisory names is in the binary",
+        Reachability::Unknown => "the advisory names no Go symbols, or the binary's function table was unreadable",
+    };
+    format!("Strata: Reachability: {} ({why})", r.as_str())
 }
 
 fn incomplete_result(report: &Report) -> Value {
@@ -191,5 +203,30 @@ mod tests {
         assert_eq!(stable_os("debian", "debian 12"), "debian 12");
         assert_eq!(stable_os("alpine", "alpine 3.18.4"), "alpine 3.18");
         assert_eq!(stable_os("ubuntu", "ubuntu 22.04"), "ubuntu 22.04");
+    }
+
+    #[test]
+    fn go_findings_say_whether_they_are_reachable() {
+        let finding = |reachability: &str| -> Finding {
+            let mut v = serde_json::json!({
+                "id": "GO-2023-1571", "aliases": ["CVE-2022-41723"], "package": "golang.org/x/net",
+                "installed_version": "v0.7.0", "severity": "HIGH", "purl": "pkg:golang/golang.org/x/net@v0.7.0",
+                "path": "/app/server", "layer": {"index": 1, "diff_id": "sha256:aa"},
+            });
+            if !reachability.is_empty() {
+                v["reachability"] = serde_json::json!(reachability);
+            }
+            serde_json::from_value(v).unwrap()
+        };
+        let line = |r: &str| origin_lines(&finding(r)).into_iter().find(|l| l.contains("Reachability"));
+        assert_eq!(
+            line("unreachable").as_deref(),
+            Some(
+                "Strata: Reachability: unreachable (none of the vulnerable Go symbols the advisory names is in the binary)"
+            )
+        );
+        assert!(line("reachable").unwrap().starts_with("Strata: Reachability: reachable ("));
+        assert!(line("unknown").unwrap().starts_with("Strata: Reachability: unknown ("));
+        assert_eq!(line(""), None);
     }
 }

@@ -1,8 +1,8 @@
 //! Finishing: from a merged inventory to the report every front end shows — match (when the scan looks for
-//! vulnerabilities), base-image advice, the image-config checks (with the misconfig scanner), the policy
-//! (scanners, ignore entries, VEX) and the summary. `strata image`, the coordinator's runner and rescans
-//! all call [`report`]; the Harbor adapter and DefectDojo delivery take what it made. CPU work: callers
-//! run it on the blocking pool.
+//! vulnerabilities), base-image advice, the image-config checks (with the misconfig scanner), the
+//! `--reachable-only` filter, the policy (scanners, ignore entries, VEX) and the summary. `strata image`,
+//! the coordinator's runner and rescans all call [`report`]; the Harbor adapter and DefectDojo delivery
+//! take what it made. CPU work: callers run it on the blocking pool.
 //!
 //! A finished report lists every package; [`for_format`] drops the lists where a format does not show
 //! them, so a stored report serves every format.
@@ -67,6 +67,10 @@ pub fn report(
             report.results.push(config);
         }
         report.results.extend(extra);
+    }
+    // A filter like `--severity`: what it hides is counted, and the policy then sees only what remains.
+    if options.reachable_only {
+        strata_scanner::report::hide_unreachable(&mut report);
     }
     policy::apply(&mut report, policy);
     Ok(report)

@@ -98,6 +98,7 @@ async fn submit_traced(args: SubmitArgs) -> Result<u8> {
         labels: parse_labels(&args.label)?,
         severities: args.severity.clone(),
         ignore_unfixed: args.ignore_unfixed,
+        reachable_only: args.reachable_only,
         scanners: args.policy.scanners.iter().map(|s| s.to_string()).collect(),
         policy: (!documents.is_empty()).then(|| scan_policy(&documents)),
         ..ScanOptions::default()
@@ -301,6 +302,7 @@ fn scan_json(scan: &Scan) -> serde_json::Value {
 }
 
 pub async fn results(args: ResultsArgs) -> Result<u8> {
+    image::refuse_hidden_vex(args.format, args.reachable_only)?;
     let mut client = connect(&args.coordinator).await?;
     let json = match client.get_report(GetReportRequest { id: args.id.clone() }).await {
         Ok(response) => response.into_inner().json,
@@ -310,6 +312,9 @@ pub async fn results(args: ResultsArgs) -> Result<u8> {
     let mut report: Report =
         serde_json::from_slice(&json).context("the coordinator's report is not a Strata report")?;
     // The stored report is finished (policy applied, every package listed): shown as `strata image` shows it.
+    if args.reachable_only {
+        strata_scanner::report::hide_unreachable(&mut report);
+    }
     strata_pipeline::finish::for_format(&mut report, image::shows_packages(args.format, args.list_all_pkgs));
     let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
     let rendered = image::render(&report, args.format, to_terminal);

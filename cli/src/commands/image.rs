@@ -104,8 +104,26 @@ fn report_options(args: &ImageArgs) -> Result<ReportOptions> {
     } else {
         args.severity.iter().map(|s| s.parse::<Severity>().map_err(anyhow::Error::msg)).collect::<Result<_>>()?
     };
+    refuse_hidden_vex(args.format, args.reachable_only)?;
     // The package lists are `finish::for_format`'s to keep or drop.
-    Ok(ReportOptions { severities, ignore_unfixed: args.ignore_unfixed, list_packages: false })
+    Ok(ReportOptions {
+        severities,
+        ignore_unfixed: args.ignore_unfixed,
+        list_packages: false,
+        reachable_only: args.reachable_only,
+    })
+}
+
+/// An OpenVEX document made without the unreachable findings would drop exactly the `not_affected`
+/// statements it exists to make.
+pub fn refuse_hidden_vex(format: ReportFormat, reachable_only: bool) -> Result<()> {
+    if format == ReportFormat::Openvex && reachable_only {
+        anyhow::bail!(
+            "--format openvex states which findings are unreachable; --reachable-only would leave those out. \
+             Use one or the other"
+        );
+    }
+    Ok(())
 }
 
 /// Whether `format` shows every package: an SBOM lists them all, the others on request.
@@ -127,6 +145,7 @@ pub fn render(report: &Report, format: ReportFormat, to_terminal: bool) -> Strin
             let created = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
             report::spdx::to_spdx(report, &created) + "\n"
         }
+        ReportFormat::Openvex => report::openvex::to_openvex(report) + "\n",
     }
 }
 

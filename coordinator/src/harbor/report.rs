@@ -59,6 +59,10 @@ fn item(f: &Finding) -> Value {
     if let Some(vector) = &f.cvss_vector {
         vendor["cvss_vector"] = json!(vector);
     }
+    // Harbor's spec has no place for it; a Go finding whose vulnerable symbols the linker dropped says so.
+    if let Some(reachability) = f.reachability {
+        vendor["reachability"] = json!(reachability.as_str());
+    }
     item.insert("vendor_attributes".into(), vendor);
     Value::Object(item)
 }

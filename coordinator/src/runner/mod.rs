@@ -467,7 +467,12 @@ fn report_options(options: &ScanOptions) -> Result<ReportOptions> {
             .collect::<Result<_>>()?
     };
     // A finished report lists every package whatever this says: stored once, it serves every format.
-    Ok(ReportOptions { severities, ignore_unfixed: options.ignore_unfixed, list_packages: true })
+    Ok(ReportOptions {
+        severities,
+        ignore_unfixed: options.ignore_unfixed,
+        list_packages: true,
+        reachable_only: options.reachable_only,
+    })
 }
 
 /// Gaps of an incomplete report listed in a scan's summary.
