@@ -1,7 +1,8 @@
 //! Acceptance: the real `strata` binary writes every export format for a real image (the debootstrapped
 //! bullseye root filesystem with packages downgraded to versions real Debian advisories fix), each valid
 //! against its official schema; `--exit-code` honours `.strataignore` entries and OpenVEX statements, and an
-//! expired ignore entry no longer suppresses.
+//! expired ignore entry no longer suppresses. A Go binary's findings carry their reachability into SARIF,
+//! CycloneDX (schema-valid) and OpenVEX, and `--reachable-only` counts what it hides.
 
 mod common;
 
@@ -11,7 +12,8 @@ use std::path::{Path, PathBuf};
 use common::*;
 use jsonschema::{Retrieve, Uri};
 use serde_json::{Value, json};
-use strata_scanner::report::trivy;
+use strata_scanner::report::{self, Reachability, Report, cyclonedx, openvex, policy, sarif, trivy};
+use strata_testkit::fixtures;
 use strata_testkit::image::{Compression, ImageBuilder, LayerContent};
 use strata_testkit::registry::TestRegistry;
 use strata_testkit::tarball::TarBuilder;
@@ -208,4 +210,134 @@ fn bad_policy_input_is_a_usage_error_before_the_scan() {
 
 fn finding_values(report: &Value) -> impl Iterator<Item = &Value> {
     report["results"].as_array().into_iter().flatten().flat_map(|r| r["findings"].as_array().into_iter().flatten())
+}
+
+/// The Go fixture binary (golang.org/x/net v0.7.0, golang.org/x/text v0.3.7) alone in an OCI layout, and a
+/// DB of the committed Go advisories that name its modules.
+fn go_image(tmp: &Path) -> (String, PathBuf) {
+    let goapp = fixtures::dir().join("binaries/goapp");
+    assert!(goapp.is_file(), "{} is missing: run scripts/fixtures.sh", goapp.display());
+    let layer = TarBuilder::new().executable("usr/local/bin/goapp", &std::fs::read(&goapp).unwrap()).build();
+    let layout = tmp.join("layout");
+    ImageBuilder::new()
+        .layer(LayerContent::Bytes(layer), Compression::Gzip, "COPY goapp /")
+        .write_layout(&layout, "go");
+    let osv = fixtures::repo_root().join("scanner/tests/fixtures/binary/osv-binaries.jsonl.gz");
+    (format!("{}:go", layout.display()), build_db(tmp, &[osv]))
+}
+
+fn go_scan(input: &str, db: &Path, args: &[&str]) -> Outcome {
+    let mut cmd = strata();
+    cmd.args(["image", "--quiet", "--input", input, "--db"]).arg(db).args(args);
+    run(&mut cmd)
+}
+
+/// (id, path) of the findings with `reachability`, from a JSON report.
+fn with_reachability(report: &Value, reachability: &str) -> BTreeSet<(String, String)> {
+    finding_values(report)
+        .filter(|f| f["reachability"] == reachability)
+        .map(|f| (f["id"].as_str().unwrap().into(), f["path"].as_str().unwrap().into()))
+        .collect()
+}
+
+#[test]
+fn go_reachability_in_sarif_cyclonedx_and_openvex() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, db) = go_image(tmp.path());
+    let out = go_scan(&input, &db, &["--format", "json", "--list-all-pkgs"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let plain = out.json();
+
+    // What the engine decided (once it decides) is what the filter hides and the summary counts.
+    let unreachable = with_reachability(&plain, "unreachable");
+    assert_eq!(plain["summary"]["unreachable"].as_u64().unwrap_or(0) as usize, unreachable.len());
+    let out = go_scan(&input, &db, &["--format", "json", "--reachable-only"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let only = out.json();
+    let all: BTreeSet<(String, String)> = finding_values(&plain)
+        .map(|f| (f["id"].as_str().unwrap().into(), f["path"].as_str().unwrap().into()))
+        .collect();
+    let kept: BTreeSet<(String, String)> =
+        finding_values(&only).map(|f| (f["id"].as_str().unwrap().into(), f["path"].as_str().unwrap().into())).collect();
+    assert_eq!(kept, all.difference(&unreachable).cloned().collect::<BTreeSet<_>>());
+    assert_eq!(only["summary"]["hidden_by"]["unreachable"].as_u64().unwrap_or(0) as usize, unreachable.len());
+
+    // OpenVEX is about the unreachable findings: leaving them out would defeat it.
+    let refused = go_scan(&input, &db, &["--format", "openvex", "--reachable-only"]);
+    assert_eq!(refused.code, 2, "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("--format openvex") && refused.stderr.contains("--reachable-only"),
+        "{}",
+        refused.stderr
+    );
+    let vex = go_scan(&input, &db, &["--format", "openvex"]);
+    assert_eq!(vex.code, 0, "{}", vex.stderr);
+    let vex = vex.json();
+    assert_eq!(vex["@context"], "https://openvex.dev/ns/v0.2.0");
+    let assessed = finding_values(&plain).filter(|f| f.get("reachability").is_some()).count();
+    assert!(vex["statements"].as_array().unwrap().len() <= assessed);
+    assert_eq!(vex, go_scan(&input, &db, &["--format", "openvex"]).json(), "deterministic");
+
+    // The real report with reachability set here, as the engine sets it: the first Go finding reachable,
+    // the second unreachable, the rest unknown.
+    let mut report: Report = serde_json::from_value(plain.clone()).unwrap();
+    let go = report.results.iter_mut().find(|r| r.target == "/usr/local/bin/goapp").expect("a goapp target");
+    assert!(go.findings.len() >= 2, "goapp's modules have real advisories: {:?}", go.findings);
+    for (i, f) in go.findings.iter_mut().enumerate() {
+        f.reachability = Some(
+            [Reachability::Reachable, Reachability::Unreachable][..].get(i).copied().unwrap_or(Reachability::Unknown),
+        );
+    }
+    let (reachable, dead) = (go.findings[0].clone(), go.findings[1].clone());
+    report.summary = report::summarize(&report.results);
+
+    let doc = sarif::to_value(&report);
+    let errors = schema_errors("sarif-schema-2.1.0.json", &doc);
+    assert!(errors.is_empty(), "sarif:\n{}", errors.join("\n"));
+    let results = doc["runs"][0]["results"].as_array().unwrap();
+    // One advisory may name several modules of the binary (stdlib and golang.org/x/net): by package too.
+    let result = |f: &report::Finding| {
+        let package = format!("Package: {}\n", f.package);
+        let found = results.iter().find(|r| {
+            r["ruleId"] == f.id.as_str() && r["message"]["text"].as_str().is_some_and(|t| t.starts_with(&package))
+        });
+        found.unwrap_or_else(|| panic!("no SARIF result for {} {}", f.id, f.package))
+    };
+    assert_eq!((result(&dead)["level"].as_str(), result(&dead)["rank"].as_f64()), (Some("note"), Some(1.0)));
+    assert_eq!(result(&dead)["properties"]["tags"], json!(["unreachable"]));
+    assert_eq!(result(&reachable)["properties"]["reachability"], "reachable");
+
+    let bom = cyclonedx::to_value(&report);
+    let errors = schema_errors("cyclonedx-bom-1.5.schema.json", &bom);
+    assert!(errors.is_empty(), "cyclonedx:\n{}", errors.join("\n"));
+    let vulns = bom["vulnerabilities"].as_array().unwrap();
+    let entry = vulns
+        .iter()
+        .find(|v| v["id"] == dead.id.as_str() && v["properties"][0]["value"] == "unreachable")
+        .unwrap_or_else(|| panic!("no unreachable entry for {}: {bom:#}", dead.id));
+    assert_eq!(entry["analysis"]["state"], "not_affected");
+    assert_eq!(entry["analysis"]["justification"], "code_not_present");
+    assert_eq!(entry["affects"].as_array().unwrap().len(), 1);
+
+    let vex = openvex::to_value(&report);
+    let statements = vex["statements"].as_array().unwrap();
+    let statement = |f: &report::Finding| {
+        statements
+            .iter()
+            .find(|s| {
+                s["vulnerability"]["name"] == f.id.as_str()
+                    && s["products"][0]["subcomponents"][0]["@id"] == f.purl.as_str()
+            })
+            .unwrap()
+    };
+    assert_eq!(statement(&dead)["justification"], "vulnerable_code_not_present");
+    assert_eq!(statement(&reachable)["status"], "affected");
+    assert_eq!(vex["timestamp"], plain["db"]["built_at"]);
+    let parsed = policy::vex::parse(&vex.to_string(), "goapp.openvex.json").unwrap();
+    assert_eq!(parsed.len(), statements.len());
+
+    report::hide_unreachable(&mut report);
+    assert_eq!(report.summary.hidden_by.unreachable, 1);
+    let left = |f: &report::Finding| f.id == dead.id && f.purl == dead.purl && f.path == dead.path;
+    assert!(!report.results.iter().flat_map(|r| &r.findings).any(left));
 }
