@@ -100,3 +100,27 @@ pub fn sbom_report(report: &Report, artifact: &Artifact, format: SbomFormat, gen
         "vendor_attributes": {"db_digest": report.db.content_digest, "db_built_at": report.db.built_at},
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_findings_carry_their_reachability_in_vendor_attributes() {
+        let finding = |reachability: Option<&str>| -> Finding {
+            let mut v = json!({
+                "id": "GO-2023-1571", "aliases": ["CVE-2022-41723"], "package": "golang.org/x/net",
+                "installed_version": "v0.7.0", "severity": "HIGH", "purl": "pkg:golang/golang.org/x/net@v0.7.0",
+                "path": "/usr/local/bin/goapp", "layer": {"index": 0, "diff_id": "sha256:aa"},
+            });
+            if let Some(r) = reachability {
+                v["reachability"] = json!(r);
+            }
+            serde_json::from_value(v).unwrap()
+        };
+        for r in ["reachable", "unreachable", "unknown"] {
+            assert_eq!(item(&finding(Some(r)))["vendor_attributes"]["reachability"], r);
+        }
+        assert!(item(&finding(None))["vendor_attributes"].get("reachability").is_none());
+    }
+}
