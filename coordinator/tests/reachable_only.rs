@@ -1,8 +1,9 @@
 //! `--reachable-only` through the fleet: `strata submit --reachable-only` stores the flag with the scan
 //! (`ScanOptions.reachable_only`), the runner finishes the report with it, and the result hides exactly the
 //! findings the plain scan of the same image marks unreachable, counting them; `strata results
-//! --reachable-only` of the plain scan shows the same report as the filtered scan. Real coordinator and
-//! worker, RabbitMQ, Redis and a registry; a real Go binary and the real Go advisories naming its modules.
+//! --reachable-only` of the plain scan shows the same report as the filtered scan, and its OpenVEX document
+//! is the one `strata image` writes. Real coordinator and worker, RabbitMQ, Redis and a registry; a real Go
+//! binary and the real Go advisories naming its modules.
 
 mod common;
 
@@ -87,6 +88,18 @@ fn reachable_only_is_stored_with_the_scan_and_hides_what_is_unreachable() {
     assert_eq!(count(&all, &["summary", "unreachable"]), unreachable.len());
     // The same filter at display time gives the report the fleet finished with it.
     assert_eq!(report(&fleet, &plain, &["--reachable-only"]), only);
+
+    // OpenVEX from the stored report is the document a local scan writes: one finishing path.
+    let openvex = |args: &[&str]| {
+        let mut cmd = fleet.strata();
+        cmd.args(args).args(["--format", "openvex"]);
+        let (code, out, err) = run(cmd);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        serde_json::from_str::<Value>(&out).expect("OpenVEX JSON")
+    };
+    let fleet_vex = openvex(&["results", &plain]);
+    assert_eq!(fleet_vex["@context"], "https://openvex.dev/ns/v0.2.0");
+    assert_eq!(fleet_vex, openvex(&["image", &reference, "--quiet", "--db", db.to_str().unwrap()]));
 
     let mut cmd = fleet.strata();
     cmd.args(["results", &plain, "--format", "openvex", "--reachable-only"]);
