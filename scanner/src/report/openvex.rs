@@ -40,10 +40,7 @@ pub fn to_value(report: &Report) -> Value {
             .or_insert((f, reachability));
     }
     let statements: Vec<Value> = decided.into_values().map(|(f, r)| statement(f, r, &image, report)).collect();
-    let timestamp = Some(report.db.built_at.as_str())
-        .filter(|t| !t.is_empty())
-        .or(report.db.newest_advisory.as_deref())
-        .unwrap_or_default();
+    let timestamp = report.db.built_at.as_str();
     let content = serde_json::to_string(&statements).unwrap_or_default();
     let id = stable_id(&[CONTEXT, &image, timestamp, &content]);
     let mut document = json!({

@@ -258,6 +258,12 @@ fn openvex_states_what_the_analysis_established_and_is_deterministic() {
     let mut other = report();
     other.db.built_at = "2024-05-02T08:00:00Z".into();
     assert_ne!(openvex::to_value(&other)["@id"], doc["@id"]);
+    // A scan without the vuln scanner has no DB time and nothing assessed: no statements, no timestamp.
+    let mut bare = report();
+    bare.db.built_at.clear();
+    bare.results.iter_mut().flat_map(|t| &mut t.findings).for_each(|f| f.reachability = None);
+    let bare = openvex::to_value(&bare);
+    assert_eq!((bare.get("timestamp"), &bare["statements"]), (None, &serde_json::json!([])));
 
     // Strata's own `--vex` reads it back: the unreachable finding is suppressed, nothing else is.
     let vex = policy::vex::parse(&openvex::to_openvex(&r), "strata.openvex.json").unwrap();
