@@ -43,6 +43,10 @@ impl Layout {
         }
     }
 
+    pub fn big_endian(&self) -> bool {
+        self.endian == Endianness::Big
+    }
+
     /// The bytes to keep for [`Layout::find_section`]: the section header table and the window before it.
     pub fn section_capture(&self) -> Option<Range<u64>> {
         let table = self.section_table.clone()?;

@@ -1,0 +1,369 @@
+//! The Go function table (pclntab): the names of the functions the linker kept, read as the binary
+//! streams past. Go writes it for the runtime's tracebacks, so it survives `strip` and `-ldflags=-s -w`.
+//!
+//! Layout (Go 1.16, 1.18 and 1.20; `runtime/symtab.go`'s `pcHeader`, `debug/gosym`): an 8-byte prefix
+//! (magic, two zero pad bytes, the instruction size quantum, the pointer size), then pointer-sized words:
+//! the function count, the file count, (1.18+) the text start, and the offsets, from the table's start, of
+//! the function name table, the compilation unit table, the file table, the pc-value tables and the
+//! function table. The function table holds `nfunc` (entry, offset) pairs (32-bit from 1.18, pointer-sized
+//! before); each offset, from the function table's start, leads to a `_func` whose name offset (into the
+//! name table) follows the entry field.
+//!
+//! Only the name table and the function table are kept (the pc-value tables, most of the bytes, are not).
+//! The table is found by its magic followed by the zero pad bytes; a candidate whose header does not hold
+//! up is dropped and the search goes on. Anything unreadable yields no table, so findings stay `unknown`.
+
+use std::ops::Range;
+
+use memchr::memmem;
+
+use super::Capture;
+
+/// The most of the binary the table may span: real programs (Kubernetes, Docker) stay under 20 MiB.
+const MAX_TABLE: u64 = 64 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Version {
+    Go116,
+    /// 1.18 and 1.20 share the layout; 1.20 changed only the magic.
+    Go118,
+}
+
+impl Version {
+    fn of(magic: u32) -> Option<Version> {
+        match magic {
+            0xffff_fffa => Some(Version::Go116),
+            0xffff_fff0 | 0xffff_fff1 => Some(Version::Go118),
+            _ => None,
+        }
+    }
+}
+
+/// Byte order and field sizes of one table.
+#[derive(Debug, Clone, Copy)]
+struct Format {
+    version: Version,
+    big_endian: bool,
+    ptr_size: usize,
+}
+
+impl Format {
+    fn header_len(self) -> usize {
+        8 + self.ptr_size * if self.version == Version::Go116 { 7 } else { 8 }
+    }
+
+    /// Bytes of one function table entry.
+    fn entry_len(self) -> usize {
+        if self.version == Version::Go116 { 2 * self.ptr_size } else { 8 }
+    }
+
+    /// Where a `_func`'s 32-bit name offset lies: after its entry field.
+    fn name_field(self) -> usize {
+        if self.version == Version::Go116 { self.ptr_size } else { 4 }
+    }
+
+    fn uint(self, bytes: &[u8], at: usize, size: usize) -> Option<u64> {
+        let b = bytes.get(at..at.checked_add(size)?)?;
+        let mut v = 0u64;
+        for i in 0..size {
+            let byte = if self.big_endian { b[i] } else { b[size - 1 - i] };
+            v = (v << 8) | u64::from(byte);
+        }
+        Some(v)
+    }
+
+    fn word(self, header: &[u8], index: usize) -> Option<u64> {
+        self.uint(header, 8 + index * self.ptr_size, self.ptr_size)
+    }
+}
+
+/// The 8-byte prefix as it must read: magic, zero pads, quantum 1/2/4, pointer size 4/8.
+fn prefix(bytes: &[u8]) -> Option<Format> {
+    let p: &[u8; 8] = bytes.get(..8)?.try_into().ok()?;
+    if p[4] != 0 || p[5] != 0 || !matches!(p[6], 1 | 2 | 4) || !matches!(p[7], 4 | 8) {
+        return None;
+    }
+    let magic = [p[0], p[1], p[2], p[3]];
+    let (version, big_endian) = match (Version::of(u32::from_le_bytes(magic)), Version::of(u32::from_be_bytes(magic))) {
+        (Some(v), _) => (v, false),
+        (None, Some(v)) => (v, true),
+        (None, None) => return None,
+    };
+    Some(Format { version, big_endian, ptr_size: usize::from(p[7]) })
+}
+
+enum State {
+    /// Looking for the magic; positions below `checked` were looked at.
+    Searching {
+        checked: u64,
+    },
+    Header {
+        format: Format,
+        capture: Capture,
+    },
+    Tables {
+        format: Format,
+        nfunc: usize,
+        names: Capture,
+        funcs: Capture,
+        functab_len: u64,
+    },
+    Done(Option<Table>),
+}
+
+/// Watches the stream for the table.
+pub struct Scanner {
+    state: State,
+    /// Bytes every table of the binary's byte order holds, `lead` bytes in: little-endian magics end in
+    /// `ff ff ff` and the zero pads follow; big-endian ones start with `ff ff ff`.
+    finder: memmem::Finder<'static>,
+    lead: usize,
+}
+
+impl Scanner {
+    pub fn new(big_endian: bool) -> Self {
+        let (pattern, lead): (&'static [u8], usize) =
+            if big_endian { (b"\xff\xff\xff", 0) } else { (b"\xff\xff\xff\x00\x00", 1) };
+        Scanner { state: State::Searching { checked: 0 }, finder: memmem::Finder::new(pattern), lead }
+    }
+
+    /// Looks at `buf`, whose first byte is at absolute offset `base` (buffers may overlap).
+    pub fn feed(&mut self, base: u64, buf: &[u8]) {
+        loop {
+            match &mut self.state {
+                State::Searching { .. } => {
+                    let Some(found) = self.search(base, buf) else { return };
+                    self.state = found;
+                }
+                State::Header { format, capture } => {
+                    capture.feed(base, buf);
+                    if !capture.is_complete() {
+                        return;
+                    }
+                    let start = capture.range.start;
+                    self.state = match tables(*format, start, capture.bytes()) {
+                        Some(tables) => tables,
+                        // A false magic: search on past it (what follows is still in `buf` or to come).
+                        None => State::Searching { checked: start + 1 },
+                    };
+                }
+                State::Tables { format, nfunc, names, funcs, functab_len } => {
+                    names.feed(base, buf);
+                    let functab_done = funcs.bytes().len() as u64 >= *functab_len;
+                    funcs.feed(base, buf);
+                    if !functab_done && funcs.bytes().len() as u64 >= *functab_len {
+                        // The function table is in: the `_func`s it points to follow it.
+                        match funcs_end(*format, *nfunc, funcs.bytes()) {
+                            Some(end) if funcs.range.start + end <= funcs.range.end => {
+                                let end = end.max(*functab_len);
+                                funcs.range.end = funcs.range.start + end;
+                                funcs.bytes.truncate(end as usize);
+                                funcs.feed(base, buf);
+                            }
+                            _ => {
+                                self.state = State::Done(None);
+                                return;
+                            }
+                        }
+                    }
+                    if names.is_complete() && funcs.is_complete() {
+                        let table = Table::new(*format, *nfunc, std::mem::take(&mut names.bytes), &funcs.bytes);
+                        self.state = State::Done(table);
+                    }
+                    return;
+                }
+                State::Done(_) => return,
+            }
+        }
+    }
+
+    /// Finds the next candidate whose 8-byte prefix holds up; `None` when `buf` has none (yet).
+    fn search(&mut self, base: u64, buf: &[u8]) -> Option<State> {
+        let State::Searching { checked } = &mut self.state else { return None };
+        let end = base + buf.len() as u64;
+        let from = usize::try_from(checked.saturating_sub(base)).ok()?.min(buf.len());
+        // A candidate at `pos` is decided when its prefix is in `buf`; the rest wait for the next buffer.
+        let decidable = buf.len().saturating_sub(7);
+        let mut at = from;
+        while at < decidable {
+            let Some(i) = self.finder.find(&buf[at + self.lead..]) else { break };
+            let pos = at + i;
+            if pos >= decidable {
+                break;
+            }
+            if let Some(format) = prefix(&buf[pos..]) {
+                let start = base + pos as u64;
+                let mut capture = Capture::new(start..start + format.header_len() as u64);
+                capture.feed(base, buf);
+                return Some(State::Header { format, capture });
+            }
+            at = pos + 1;
+        }
+        *checked = (base + decidable as u64).max(*checked).min(end);
+        None
+    }
+
+    /// Whether a table is being read, so the stream should go on even if the build info is complete.
+    pub fn reading(&self) -> bool {
+        matches!(self.state, State::Header { .. } | State::Tables { .. })
+    }
+
+    /// The table, if one was found and read whole.
+    pub fn finish(self) -> Option<Table> {
+        match self.state {
+            State::Done(table) => table,
+            _ => None,
+        }
+    }
+}
+
+/// From a complete header: what to capture next, or `None` when the header does not hold up.
+fn tables(format: Format, start: u64, header: &[u8]) -> Option<State> {
+    let nfunc = format.word(header, 0)?;
+    let offsets: Vec<u64> = (if format.version == Version::Go116 { 2..7 } else { 3..8 })
+        .map(|i| format.word(header, i))
+        .collect::<Option<_>>()?;
+    let (names, cu, pcln) = (offsets[0], offsets[1], offsets[4]);
+    let header_len = format.header_len() as u64;
+    let ordered = offsets.windows(2).all(|w| w[0] <= w[1]);
+    let functab_len = nfunc.checked_add(1)?.checked_mul(format.entry_len() as u64)?;
+    if nfunc == 0 || !ordered || names < header_len || pcln.checked_add(functab_len)? > MAX_TABLE {
+        return None;
+    }
+    let funcs_range: Range<u64> = start + pcln..start + MAX_TABLE;
+    Some(State::Tables {
+        format,
+        nfunc: usize::try_from(nfunc).ok()?,
+        names: Capture::new(start + names..start + cu),
+        funcs: Capture::new(funcs_range),
+        functab_len,
+    })
+}
+
+/// How far past the function table's start the last `_func`'s name offset ends.
+fn funcs_end(format: Format, nfunc: usize, functab: &[u8]) -> Option<u64> {
+    let field = format.entry_len() / 2;
+    let mut end = 0u64;
+    for i in 0..nfunc {
+        let off = format.uint(functab, i * format.entry_len() + field, field)?;
+        end = end.max(off.checked_add((format.name_field() + 4) as u64)?);
+    }
+    Some(end)
+}
+
+/// A function table read whole: the name table and each function's offset into it.
+#[derive(Debug)]
+pub struct Table {
+    names: Vec<u8>,
+    offsets: Vec<u32>,
+}
+
+impl Table {
+    fn new(format: Format, nfunc: usize, names: Vec<u8>, funcs: &[u8]) -> Option<Table> {
+        let field = format.entry_len() / 2;
+        let mut offsets = Vec::with_capacity(nfunc);
+        for i in 0..nfunc {
+            let func = usize::try_from(format.uint(funcs, i * format.entry_len() + field, field)?).ok()?;
+            let name = format.uint(funcs, func.checked_add(format.name_field())?, 4)?;
+            offsets.push(u32::try_from(name).ok().filter(|n| (*n as usize) < names.len())?);
+        }
+        Some(Table { names, offsets })
+    }
+
+    /// The function names, as the linker wrote them (`net/http.(*Client).Do`, `gopkg.in/yaml%2ev3.Unmarshal`),
+    /// borrowed from the table; names that are not UTF-8 are passed over.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.offsets.iter().filter_map(|&off| {
+            let tail = &self.names[off as usize..];
+            let len = memchr::memchr(0, tail)?;
+            std::str::from_utf8(&tail[..len]).ok()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Go 1.18-layout table (little-endian, 64-bit) with the given function names, and padding before it.
+    fn table_118(lead: usize, funcs: &[&str]) -> Vec<u8> {
+        let ptr = 8u64;
+        let header_len = 8 + 8 * ptr;
+        let mut names = Vec::new();
+        let mut name_offs = Vec::new();
+        for f in funcs {
+            name_offs.push(names.len() as u32);
+            names.extend(f.as_bytes());
+            names.push(0);
+        }
+        let names_off = header_len;
+        let cu = names_off + names.len() as u64;
+        let pctab_junk = 100u64;
+        let pcln = cu + pctab_junk;
+        let functab_len = (funcs.len() as u64 + 1) * 8;
+        let mut t = vec![0xaa; lead];
+        let start = t.len();
+        t.extend(0xffff_fff0u32.to_le_bytes());
+        t.extend([0, 0, 1, 8]);
+        for w in [funcs.len() as u64, 1, 0x401000, names_off, cu, cu, cu, pcln] {
+            t.extend(w.to_le_bytes());
+        }
+        t.extend(&names);
+        t.resize(start + pcln as usize, 0x55);
+        for i in 0..=funcs.len() {
+            t.extend((i as u32 * 16).to_le_bytes());
+            t.extend((functab_len as u32 + i as u32 * 12).to_le_bytes());
+        }
+        for off in name_offs {
+            t.extend(0u32.to_le_bytes());
+            t.extend(off.to_le_bytes());
+            t.extend(0u32.to_le_bytes());
+        }
+        t.extend([0xcc; 64]);
+        t
+    }
+
+    fn scan(bytes: &[u8], chunk: usize) -> Option<Vec<String>> {
+        let mut s = Scanner::new(false);
+        let mut base = 0;
+        while base < bytes.len() {
+            // Overlapping chunks as the binary analyser feeds them.
+            let from = base.saturating_sub(16);
+            let to = (base + chunk).min(bytes.len());
+            s.feed(from as u64, &bytes[from..to]);
+            base = to;
+        }
+        s.finish().map(|t| t.names().map(str::to_owned).collect())
+    }
+
+    #[test]
+    fn reads_names_across_any_buffer_seams() {
+        let funcs = ["main.main", "net/http.(*Client).Do", "gopkg.in/yaml%2ev3.Unmarshal"];
+        // Decoys: a bad quantum, then a well-formed prefix with no functions.
+        let mut bytes = b"\xf0\xff\xff\xff\x00\x00\x03\x08".to_vec();
+        bytes.extend(b"\xf0\xff\xff\xff\x00\x00\x01\x08");
+        bytes.extend([0; 64]);
+        bytes.extend(table_118(37, &funcs));
+        for chunk in [17, 64, 1000, 1 << 16] {
+            assert_eq!(scan(&bytes, chunk).as_deref(), Some(&funcs.map(String::from)[..]), "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn hostile_headers_yield_no_table() {
+        let good = table_118(0, &["a.b"]);
+        // Function count zero, offsets out of order, a name offset past the name table, a cut-off table.
+        let mut zero = good.clone();
+        zero[8..16].copy_from_slice(&0u64.to_le_bytes());
+        let mut disorder = good.clone();
+        disorder[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
+        let mut far_name = good.clone();
+        let at = good.len() - 64 - 12 + 4;
+        far_name[at..at + 4].copy_from_slice(&9999u32.to_le_bytes());
+        let cut = good[..good.len() - 70].to_vec();
+        for (what, bytes) in [("zero", zero), ("disorder", disorder), ("far name", far_name), ("cut", cut)] {
+            assert_eq!(scan(&bytes, 4096), None, "{what}");
+        }
+        assert!(scan(&good, 4096).is_some());
+    }
+}
