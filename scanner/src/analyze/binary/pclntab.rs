@@ -5,15 +5,14 @@
 //! (magic, two zero pad bytes, the instruction size quantum, the pointer size), then pointer-sized words:
 //! the function count, the file count, (1.18+) the text start, and the offsets, from the table's start, of
 //! the function name table, the compilation unit table, the file table, the pc-value tables and the
-//! function table. The function table holds `nfunc` (entry, offset) pairs (32-bit from 1.18, pointer-sized
-//! before); each offset, from the function table's start, leads to a `_func` whose name offset (into the
-//! name table) follows the entry field.
+//! function table.
 //!
-//! Only the name table and the function table are kept (the pc-value tables, most of the bytes, are not).
+//! Only the name table is kept (the pc-value tables are most of the bytes): NUL-terminated names of every
+//! function the linker kept and of every function inlined into one of them (inline trees name their
+//! callees there). That union is what govulncheck collects from the function table and the inline trees, so
+//! a vulnerable function inlined away still counts as present.
 //! The table is found by its magic followed by the zero pad bytes; a candidate whose header does not hold
 //! up is dropped and the search goes on. Anything unreadable yields no table, so findings stay `unknown`.
-
-use std::ops::Range;
 
 use memchr::memmem;
 
@@ -57,11 +56,6 @@ impl Format {
         if self.version == Version::Go116 { 2 * self.ptr_size } else { 8 }
     }
 
-    /// Where a `_func`'s 32-bit name offset lies: after its entry field.
-    fn name_field(self) -> usize {
-        if self.version == Version::Go116 { self.ptr_size } else { 4 }
-    }
-
     fn uint(self, bytes: &[u8], at: usize, size: usize) -> Option<u64> {
         let b = bytes.get(at..at.checked_add(size)?)?;
         let mut v = 0u64;
@@ -101,13 +95,7 @@ enum State {
         format: Format,
         capture: Capture,
     },
-    Tables {
-        format: Format,
-        nfunc: usize,
-        names: Capture,
-        funcs: Capture,
-        functab_len: u64,
-    },
+    Names(Capture),
     Done(Option<Table>),
 }
 
@@ -147,27 +135,10 @@ impl Scanner {
                         None => State::Searching { checked: start + 1 },
                     };
                 }
-                State::Tables { format, nfunc, names, funcs, functab_len } => {
+                State::Names(names) => {
                     names.feed(base, buf);
-                    let functab_done = funcs.bytes().len() as u64 >= *functab_len;
-                    funcs.feed(base, buf);
-                    if !functab_done && funcs.bytes().len() as u64 >= *functab_len {
-                        // The function table is in: the `_func`s it points to follow it.
-                        match funcs_end(*format, *nfunc, funcs.bytes()) {
-                            Some(end) if funcs.range.start + end <= funcs.range.end => {
-                                let end = end.max(*functab_len);
-                                funcs.range.end = funcs.range.start + end;
-                                funcs.bytes.truncate(end as usize);
-                                funcs.feed(base, buf);
-                            }
-                            _ => {
-                                self.state = State::Done(None);
-                                return;
-                            }
-                        }
-                    }
-                    if names.is_complete() && funcs.is_complete() {
-                        let table = Table::new(*format, *nfunc, std::mem::take(&mut names.bytes), &funcs.bytes);
+                    if names.is_complete() {
+                        let table = Table::new(std::mem::take(&mut names.bytes));
                         self.state = State::Done(table);
                     }
                     return;
@@ -205,7 +176,7 @@ impl Scanner {
 
     /// Whether a table is being read, so the stream should go on even if the build info is complete.
     pub fn reading(&self) -> bool {
-        matches!(self.state, State::Header { .. } | State::Tables { .. })
+        matches!(self.state, State::Header { .. } | State::Names(_))
     }
 
     /// The table, if one was found and read whole.
@@ -217,67 +188,39 @@ impl Scanner {
     }
 }
 
-/// From a complete header: what to capture next, or `None` when the header does not hold up.
+/// From a complete header: the name table to capture, or `None` when the header does not hold up.
 fn tables(format: Format, start: u64, header: &[u8]) -> Option<State> {
     let nfunc = format.word(header, 0)?;
     let offsets: Vec<u64> = (if format.version == Version::Go116 { 2..7 } else { 3..8 })
         .map(|i| format.word(header, i))
         .collect::<Option<_>>()?;
     let (names, cu, pcln) = (offsets[0], offsets[1], offsets[4]);
-    let header_len = format.header_len() as u64;
     let ordered = offsets.windows(2).all(|w| w[0] <= w[1]);
     let functab_len = nfunc.checked_add(1)?.checked_mul(format.entry_len() as u64)?;
-    if nfunc == 0 || !ordered || names < header_len || pcln.checked_add(functab_len)? > MAX_TABLE {
+    let fits = pcln.checked_add(functab_len).is_some_and(|end| end <= MAX_TABLE);
+    // Every function has a name: fewer name bytes than functions means this is not a table.
+    if nfunc == 0 || !ordered || names < format.header_len() as u64 || !fits || cu - names < nfunc {
         return None;
     }
-    let funcs_range: Range<u64> = start + pcln..start + MAX_TABLE;
-    Some(State::Tables {
-        format,
-        nfunc: usize::try_from(nfunc).ok()?,
-        names: Capture::new(start + names..start + cu),
-        funcs: Capture::new(funcs_range),
-        functab_len,
-    })
+    Some(State::Names(Capture::new(start + names..start + cu)))
 }
 
-/// How far past the function table's start the last `_func`'s name offset ends.
-fn funcs_end(format: Format, nfunc: usize, functab: &[u8]) -> Option<u64> {
-    let field = format.entry_len() / 2;
-    let mut end = 0u64;
-    for i in 0..nfunc {
-        let off = format.uint(functab, i * format.entry_len() + field, field)?;
-        end = end.max(off.checked_add((format.name_field() + 4) as u64)?);
-    }
-    Some(end)
-}
-
-/// A function table read whole: the name table and each function's offset into it.
+/// A function name table read whole.
 #[derive(Debug)]
 pub struct Table {
     names: Vec<u8>,
-    offsets: Vec<u32>,
 }
 
 impl Table {
-    fn new(format: Format, nfunc: usize, names: Vec<u8>, funcs: &[u8]) -> Option<Table> {
-        let field = format.entry_len() / 2;
-        let mut offsets = Vec::with_capacity(nfunc);
-        for i in 0..nfunc {
-            let func = usize::try_from(format.uint(funcs, i * format.entry_len() + field, field)?).ok()?;
-            let name = format.uint(funcs, func.checked_add(format.name_field())?, 4)?;
-            offsets.push(u32::try_from(name).ok().filter(|n| (*n as usize) < names.len())?);
-        }
-        Some(Table { names, offsets })
+    /// The table must end with a name's terminating NUL.
+    fn new(names: Vec<u8>) -> Option<Table> {
+        (names.last() == Some(&0)).then_some(Table { names })
     }
 
     /// The function names, as the linker wrote them (`net/http.(*Client).Do`, `gopkg.in/yaml%2ev3.Unmarshal`),
     /// borrowed from the table; names that are not UTF-8 are passed over.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.offsets.iter().filter_map(|&off| {
-            let tail = &self.names[off as usize..];
-            let len = memchr::memchr(0, tail)?;
-            std::str::from_utf8(&tail[..len]).ok()
-        })
+        self.names.split(|b| *b == 0).filter(|n| !n.is_empty()).filter_map(|n| std::str::from_utf8(n).ok())
     }
 }
 
@@ -352,16 +295,15 @@ mod tests {
     #[test]
     fn hostile_headers_yield_no_table() {
         let good = table_118(0, &["a.b"]);
-        // Function count zero, offsets out of order, a name offset past the name table, a cut-off table.
+        // Function count zero, offsets out of order, a name table not ending in NUL, a cut-off table.
         let mut zero = good.clone();
         zero[8..16].copy_from_slice(&0u64.to_le_bytes());
         let mut disorder = good.clone();
         disorder[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
-        let mut far_name = good.clone();
-        let at = good.len() - 64 - 12 + 4;
-        far_name[at..at + 4].copy_from_slice(&9999u32.to_le_bytes());
-        let cut = good[..good.len() - 70].to_vec();
-        for (what, bytes) in [("zero", zero), ("disorder", disorder), ("far name", far_name), ("cut", cut)] {
+        let mut unterminated = good.clone();
+        unterminated[72 + 3] = b'c';
+        let cut = good[..72 + 2].to_vec();
+        for (what, bytes) in [("zero", zero), ("disorder", disorder), ("unterminated", unterminated), ("cut", cut)] {
             assert_eq!(scan(&bytes, 4096), None, "{what}");
         }
         assert!(scan(&good, 4096).is_some());
