@@ -5,6 +5,7 @@
 //!
 //! Binaries (scripts/fixtures.d/binaries.sh builds the small ones with Debian's Go toolchain): a program that
 //! calls vulnerable standard library functions, one that only imports their packages, each also stripped;
+//! the stripped goapp (vulnerable golang.org/x/net and x/text modules, one replaced) and its unstripped twin;
 //! Debian's own stripped `go` and `gofmt` (golang-1.19-go) with unstripped twins rebuilt from Debian's
 //! golang-1.19-src. This govulncheck (0.0~git20230201) cannot read a stripped binary (it needs the
 //! `go.func.*` symbol), so a stripped binary is compared against its unstripped twin's govulncheck answer.
@@ -118,6 +119,8 @@ fn reachable_sets_equal_govulncheck() {
             reach.join(prog),
         ));
     }
+    let goapp = fixtures::dir().join("binaries/goapp");
+    cases.push(("/usr/local/bin/goapp".into(), goapp, reach.join("goapp")));
     for prog in ["go", "gofmt"] {
         cases.push((format!("/usr/local/bin/{prog}-twin"), reach.join(prog), reach.join(prog)));
         cases.push((format!("/usr/lib/go-1.19/bin/{prog}"), debian_go.join(prog), reach.join(prog)));
@@ -179,6 +182,17 @@ fn reachable_sets_equal_govulncheck() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
     assert!(!oracle[&reach.join("calls")].is_empty(), "the calling program reaches vulnerable stdlib code");
+    // Module symbols land on their module's package, the replaced x/text included.
+    let goapp_reached: BTreeSet<&str> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["target"] == "/usr/local/bin/goapp")
+        .flat_map(|r| r["findings"].as_array().unwrap())
+        .filter(|f| f["reachability"] == "reachable")
+        .filter_map(|f| f["package"].as_str())
+        .collect();
+    assert_eq!(goapp_reached, BTreeSet::from(["golang.org/x/net", "golang.org/x/text", "stdlib"]));
 
     for target in undecided {
         let got = by_reachability(&report, target);
