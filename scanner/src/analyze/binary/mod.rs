@@ -46,7 +46,7 @@ pub fn analyze(_path: &str, reader: &mut dyn Read, size: u64) -> Result<Analysis
     let layout = elf::Layout::parse(&head, size)?;
 
     let mut go = go::Scanner::new(layout.data_segments.clone());
-    let mut functions = pclntab::Scanner::new(layout.big_endian());
+    let mut functions = pclntab::Scanner::new(layout.big_endian(), layout.nonexec_segments.clone());
     let mut sniffer = auditable::Sniffer::default();
     let mut sections = layout.section_capture().map(Capture::new);
     let mut buf = head;

@@ -14,6 +14,8 @@
 //! The table is found by its magic followed by the zero pad bytes; a candidate whose header does not hold
 //! up is dropped and the search goes on. Anything unreadable yields no table, so findings stay `unknown`.
 
+use std::ops::Range;
+
 use memchr::memmem;
 
 use super::Capture;
@@ -106,13 +108,16 @@ pub struct Scanner {
     /// `ff ff ff` and the zero pads follow; big-endian ones start with `ff ff ff`.
     finder: memmem::Finder<'static>,
     lead: usize,
+    segments: Vec<Range<u64>>,
 }
 
 impl Scanner {
-    pub fn new(big_endian: bool) -> Self {
+    /// `segments`: the file ranges of the binary's non-executable loadable segments, where the linker puts
+    /// the table (read-only data, or relocation read-only data in position-independent executables).
+    pub fn new(big_endian: bool, segments: Vec<Range<u64>>) -> Self {
         let (pattern, lead): (&'static [u8], usize) =
             if big_endian { (b"\xff\xff\xff", 0) } else { (b"\xff\xff\xff\x00\x00", 1) };
-        Scanner { state: State::Searching { checked: 0 }, finder: memmem::Finder::new(pattern), lead }
+        Scanner { state: State::Searching { checked: 0 }, finder: memmem::Finder::new(pattern), lead, segments }
     }
 
     /// Looks at `buf`, whose first byte is at absolute offset `base` (buffers may overlap).
@@ -151,26 +156,34 @@ impl Scanner {
     /// Finds the next candidate whose 8-byte prefix holds up; `None` when `buf` has none (yet).
     fn search(&mut self, base: u64, buf: &[u8]) -> Option<State> {
         let State::Searching { checked } = &mut self.state else { return None };
-        let end = base + buf.len() as u64;
-        let from = usize::try_from(checked.saturating_sub(base)).ok()?.min(buf.len());
-        // A candidate at `pos` is decided when its prefix is in `buf`; the rest wait for the next buffer.
-        let decidable = buf.len().saturating_sub(7);
-        let mut at = from;
+        // A candidate is decided when its 8-byte prefix is in `buf`; later ones wait for the next buffer.
+        let decidable = (base + buf.len() as u64).saturating_sub(7);
+        let mut at = (*checked).max(base);
         while at < decidable {
-            let Some(i) = self.finder.find(&buf[at + self.lead..]) else { break };
-            let pos = at + i;
-            if pos >= decidable {
+            // Only non-executable segments can hold the table: code, most of the bytes before it, is skipped.
+            let Some(segment) = self.segments.iter().filter(|s| s.end > at).min_by_key(|s| s.start) else {
+                at = u64::MAX;
+                break;
+            };
+            at = at.max(segment.start);
+            if at >= decidable {
                 break;
             }
-            if let Some(format) = prefix(&buf[pos..]) {
-                let start = base + pos as u64;
-                let mut capture = Capture::new(start..start + format.header_len() as u64);
-                capture.feed(base, buf);
-                return Some(State::Header { format, capture });
+            let stop = segment.end.min(decidable);
+            let hay = &buf[(at - base) as usize + self.lead..((stop - base) as usize + 8).min(buf.len())];
+            match self.finder.find(hay).map(|i| at + i as u64) {
+                Some(pos) if pos < stop => {
+                    if let Some(format) = prefix(&buf[(pos - base) as usize..]) {
+                        let mut capture = Capture::new(pos..pos + format.header_len() as u64);
+                        capture.feed(base, buf);
+                        return Some(State::Header { format, capture });
+                    }
+                    at = pos + 1;
+                }
+                _ => at = stop,
             }
-            at = pos + 1;
         }
-        *checked = (base + decidable as u64).max(*checked).min(end);
+        *checked = at.max(*checked);
         None
     }
 
@@ -267,7 +280,8 @@ mod tests {
     }
 
     fn scan(bytes: &[u8], chunk: usize) -> Option<Vec<String>> {
-        let mut s = Scanner::new(false);
+        // Two segments, so the search goes on from one to the next.
+        let mut s = Scanner::new(false, vec![0..16, 16..bytes.len() as u64]);
         let mut base = 0;
         while base < bytes.len() {
             // Overlapping chunks as the binary analyser feeds them.
