@@ -281,7 +281,11 @@ mod tests {
 
     fn scan(bytes: &[u8], chunk: usize) -> Option<Vec<String>> {
         // Two segments, so the search goes on from one to the next.
-        let mut s = Scanner::new(false, vec![0..16, 16..bytes.len() as u64]);
+        scan_in(bytes, chunk, false, vec![0..16, 16..bytes.len() as u64])
+    }
+
+    fn scan_in(bytes: &[u8], chunk: usize, big_endian: bool, segments: Vec<Range<u64>>) -> Option<Vec<String>> {
+        let mut s = Scanner::new(big_endian, segments);
         let mut base = 0;
         while base < bytes.len() {
             // Overlapping chunks as the binary analyser feeds them.
@@ -291,6 +295,32 @@ mod tests {
             base = to;
         }
         s.finish().map(|t| t.names().map(str::to_owned).collect())
+    }
+
+    /// Go 1.16's layout (no text start word), big-endian, 32-bit: as s390x or 32-bit MIPS builds write it.
+    #[test]
+    fn go116_big_endian_32_bit() {
+        let names = b"main.main\0os.Exit\0";
+        let (header_len, nfunc) = (8 + 7 * 4u32, 2u32);
+        let cu = header_len + names.len() as u32;
+        let mut t = vec![0u8; 5];
+        t.extend(0xffff_fffau32.to_be_bytes());
+        t.extend([0, 0, 4, 4]);
+        for w in [nfunc, 1, header_len, cu, cu, cu, cu] {
+            t.extend(w.to_be_bytes());
+        }
+        t.extend(names);
+        t.extend([0; 3 * 8 + 32]);
+        let got = scan_in(&t, 7, true, vec![0..t.len() as u64]);
+        assert_eq!(got, Some(vec!["main.main".to_string(), "os.Exit".to_string()]));
+        assert_eq!(scan_in(&t, 7, false, vec![0..t.len() as u64]), None, "read as little-endian it is no table");
+    }
+
+    #[test]
+    fn tables_in_code_are_not_looked_for() {
+        let bytes = table_118(37, &["a.b"]);
+        assert_eq!(scan_in(&bytes, 4096, false, vec![0..30, 200..bytes.len() as u64]), None);
+        assert!(scan_in(&bytes, 4096, false, vec![0..30, 37..bytes.len() as u64]).is_some());
     }
 
     #[test]
