@@ -311,9 +311,10 @@ mod tests {
         }
         t.extend(names);
         t.extend([0; 3 * 8 + 32]);
-        let got = scan_in(&t, 7, true, vec![0..t.len() as u64]);
+        let whole: Range<u64> = 0..t.len() as u64;
+        let got = scan_in(&t, 7, true, vec![whole.clone()]);
         assert_eq!(got, Some(vec!["main.main".to_string(), "os.Exit".to_string()]));
-        assert_eq!(scan_in(&t, 7, false, vec![0..t.len() as u64]), None, "read as little-endian it is no table");
+        assert_eq!(scan_in(&t, 7, false, vec![whole]), None, "read as little-endian it is no table");
     }
 
     #[test]
