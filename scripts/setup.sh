@@ -9,7 +9,8 @@ demo=false
 need_pkgs=()
 for pair in docker-registry:docker-registry skopeo:skopeo debootstrap:debootstrap htpasswd:apache2-utils \
             zstd:zstd jq:jq strace:strace umoci:umoci dpkg-deb:dpkg openssl:openssl redis-cli:redis-tools \
-            redis-server:redis-server rabbitmq-server:rabbitmq-server rsync:rsync faketime:faketime; do
+            redis-server:redis-server rabbitmq-server:rabbitmq-server rsync:rsync faketime:faketime \
+            go:golang-go govulncheck:govulncheck; do
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done

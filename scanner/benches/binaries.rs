@@ -1,7 +1,8 @@
 //! Layer analysis of a layer of real executables against plain decompression of the same blob. Input: a
 //! tar of Debian's Go programs (skopeo, docker-registry, umoci, as `scripts/demo.sh` installs them) plus
 //! the Go and `cargo auditable` fixtures and Debian's C `tar`, gzip-compressed at the default level. Every
-//! executable is streamed through the binary analyser, so this is its worst case per byte.
+//! executable is streamed through the binary analyser (Go build info and function table, auditable data), so
+//! this is its worst case per byte.
 //!
 //! cargo bench -p strata-scanner --bench binaries
 
@@ -58,6 +59,11 @@ fn binaries(c: &mut Criterion<ThreadCpuTime>) {
         b.iter(|| {
             let inventory = strata_scanner::layer::analyze_layer(&blob[..], &digest).unwrap();
             assert_eq!(inventory.files.len(), 5, "four Go programs and one auditable one");
+            let go_symbols = inventory.files.values().any(|f| {
+                matches!(f, strata_scanner::analyze::FileContent::Packages { packages, .. }
+                    if packages.iter().any(|p| p.go_symbols.as_ref().is_some_and(|s| !s.is_empty())))
+            });
+            assert!(go_symbols, "the Go programs' function tables are read");
             inventory
         })
     });

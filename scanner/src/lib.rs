@@ -31,4 +31,4 @@ pub use error::{Error, ErrorKind, Result};
 
 /// Bumped whenever a change to layer analysis changes what a [`layer::LayerInventory`] holds for the same
 /// bytes. Cached inventories are keyed by it, so a new analyser never reads a stale result.
-pub const ANALYZER_VERSION: u32 = 3;
+pub const ANALYZER_VERSION: u32 = 4;

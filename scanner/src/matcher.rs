@@ -174,6 +174,7 @@ mod tests {
             name: "pkg".to_owned(),
             ranges,
             versions: versions.iter().map(|s| s.to_string()).collect(),
+            imports: Vec::new(),
         }
     }
 

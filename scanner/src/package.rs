@@ -81,6 +81,43 @@ pub struct Package {
     /// How many further distinct paths exist beyond those kept.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub dependency_paths_cut: u32,
+    /// A Go module's (or `stdlib`'s) functions that the binary's function table lists: what decides
+    /// whether a vulnerable symbol is in the program. `None`: not a Go binary's, or the table was unreadable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub go_symbols: Option<GoSymbols>,
+}
+
+/// Function names as a Go binary's function table (pclntab) writes them (`net/http.(*Client).Do`), with the
+/// platform they were built for. Kept as one sorted, deduplicated, newline-joined string: a program has tens
+/// of thousands of functions and this is cached with every layer inventory.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct GoSymbols {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goos: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goarch: Option<String>,
+    names: String,
+}
+
+impl GoSymbols {
+    pub fn new<'a>(goos: Option<String>, goarch: Option<String>, names: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut names: Vec<&str> = names.into_iter().filter(|n| !n.is_empty() && !n.contains('\n')).collect();
+        names.sort_unstable();
+        names.dedup();
+        GoSymbols { goos, goarch, names: names.join("\n") }
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.names.split('\n').filter(|n| !n.is_empty())
+    }
+
+    pub fn len(&self) -> usize {
+        self.names().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -99,6 +136,7 @@ impl Package {
             dev: false,
             dependency_paths: Vec::new(),
             dependency_paths_cut: 0,
+            go_symbols: None,
         }
     }
 
@@ -135,4 +173,39 @@ pub fn normalize_name<'a>(ecosystem: &str, name: &'a str) -> Cow<'a, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// A Go function name as the linker writes it, split into its package path and the rest:
+/// `net/http.(*Client).Do` → (`net/http`, `(*Client).Do`). The package ends at the first `.` after the last
+/// `/`, type arguments (`F[go.shape.*a/b.T]`, which may hold both) left out of the search.
+pub fn split_go_name(name: &str) -> Option<(&str, &str)> {
+    let head = &name[..name.find('[').unwrap_or(name.len())];
+    let last_slash = head.rfind('/').map_or(0, |i| i + 1);
+    let dot = last_slash + head[last_slash..].find('.')?;
+    Some((&name[..dot], &name[dot + 1..]))
+}
+
+/// The linker escapes `.`, `%` and control characters of a package path's last element as `%xx`
+/// (`gopkg.in/yaml%2ev3`); the import path, borrowed when nothing is escaped.
+pub fn unescape_go_path(path: &str) -> Cow<'_, str> {
+    if !path.contains('%') {
+        return Cow::Borrowed(path);
+    }
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Cow::Owned(String::from_utf8(out).unwrap_or_else(|_| path.to_owned()))
 }

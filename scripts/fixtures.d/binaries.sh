@@ -7,13 +7,20 @@
 #   rustapp          cargo auditable build --release of a crate on old real crates from crates.io
 #   rustapp.json     its oracle: the .dep-v0 section (objcopy) inflated (python3 zlib)
 #   rustapp.lock     the Cargo.lock it was built with (committed beside its sources)
+#   reach/calls, reach/imports   stdlib-only programs (Debian's Go) that call, resp. only import, packages
+#                    Go advisories name; each also as reach/*-stripped (-ldflags='-s -w'), for the
+#                    reachability oracle test (cli/tests/go_reachability.rs, govulncheck)
+#   reach/goapp      goapp's unstripped twin (its modules' symbols, for govulncheck)
+#   reach/go, reach/gofmt        Debian's own Go programs rebuilt, unstripped, from golang-1.19-src with
+#                    Debian's toolchain: the twins govulncheck can read of the stripped /usr/lib/go-1.19/bin ones
 set -euo pipefail
 
 out="$1/binaries"
 src="$(cd "$(dirname "$0")/../.." && pwd)/scanner/tests/fixtures/binary"
 mkdir -p "$out"
-stamp=$( (cat "$0"; find "$src/goapp" "$src/rustapp" -type f | sort | xargs cat) | sha256sum | cut -c1-16)
-if [ -s "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp" ] && [ -s "$out/goapp" ] && [ -s "$out/rustapp" ]; then
+stamp=$( (cat "$0"; find "$src/goapp" "$src/rustapp" "$src/reach" -type f | sort | xargs cat) | sha256sum | cut -c1-16)
+if [ -s "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp" ] && [ -s "$out/goapp" ] && [ -s "$out/rustapp" ] \
+  && [ -s "$out/reach/gofmt" ] && [ -s "$out/reach/goapp" ]; then
   exit 0
 fi
 echo "fixtures: building Go and cargo-auditable binaries" >&2
@@ -49,7 +56,27 @@ mkdir -p "$work/goapp/vendor"
 (cd "$work/goapp" && GOFLAGS=-mod=vendor GOPROXY=off GO111MODULE=on GOCACHE="$out/gocache" \
   go build -trimpath -ldflags='-s -w' -o "$out/goapp.tmp" .)
 mv "$out/goapp.tmp" "$out/goapp"
+mkdir -p "$out/reach"
+(cd "$work/goapp" && GOFLAGS=-mod=vendor GOPROXY=off GO111MODULE=on GOCACHE="$out/gocache" \
+  go build -trimpath -o "$out/reach/goapp.tmp" .)
+mv "$out/reach/goapp.tmp" "$out/reach/goapp"
 go version -m "$out/goapp" >"$out/goapp.modinfo"
+
+# Go reachability: the same program with its symbol table and without (the function table stays).
+for prog in calls imports; do
+  cp -r "$src/reach/$prog" "$work/$prog"
+  for flavour in "" -stripped; do
+    ldflags=""
+    [ -n "$flavour" ] && ldflags="-s -w"
+    (cd "$work/$prog" && GOFLAGS=-mod=mod GOPROXY=off GO111MODULE=on GOCACHE="$out/gocache" \
+      go build -trimpath -ldflags="$ldflags" -o "$out/reach/$prog$flavour.tmp" .)
+    mv "$out/reach/$prog$flavour.tmp" "$out/reach/$prog$flavour"
+  done
+done
+for prog in go gofmt; do
+  GOCACHE="$out/gocache" go build -trimpath -o "$out/reach/$prog.tmp" "cmd/$prog"
+  mv "$out/reach/$prog.tmp" "$out/reach/$prog"
+done
 
 # Rust: cargo-auditable itself is built once and kept.
 auditable="$out/cargo-auditable/bin/cargo-auditable"

@@ -11,6 +11,18 @@ pub struct Affected {
     pub ranges: Vec<Range>,
     /// Explicitly listed affected versions.
     pub versions: Vec<String>,
+    /// Go advisories: the vulnerable packages and symbols (OSV `ecosystem_specific.imports`).
+    pub imports: Vec<GoImport>,
+}
+
+/// One vulnerable Go package: its import path, the vulnerable functions and methods (`Parse`,
+/// `Client.Do`; none listed: all of them) and the platforms it is limited to (none listed: all).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GoImport {
+    pub path: String,
+    pub symbols: Vec<String>,
+    pub goos: Vec<String>,
+    pub goarch: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

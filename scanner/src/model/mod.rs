@@ -5,6 +5,6 @@ mod advisory;
 mod installed;
 mod reachability;
 
-pub use advisory::{Affected, Event, Range, RangeKind};
+pub use advisory::{Affected, Event, GoImport, Range, RangeKind};
 pub use installed::{InstalledPackage, LayerOrigin};
 pub use reachability::Reachability;

@@ -8,6 +8,7 @@ mod json;
 pub mod openvex;
 pub mod policy;
 mod purl;
+mod reachability;
 pub mod sarif;
 pub mod spdx;
 mod table;
@@ -493,6 +494,9 @@ fn findings(
     let mut seen = BTreeSet::new();
     for installed in packages {
         let package = &installed.package;
+        let go = package.kind == PackageKind::Go;
+        // Built at the package's first finding, once: most packages have none.
+        let mut symbols: Option<Option<reachability::SymbolIndex<'_>>> = None;
         for m in db.matches(eco, package.advisory_name(), package.advisory_version()) {
             let advisory = m.advisory;
             if !seen.insert((
@@ -514,6 +518,11 @@ fn findings(
             let mut aliases: Vec<String> = advisory.aliases.iter().chain(&advisory.upstream).cloned().collect();
             aliases.sort();
             aliases.dedup();
+            let reachability = go.then(|| {
+                let index =
+                    symbols.get_or_insert_with(|| package.go_symbols.as_ref().map(reachability::SymbolIndex::new));
+                reachability::reachability(index.as_ref(), &m.affected)
+            });
             findings.push(Finding {
                 id: advisory.id.clone(),
                 aliases,
@@ -534,7 +543,7 @@ fn findings(
                 dependency_paths_cut: package.dependency_paths_cut,
                 dev: package.dev,
                 layer: installed.layer.clone(),
-                reachability: None,
+                reachability,
             });
         }
     }

@@ -16,7 +16,7 @@ use super::{Advisory, DbHeader};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Bumped whenever the body or header layout changes; older files are then rejected, not misread.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 const MAGIC: &[u8; 8] = b"STRATADB";
 /// Level 9 compresses the body to about a quarter more than level 19 would, at a fraction of the build time;

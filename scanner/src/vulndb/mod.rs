@@ -26,7 +26,7 @@ use crate::matcher::Installed;
 use crate::severity::Severity;
 use crate::version::{self, scheme_for};
 
-pub use crate::model::{Affected, Event, Range, RangeKind};
+pub use crate::model::{Affected, Event, GoImport, Range, RangeKind};
 pub use file::FORMAT_VERSION;
 pub use freshness::{STALE_AFTER_DAYS, stale_for, stale_notice};
 pub use index::{normalize_ecosystem, normalize_name};
@@ -93,6 +93,8 @@ pub struct VulnMatch<'a> {
     pub advisory: &'a Advisory,
     /// The lowest `fixed` event above the installed version, if the advisory names one.
     pub fixed_version: Option<String>,
+    /// The advisory's entries that matched (one advisory may list the package twice).
+    pub affected: Vec<&'a Affected>,
 }
 
 /// A loaded or freshly built DB: the advisories (sorted by id) and their lookup index.
@@ -220,10 +222,12 @@ impl VulnDb {
         let mut out: Vec<VulnMatch<'_>> = Vec::new();
         for (ai, fi) in entries {
             let advisory = &self.advisories[ai];
-            let Some(fixed) = installed.check(&advisory.affected[fi]) else { continue };
+            let entry = &advisory.affected[fi];
+            let Some(fixed) = installed.check(entry) else { continue };
             match out.iter_mut().find(|m| m.advisory.id == advisory.id) {
                 // Two entries of one advisory for the same package: show the lowest fix either names.
                 Some(m) => {
+                    m.affected.push(entry);
                     let lower = match (&m.fixed_version, &fixed) {
                         (Some(have), Some(new)) => {
                             version::compare(scheme, new, have) == Some(std::cmp::Ordering::Less)
@@ -235,7 +239,7 @@ impl VulnDb {
                         m.fixed_version = fixed;
                     }
                 }
-                None => out.push(VulnMatch { advisory, fixed_version: fixed }),
+                None => out.push(VulnMatch { advisory, fixed_version: fixed, affected: vec![entry] }),
             }
         }
         out.sort_by(|a, b| a.advisory.id.cmp(&b.advisory.id));

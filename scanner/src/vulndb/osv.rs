@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::index::normalize_ecosystem;
-use super::{Advisory, Affected, Event, Range, RangeKind};
+use super::{Advisory, Affected, Event, GoImport, Range, RangeKind};
 use crate::matcher::Installed;
 use crate::severity::Severity;
 use crate::version::scheme_for;
@@ -113,6 +113,10 @@ struct RecordSpecific {
 struct EntrySpecific {
     #[serde(default)]
     severity: Option<Value>,
+    /// Go: `[{"path": "net/http", "symbols": ["Client.Do"], "goos": [..], "goarch": [..]}]`; read leniently
+    /// (see [`imports`]) so that a malformed list costs the reachability data, not the advisory.
+    #[serde(default)]
+    imports: Option<Value>,
 }
 
 /// OSV producers write `null` for empty lists now and then; treat it as empty instead of rejecting the record.
@@ -224,8 +228,38 @@ fn drop_versions_in_ranges(affected: &mut Affected) {
     affected.versions = keep;
 }
 
+/// Bounds on one entry's import data: the Go DB's largest lists (the standard library's crypto/x509,
+/// net/http entries) hold a few hundred symbols.
+const MAX_IMPORTS: usize = 256;
+const MAX_SYMBOLS: usize = 4096;
+const MAX_NAME: usize = 512;
+
+/// The `imports` of an entry's `ecosystem_specific`; an import without a path, or over the bounds, is
+/// dropped, and a symbol list that is not a list of strings counts as absent.
+fn imports(value: Option<&Value>) -> Vec<GoImport> {
+    let strings = |v: Option<&Value>, cap: usize| -> Vec<String> {
+        v.and_then(Value::as_array)
+            .filter(|a| a.len() <= cap)
+            .map(|a| a.iter().filter_map(Value::as_str).filter(|s| s.len() <= MAX_NAME).map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
+    let Some(list) = value.and_then(Value::as_array).filter(|l| l.len() <= MAX_IMPORTS) else { return Vec::new() };
+    list.iter()
+        .filter_map(|i| {
+            let path = i.get("path")?.as_str().filter(|p| !p.is_empty() && p.len() <= MAX_NAME)?;
+            Some(GoImport {
+                path: path.to_owned(),
+                symbols: strings(i.get("symbols"), MAX_SYMBOLS),
+                goos: strings(i.get("goos"), MAX_IMPORTS),
+                goarch: strings(i.get("goarch"), MAX_IMPORTS),
+            })
+        })
+        .collect()
+}
+
 fn convert_entry(a: OsvAffected) -> Option<Affected> {
     let package = a.package?;
+    let imports = imports(a.ecosystem_specific.as_ref().and_then(|e| e.imports.as_ref()));
     let ranges = a
         .ranges
         .into_iter()
@@ -254,6 +288,7 @@ fn convert_entry(a: OsvAffected) -> Option<Affected> {
         name: package.name,
         ranges,
         versions: a.versions,
+        imports,
     })
 }
 
@@ -353,6 +388,30 @@ mod tests {
         );
         assert_eq!(a.affected[0].versions, ["0.8.4", "0.10", "not-a-version"]);
         assert_eq!(a.affected[1].versions, ["1.0"]);
+    }
+
+    #[test]
+    fn go_imports_are_kept_and_bounded() {
+        let many = format!("[{}]", vec![r#"{"path":"p"}"#; MAX_IMPORTS + 1].join(","));
+        let a = parse(&format!(
+            r#"{{"id":"GO-1","affected":[
+                {{"package":{{"ecosystem":"Go","name":"stdlib"}},"ecosystem_specific":{{"imports":[
+                    {{"path":"net/http","symbols":["Client.Do","Get"],"goos":["windows"]}},
+                    {{"path":"crypto/tls"}},
+                    {{"symbols":["NoPath"]}},
+                    {{"path":"mime","symbols":"not a list","goarch":[1,"arm64"]}}]}}}},
+                {{"package":{{"ecosystem":"Go","name":"m"}},"ecosystem_specific":{{"imports":{many}}}}},
+                {{"package":{{"ecosystem":"Go","name":"n"}},"ecosystem_specific":{{"imports":"junk"}}}}]}}"#
+        ));
+        let imports = &a.affected[0].imports;
+        assert_eq!(imports.len(), 3, "the import without a path is dropped");
+        assert_eq!(imports[0].symbols, ["Client.Do", "Get"]);
+        assert_eq!(imports[0].goos, ["windows"]);
+        assert!(imports[1].symbols.is_empty() && imports[1].goos.is_empty());
+        assert!(imports[2].symbols.is_empty());
+        assert_eq!(imports[2].goarch, ["arm64"]);
+        assert!(a.affected[1].imports.is_empty(), "over the bound");
+        assert!(a.affected[2].imports.is_empty());
     }
 
     #[test]

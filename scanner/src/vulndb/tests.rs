@@ -148,15 +148,15 @@ fn file_round_trip_and_checks() {
     assert_eq!(err.kind, ErrorKind::Database);
     assert!(err.message.contains("corrupt"), "{err}");
 
-    // A file of the previous format (before severities borrowed from aliases) is refused, not misread.
-    assert_eq!(FORMAT_VERSION, 2);
+    // A file of the previous format (before Go import data) is refused, not misread.
+    assert_eq!(FORMAT_VERSION, 3);
     let mut old_bytes = bytes.clone();
-    let key = b"\"format_version\":2";
+    let key = b"\"format_version\":3";
     let at = bytes.windows(key.len()).position(|w| w == key).unwrap() + key.len() - 1;
-    old_bytes[at] = b'1';
+    old_bytes[at] = b'2';
     let err = VulnDb::from_bytes(&old_bytes).unwrap_err();
     assert_eq!(err.kind, ErrorKind::Database);
-    assert!(err.message.contains("format version 1 is not supported"), "{err}");
+    assert!(err.message.contains("format version 2 is not supported"), "{err}");
 
     for junk in [&b""[..], b"STRATADB", b"NOTADB\0\0\0\0\0\0", &bytes[..20]] {
         assert_eq!(VulnDb::from_bytes(junk).unwrap_err().kind, ErrorKind::Database);

@@ -29,6 +29,8 @@ pub struct Layout {
     is_64: bool,
     /// File ranges of writable, non-executable loadable segments: where Go puts its build info.
     pub data_segments: Vec<Range<u64>>,
+    /// File ranges of all non-executable loadable segments: where Go puts its function table.
+    pub nonexec_segments: Vec<Range<u64>>,
     section_table: Option<Range<u64>>,
     shstrndx: Option<u16>,
 }
@@ -41,6 +43,10 @@ impl Layout {
             Some(&c) if c == elf::ELFCLASS32.0 => layout::<FileHeader32<Endianness>>(head, size, false),
             _ => Err("not a valid ELF header: unknown class".into()),
         }
+    }
+
+    pub fn big_endian(&self) -> bool {
+        self.endian == Endianness::Big
     }
 
     /// The bytes to keep for [`Layout::find_section`]: the section header table and the window before it.
@@ -84,7 +90,7 @@ fn layout<Elf: FileHeader<Endian = Endianness>>(head: &[u8], size: u64, is_64: b
     let phdrs = header
         .program_headers(endian, head)
         .map_err(|e| format!("program header table unreadable in the first {HEAD} bytes: {e}"))?;
-    let mut data_segments = Vec::new();
+    let (mut data_segments, mut nonexec_segments) = (Vec::new(), Vec::new());
     for ph in phdrs {
         let (offset, filesz): (u64, u64) = (ph.p_offset(endian).into(), ph.p_filesz(endian).into());
         let end = offset.checked_add(filesz).ok_or("a segment's file range overflows")?;
@@ -94,6 +100,9 @@ fn layout<Elf: FileHeader<Endian = Endianness>>(head: &[u8], size: u64, is_64: b
         let flags = ph.p_flags(endian).0;
         if ph.p_type(endian) == elf::PT_LOAD && flags & (elf::PF_W.0 | elf::PF_X.0) == elf::PF_W.0 {
             data_segments.push(offset..end);
+        }
+        if ph.p_type(endian) == elf::PT_LOAD && flags & elf::PF_X.0 == 0 {
+            nonexec_segments.push(offset..end);
         }
     }
     let shoff: u64 = header.e_shoff(endian).into();
@@ -108,7 +117,14 @@ fn layout<Elf: FileHeader<Endian = Endianness>>(head: &[u8], size: u64, is_64: b
         && table_len <= MAX_SECTION_TABLE
         && usize::from(header.e_shentsize(endian)) == size_of::<Elf::SectionHeader>())
     .then_some(shoff..table_end);
-    Ok(Layout { endian, is_64, data_segments, section_table, shstrndx: header.e_shstrndx(endian).index() })
+    Ok(Layout {
+        endian,
+        is_64,
+        data_segments,
+        nonexec_segments,
+        section_table,
+        shstrndx: header.e_shstrndx(endian).index(),
+    })
 }
 
 fn sections<Elf: FileHeader<Endian = Endianness>>(

@@ -7,10 +7,12 @@
 //! aligned file offsets, and take the first blob whose header is well formed. Rodata copies of the magic
 //! (in `debug/buildinfo` itself) are in read-only segments and never looked at.
 
+use std::collections::HashMap;
 use std::ops::Range;
 
 use super::Capture;
-use crate::package::{Package, PackageKind};
+use super::pclntab::Table;
+use crate::package::{GoSymbols, Package, PackageKind, split_go_name, unescape_go_path};
 
 const MAGIC: &[u8] = b"\xff Go buildinf:";
 const ALIGN: u64 = 16;
@@ -162,8 +164,8 @@ pub fn stdlib_version(go_version: &str) -> Option<String> {
 
 /// The packages of a binary: every module it was built from (replacements honoured), the main module when
 /// it has a version, and the toolchain as `stdlib`. Go records a flat module list, not a graph, so each
-/// module's path is `main › module`.
-pub fn packages(info: &BuildInfo) -> Vec<Package> {
+/// module's path is `main › module`. With the function table, each gets the functions of its packages.
+pub fn packages(info: &BuildInfo, table: Option<&Table>) -> Vec<Package> {
     let mut main: Option<(String, String)> = None;
     let mut modules: Vec<(String, String)> = Vec::new();
     for line in info.modinfo.lines() {
@@ -199,10 +201,57 @@ pub fn packages(info: &BuildInfo) -> Vec<Package> {
         packages.push(p);
     }
     if let Some(version) = stdlib_version(&info.go_version) {
-        packages.push(Package::new(PackageKind::Go, "stdlib", version));
+        packages.push(Package::new(PackageKind::Go, STDLIB, version));
+    }
+    if let Some(table) = table {
+        attach_symbols(&mut packages, info, table);
     }
     packages
 }
+
+/// Splits the function names by module (the longest module path that is a prefix of the package's, as
+/// import paths nest; the standard library's packages have no dot in their first element) and stores each
+/// module's share on its package. Names of no listed module (the main package of a development build, linker
+/// symbols) are dropped.
+fn attach_symbols(packages: &mut [Package], info: &BuildInfo, table: &Table) {
+    let setting = |key: &str| {
+        info.modinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("build\t")?.strip_prefix(key)?.strip_prefix('=').map(str::to_owned))
+    };
+    let (goos, goarch) = (setting("GOOS"), setting("GOARCH"));
+    let index: HashMap<&str, usize> =
+        packages.iter().enumerate().filter(|(_, p)| p.name != STDLIB).map(|(i, p)| (p.name.as_str(), i)).collect();
+    let stdlib = packages.iter().position(|p| p.name == STDLIB);
+    let mut shares: Vec<Vec<&str>> = vec![Vec::new(); packages.len()];
+    for name in table.names() {
+        let Some((package, _)) = split_go_name(name) else { continue };
+        let path = unescape_go_path(package);
+        let owner = if path.split('/').next().is_some_and(|first| !first.contains('.')) {
+            stdlib
+        } else {
+            let mut prefix: &str = &path;
+            loop {
+                if let Some(&i) = index.get(prefix) {
+                    break Some(i);
+                }
+                match prefix.rfind('/') {
+                    Some(cut) => prefix = &prefix[..cut],
+                    None => break None,
+                }
+            }
+        };
+        if let Some(i) = owner {
+            shares[i].push(name);
+        }
+    }
+    for (package, share) in packages.iter_mut().zip(shares) {
+        package.go_symbols = Some(GoSymbols::new(goos.clone(), goarch.clone(), share));
+    }
+}
+
+/// The package name the Go vulnerability database gives the toolchain's packages.
+const STDLIB: &str = "stdlib";
 
 /// The version Go gives modules built from a checkout without a usable tag, and local replacements.
 const DEVEL: &str = "(devel)";

@@ -3,12 +3,14 @@
 //! An executable is read once, as the layer's tar streams it, never held whole: the ELF header and program
 //! headers come from the first [`elf::HEAD`] bytes (anything without the ELF magic is dropped after four
 //! bytes), then the rest passes through fixed-size buffers with a small overlap, looked at by the Go
-//! scanner ([`go`]) and the auditable sniffer ([`auditable`]) while the section header table is captured.
-//! A Go binary's reading stops as soon as its build information is complete.
+//! scanner ([`go`]), the Go function table reader ([`pclntab`]) and the auditable sniffer ([`auditable`])
+//! while the section header table is captured. A Go binary's reading stops as soon as its build information
+//! is complete (the linker puts the function table before it).
 
 mod auditable;
 mod elf;
 mod go;
+mod pclntab;
 
 use std::io::{self, Read};
 use std::ops::Range;
@@ -44,13 +46,15 @@ pub fn analyze(_path: &str, reader: &mut dyn Read, size: u64) -> Result<Analysis
     let layout = elf::Layout::parse(&head, size)?;
 
     let mut go = go::Scanner::new(layout.data_segments.clone());
+    let mut functions = pclntab::Scanner::new(layout.big_endian(), layout.nonexec_segments.clone());
     let mut sniffer = auditable::Sniffer::default();
     let mut sections = layout.section_capture().map(Capture::new);
     let mut buf = head;
     let (mut base, mut fresh) = (0u64, 0usize);
     loop {
         go.feed(base, &buf);
-        if go.done() {
+        functions.feed(base, &buf);
+        if go.done() && !functions.reading() {
             break;
         }
         sniffer.feed(base, &buf, fresh);
@@ -71,7 +75,7 @@ pub fn analyze(_path: &str, reader: &mut dyn Read, size: u64) -> Result<Analysis
     }
 
     if let Some(info) = go.finish()? {
-        return Ok(FileContent::packages(go::packages(&info)).into());
+        return Ok(FileContent::packages(go::packages(&info, functions.finish().as_ref())).into());
     }
     let section = match &sections {
         Some(captured) if captured.is_complete() => layout.find_section(captured.bytes(), auditable::SECTION),

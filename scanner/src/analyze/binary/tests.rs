@@ -82,6 +82,18 @@ fn go_binary_matches_go_version_m() {
         assert!(packages.iter().all(|p| p.kind == PackageKind::Go));
         let net = packages.iter().find(|p| p.name == "golang.org/x/net").unwrap();
         assert_eq!(net.dependency_paths, ["example.com/strata/goapp › golang.org/x/net@v0.7.0"]);
+        // The stripped binary's function table, split by module: x/net's functions on x/net, and so on.
+        for p in &packages {
+            let symbols = p.go_symbols.as_ref().unwrap_or_else(|| panic!("step {step}: no symbols on {}", p.name));
+            assert_eq!((symbols.goos.as_deref(), symbols.goarch.as_deref()), (Some("linux"), Some("amd64")));
+            let prefix = if p.name == "stdlib" { "runtime." } else { p.name.as_str() };
+            assert!(symbols.names().any(|n| n.starts_with(prefix)), "step {step}: {}", p.name);
+            if p.name != "stdlib" {
+                assert!(symbols.names().all(|n| n.starts_with(&format!("{}/", p.name))), "{}", p.name);
+            }
+        }
+        let net_names: Vec<&str> = net.go_symbols.as_ref().unwrap().names().collect();
+        assert!(net_names.contains(&"golang.org/x/net/html.Parse"), "{net_names:?}");
     }
 }
 
