@@ -42,6 +42,8 @@ struct Seen {
     fail_next: usize,
     /// Answer 503 to everything while set.
     down: bool,
+    /// Answer 500 to these events, always.
+    broken: BTreeSet<String>,
 }
 
 struct Receiver {
@@ -123,6 +125,8 @@ fn answer(stream: TcpStream, seen: &Mutex<Seen>) {
         let status = if !signature_ok(&get("x-strata-timestamp"), &body, &get("x-strata-signature")) {
             seen.bad_signatures += 1;
             401
+        } else if seen.broken.contains(&id) {
+            500
         } else if seen.down {
             503
         } else if seen.fail_next > 0 {
@@ -357,4 +361,91 @@ fn new_findings_are_announced_once_across_two_db_updates_and_a_coordinator_kill(
         let active = dojo.findings(test, true).len();
         assert!(active > 0 && active <= r2[id].0.len(), "{active} active of {} reported", r2[id].0.len());
     }
+}
+
+/// The outbox and the delivery loop alone, on the machine's Redis: an event queued twice (the same rescan
+/// repeated) is sent once; an event the receiver always refuses is tried `STRATA_EVENTS_MAX_ATTEMPTS` times,
+/// every attempt signed, then dead-lettered with its last error, and leaves the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_event_is_sent_once_and_a_refused_one_is_dead_lettered() {
+    use strata_coordinator::events::outbox::{Event, EventFinding, Outbox};
+    // As the coordinator's main does: ring is the one TLS provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let prefix = unique("strata-test:events");
+    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let outbox = Outbox::connect(&client, &prefix).await.unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let event = |digest: &str, key: &str| {
+        let keys: BTreeSet<String> = [key.to_string()].into();
+        Event {
+            id: strata_coordinator::events::outbox::event_id(digest, &keys),
+            kind: "strata.new_findings".into(),
+            image_digest: digest.into(),
+            reference: "registry.example/app:1".into(),
+            scan_id: "scan-1".into(),
+            db_digest: "db-2".into(),
+            created_unix_ms: 1,
+            findings: vec![EventFinding {
+                key: key.into(),
+                id: "DSA-5139-1".into(),
+                aliases: vec![],
+                package: "openssl".into(),
+                installed_version: "1.1.1k-1+deb11u1".into(),
+                fixed_version: Some("1.1.1n-0+deb11u2".into()),
+                severity: "UNKNOWN".into(),
+                title: None,
+                path: "/var/lib/dpkg/status".into(),
+            }],
+        }
+    };
+    let good = event("sha256:aa", "DSA-5139-1 openssl@1.1.1k-1+deb11u1 /var/lib/dpkg/status");
+    let bad = event("sha256:bb", "DSA-5139-1 openssl@1.1.1k-1+deb11u1 /var/lib/dpkg/status");
+    assert_ne!(good.id, bad.id, "the id covers the image");
+    for e in [&good, &good, &bad] {
+        let _: () = redis::pipe().atomic().add_command(outbox.queue(e)).ignore().query_async(&mut conn).await.unwrap();
+    }
+    assert_eq!(outbox.depth().await.unwrap(), (2, 0), "the repeated event is queued once");
+    let announced = outbox.announced("sha256:aa").await.unwrap();
+    assert_eq!(announced.len(), 1, "{announced:?}");
+
+    let receiver = Receiver::start();
+    receiver.with(|s| s.broken.insert(bad.id.clone()));
+    let settings = strata_coordinator::events::Settings {
+        url: receiver.url(),
+        secret: SECRET.as_bytes().to_vec(),
+        max_attempts: 3,
+        backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(200),
+        timeout: Duration::from_secs(2),
+        concurrency: 2,
+    };
+    let tasks = strata_coordinator::tasks::Tasks::new();
+    strata_coordinator::events::delivery::start(outbox.clone(), Arc::new(settings), &tasks).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while outbox.depth().await.unwrap() != (0, 1) {
+        assert!(std::time::Instant::now() < deadline, "not settled: {:?}", outbox.depth().await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tasks.stop().await;
+
+    let (attempts, accepted, bad_signatures) =
+        receiver.with(|s| (s.attempts.clone(), s.accepted.clone(), s.bad_signatures));
+    assert_eq!(bad_signatures, 0);
+    assert_eq!(accepted.len(), 1, "{attempts:?}");
+    assert_eq!(accepted[0].0, good.id);
+    assert_eq!(accepted[0].1, serde_json::to_value(&good).unwrap(), "the body is the event");
+    let refused: Vec<_> = attempts.iter().filter(|(id, _)| *id == bad.id).collect();
+    assert_eq!(refused.len(), 3, "max attempts, then dead-lettered: {attempts:?}");
+    assert!(refused.iter().all(|(_, status)| *status == 500));
+    let dead: Vec<String> =
+        redis::cmd("LRANGE").arg(format!("{prefix}:events:dead")).arg(0).arg(-1).query_async(&mut conn).await.unwrap();
+    assert_eq!(dead, vec![bad.id.clone()]);
+    let entry: String =
+        redis::cmd("GET").arg(format!("{prefix}:events:entry:{}", bad.id)).query_async(&mut conn).await.unwrap();
+    let entry: Value = serde_json::from_str(&entry).unwrap();
+    assert_eq!(entry["attempts"], 3, "{entry}");
+    assert!(entry["last_error"].as_str().unwrap().contains("500"), "{entry}");
+    assert!(!entry.to_string().contains("do-not-log-me"), "the URL's token is not in the record: {entry}");
+    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}:*")).query_async(&mut conn).await.unwrap();
+    let _: () = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await.unwrap();
 }

@@ -133,9 +133,8 @@ impl Outbox {
         if fresh.is_empty() || scan.image_digest.is_empty() {
             return Vec::new();
         }
-        let id = event_id(&scan.image_digest, &fresh);
         let event = Event {
-            id: id.clone(),
+            id: event_id(&scan.image_digest, &fresh),
             kind: "strata.new_findings".into(),
             image_digest: scan.image_digest.clone(),
             reference: scan.reference.clone(),
@@ -144,21 +143,28 @@ impl Outbox {
             created_unix_ms: now_ms(),
             findings: fresh.iter().filter_map(|k| by_key.get(k).map(|f| event_finding(k, f))).collect(),
         };
-        let body = serde_json::to_string(&event).unwrap_or_default();
-        let entry = Entry { id: id.clone(), body, attempts: 0, last_error: String::new() };
+        vec![self.queue(&event)]
+    }
+
+    /// The command that queues `event` (unless an event of its id exists) and adds its findings to the
+    /// image's announced set.
+    pub fn queue(&self, event: &Event) -> redis::Cmd {
+        let body = serde_json::to_string(event).unwrap_or_default();
+        let entry = Entry { id: event.id.clone(), body, attempts: 0, last_error: String::new() };
         let json = serde_json::to_string(&entry).unwrap_or_default();
+        let keys: Vec<&str> = event.findings.iter().map(|f| f.key.as_str()).collect();
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(QUEUE)
             .arg(4)
-            .arg(self.key(&format!("entry:{id}")))
+            .arg(self.key(&format!("entry:{}", event.id)))
             .arg(self.key("due"))
-            .arg(format!("{}:{}", self.prefix, announced_key(&scan.image_digest)))
+            .arg(format!("{}:{}", self.prefix, announced_key(&event.image_digest)))
             .arg(self.key("stats"))
             .arg(json)
-            .arg(&id)
+            .arg(&event.id)
             .arg(now_ms())
-            .arg(fresh.iter().collect::<Vec<_>>());
-        vec![cmd]
+            .arg(keys);
+        cmd
     }
 
     /// Leases up to `count` due events until `lease` from now; returns them (dropping ids without record).
