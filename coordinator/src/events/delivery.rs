@@ -77,8 +77,14 @@ impl Deliverer {
                     sent = this.deliver(entry) => if let Err(e) = sent {
                         warn!(event = %id, error = %e, "event delivery");
                     },
-                    // Left leased: sent again once the lease runs out (by this replica restarted or another).
-                    _ = this.tasks.stopped() => info!(event = %id, "coordinator stopping: the event is left queued"),
+                    // Given back: the next replica sends it again at once (at least once: the receiver may
+                    // have had it).
+                    _ = this.tasks.stopped() => {
+                        info!(event = %id, "coordinator stopping: the event is left queued");
+                        if let Err(e) = this.outbox.release(&id).await {
+                            warn!(event = %id, error = %e, "giving an event back; it is sent again when its lease runs out");
+                        }
+                    }
                 }
                 drop(permit);
             });

@@ -56,11 +56,7 @@ impl Settings {
         let path = var("STRATA_EVENTS_SECRET_FILE").ok_or_else(|| {
             invalid("STRATA_EVENTS_WEBHOOK_URL needs STRATA_EVENTS_SECRET_FILE (the HMAC key)".into())
         })?;
-        let secret = std::fs::read_to_string(&path)
-            .map_err(|e| invalid(format!("reading STRATA_EVENTS_SECRET_FILE {path}: {e}")))?
-            .trim()
-            .as_bytes()
-            .to_vec();
+        let secret = read_secret(&path)?;
         if secret.is_empty() {
             return Err(invalid(format!("STRATA_EVENTS_SECRET_FILE {path} is empty")));
         }
@@ -82,6 +78,22 @@ impl Settings {
     }
 }
 
+/// A key is a few dozen bytes: a larger file is not a key file (and is not read whole).
+const MAX_SECRET_BYTES: u64 = 4096;
+
+fn read_secret(path: &str) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let invalid = |why: String| CoordinatorError::Invalid(format!("STRATA_EVENTS_SECRET_FILE {path}: {why}"));
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_SECRET_BYTES + 1).read_to_string(&mut text))
+        .map_err(|e| invalid(e.to_string()))?;
+    if text.len() as u64 > MAX_SECRET_BYTES {
+        return Err(invalid(format!("over {MAX_SECRET_BYTES} bytes")));
+    }
+    Ok(text.trim().as_bytes().to_vec())
+}
+
 /// The webhook URL as it may be logged: scheme, host, port and path only.
 pub fn redacted_url(url: &str) -> String {
     match reqwest::Url::parse(url) {
@@ -93,5 +105,27 @@ pub fn redacted_url(url: &str) -> String {
             u.path()
         ),
         Err(_) => "(unparsable URL)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_logged_url_has_no_credentials_nor_query() {
+        assert_eq!(redacted_url("https://user:pw@hook.example:8443/p/a?token=x#f"), "https://hook.example:8443/p/a");
+        assert_eq!(redacted_url("not a url"), "(unparsable URL)");
+    }
+
+    #[test]
+    fn the_secret_file_is_trimmed_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "  k3y\n").unwrap();
+        assert_eq!(read_secret(path.to_str().unwrap()).unwrap(), b"k3y");
+        std::fs::write(&path, "x".repeat(5000)).unwrap();
+        let err = read_secret(path.to_str().unwrap()).unwrap_err().to_string();
+        assert!(err.contains("over 4096 bytes") && !err.contains("xxxx"), "{err}");
     }
 }

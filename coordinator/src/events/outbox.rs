@@ -226,6 +226,19 @@ impl Outbox {
         Ok(())
     }
 
+    /// Gives a leased event back, due now (this replica stops mid-delivery: the next one need not wait out
+    /// the lease).
+    pub async fn release(&self, id: &str) -> Result<()> {
+        let _: () = redis::cmd("ZADD")
+            .arg(self.key("due"))
+            .arg("XX")
+            .arg(now_ms())
+            .arg(id)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+
     /// Out of attempts: off the queue, onto the dead-letter list, the record kept for inspection.
     pub async fn dead_letter(&self, entry: &Entry) -> Result<()> {
         let json = serde_json::to_string(entry).map_err(|e| CoordinatorError::Internal(e.to_string()))?;
