@@ -3,8 +3,8 @@
 //! from (real Debian advisories, released in two batches), the real DefectDojo, and a test-owned webhook
 //! receiver on 127.0.0.1 that verifies every signature (refusing bad ones) and fails deliveries on purpose.
 //!
-//! Two DB updates each make the images newly vulnerable; the coordinator is SIGKILLed while the second
-//! update's events are still failing, and restarted. Each new finding is announced exactly once: accepted
+//! Two DB updates each make the images newly vulnerable; the coordinator is SIGKILLed between them, and
+//! again while the second update's events are still failing, and restarted each time. Each new finding is announced exactly once: accepted
 //! deliveries are distinct events, and per image the union of announced findings is the union of the
 //! rescan deltas computed from the stored reports. DefectDojo holds no duplicate: every rescan of an image
 //! reimports into the one test.
@@ -23,7 +23,7 @@ use serde_json::Value;
 use strata_testkit::debian::minbase_osv;
 use strata_testkit::defectdojo::HashMode;
 use strata_testkit::defectdojo_real::{RealDefectDojo, unique};
-use strata_testkit::fleet::Fleet;
+use strata_testkit::fleet::{Fleet, redis_cli};
 use strata_testkit::osv_mirror::{OsvMirror, all_zip, records};
 use strata_testkit::registry::TestRegistry;
 
@@ -210,6 +210,12 @@ fn announced(receiver: &Receiver) -> BTreeMap<String, Vec<String>> {
     out
 }
 
+/// Waits until no event is queued in the fleet's outbox (every delivery recorded).
+fn outbox_drained(fleet: &Fleet) {
+    let due = format!("{}:events:due", fleet.prefix);
+    eventually(60, "the outbox is drained", fleet, || (redis_cli(&["ZCARD", &due]).trim() == "0").then_some(()));
+}
+
 #[test]
 fn new_findings_are_announced_once_across_two_db_updates_and_a_coordinator_kill() {
     let dojo = RealDefectDojo::get(HashMode::Default).expect("this test needs the real DefectDojo");
@@ -274,6 +280,22 @@ fn new_findings_are_announced_once_across_two_db_updates_and_a_coordinator_kill(
         "the failed deliveries were retried"
     );
 
+    // A SIGKILL between the updates: the restarted coordinator neither rescans for the DB it already
+    // passed over nor announces anything again.
+    // Killed only once the coordinator has recorded the deliveries: a kill between a receiver's 2xx and that
+    // record is a legitimate repeat (at least once), which this test's exact count would take for a bug.
+    outbox_drained(&fleet);
+    let passes = coordinator_metric(&fleet, "strata_db_rescan_passes_total", &[]);
+    assert_eq!(passes, 2.0, "one pass for the first DB, one for update 1");
+    fleet.kill_coordinator();
+    fleet.start_coordinator();
+    let attempts_before = receiver.with(|s| s.attempts.len());
+    std::thread::sleep(Duration::from_secs(6));
+    let passes = coordinator_metric(&fleet, "strata_db_rescan_passes_total", &[]);
+    assert_eq!(passes, 0.0, "the restarted coordinator does not rescan for a DB already passed over");
+    assert_eq!(reports(&fleet, &ids), r1);
+    assert_eq!(receiver.with(|s| s.attempts.len()), attempts_before, "nothing sent again after the restart");
+
     // DB update 2 while the receiver is down: the events are queued and failing when the coordinator dies.
     receiver.with(|s| s.down = true);
     let failing_before = receiver.with(|s| s.attempts.len());
@@ -293,6 +315,7 @@ fn new_findings_are_announced_once_across_two_db_updates_and_a_coordinator_kill(
     eventually(120, "update 2's events are delivered after the restart", &fleet, || {
         (receiver.with(|s| s.accepted.len()) == 6).then_some(())
     });
+    outbox_drained(&fleet);
     // Past the leases of whatever the killed process held, nothing more arrives.
     std::thread::sleep(Duration::from_secs(12));
 
@@ -301,7 +324,8 @@ fn new_findings_are_announced_once_across_two_db_updates_and_a_coordinator_kill(
         (s.accepted.len(), ids.len(), s.bad_signatures)
     });
     assert_eq!(bad, 0, "every delivery was signed with the shared secret");
-    assert_eq!(accepted, 6, "one event per image per DB update\n{}", fleet.logs());
+    let log = receiver.with(|s| format!("{:?}", s.attempts));
+    assert_eq!(accepted, 6, "one event per image per DB update; attempts {log}\n{}", fleet.logs());
     assert_eq!(distinct, accepted, "no event was accepted twice");
     let announced = announced(&receiver);
     for id in &ids {
