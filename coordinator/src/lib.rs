@@ -17,6 +17,7 @@ pub mod auth;
 pub mod db;
 pub mod defectdojo;
 pub mod error;
+pub mod events;
 pub mod harbor;
 pub mod http;
 pub mod notify;

@@ -47,6 +47,10 @@ struct Args {
     /// The ecosystems an OSV source is fetched for, comma-separated.
     #[arg(long, env = "STRATA_DB_ECOSYSTEMS", value_delimiter = ',', default_value = strata_dbsource::osv::DEFAULT_ECOSYSTEMS)]
     db_ecosystems: Vec<String>,
+    /// After each refreshed DB, re-match the latest scan of every image against it (once across the
+    /// fleet): what new-vulnerability events (STRATA_EVENTS_*) announce.
+    #[arg(long, env = "STRATA_DB_RESCAN", default_value_t = true, action = clap::ArgAction::Set)]
+    db_rescan: bool,
     /// A refreshed DB with fewer advisories than this share of the current one's is refused, percent.
     #[arg(long, env = "STRATA_DB_MIN_ADVISORIES_PERCENT", default_value_t = strata_dbsource::floor::DEFAULT_MIN_PERCENT)]
     db_min_advisories_percent: u64,
@@ -209,6 +213,7 @@ fn main() -> anyhow::Result<()> {
             floor: strata_dbsource::floor::Floor { min_percent: args.db_min_advisories_percent },
             max_bytes: args.db_max_bytes,
             registry: registry.clone(),
+            rescan: args.db_rescan,
         }),
         None => None,
     };
@@ -250,6 +255,9 @@ fn main() -> anyhow::Result<()> {
             latest: args.retain_latest,
             interval: Duration::from_secs(args.retain_interval_secs.max(1)),
         },
+        events: strata_coordinator::events::Settings::from_env()
+            .context("new-vulnerability events (STRATA_EVENTS_*)")?
+            .map(std::sync::Arc::new),
         tls: match (args.tls_cert, args.tls_key) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key, client_ca: args.tls_client_ca }),
             _ => None,

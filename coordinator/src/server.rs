@@ -65,6 +65,8 @@ pub struct Config {
     pub sweep_schedule: Option<crate::schedule::ScheduledSweep>,
     /// How long finished scans are kept (`STRATA_RETAIN_*`, docs/operations.md).
     pub retention: crate::retention::RetentionSettings,
+    /// New-vulnerability events to a webhook (`STRATA_EVENTS_*`, docs/events.md).
+    pub events: Option<Arc<crate::events::Settings>>,
 }
 
 #[derive(Clone, Debug)]
@@ -183,6 +185,16 @@ async fn serve(
         let outbox = crate::defectdojo::outbox::Outbox::connect(&redis, &config.prefix, settings.clone()).await?;
         let _ = runner.outbox.set(outbox.clone());
         crate::defectdojo::delivery::start(outbox, tasks)?;
+    }
+    if let Some(settings) = &config.events {
+        let outbox = crate::events::outbox::Outbox::connect(&redis, &config.prefix).await?;
+        let _ = runner.events.set(outbox.clone());
+        crate::events::delivery::start(outbox, settings.clone(), tasks)?;
+    }
+    if let (Some(db), Some(refresh)) = (runner.db(), &config.db_refresh)
+        && refresh.rescan
+    {
+        crate::db::refresh::start_rescans(db.clone(), runner.clone(), tasks);
     }
     runner.resume().await?;
     runner.start_resumer();

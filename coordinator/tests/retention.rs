@@ -87,6 +87,13 @@ impl Population {
                 .query_async(&mut self.conn)
                 .await
                 .unwrap();
+            // What new-vulnerability events announced of the image goes with its record.
+            let _: () = redis::cmd("SADD")
+                .arg(self.key(&format!("events:announced:{}", scan.image_digest)))
+                .arg("DSA-1-1 pkg@1 /var/lib/dpkg/status")
+                .query_async(&mut self.conn)
+                .await
+                .unwrap();
         }
         let policy = scan.options.as_ref().map_or("", |o| o.policy_digest.as_str());
         if !policy.is_empty() {
@@ -201,6 +208,7 @@ async fn a_pass_removes_what_the_policy_says_and_keeps_the_rest() {
     for digest in ["d1", "d5", "d8", "d9"] {
         expected.insert(format!("image:sha256:{digest}"));
         expected.insert(format!("refs:image:sha256:{digest}"));
+        expected.insert(format!("events:announced:sha256:{digest}"));
     }
     expected.extend(set(&[
         "policy:p1",

@@ -23,7 +23,7 @@ use strata_scanner::vulndb::VulnDb;
 use super::DbHandle;
 use super::metrics;
 use crate::error::{CoordinatorError, Result};
-use crate::runner::RegistrySettings;
+use crate::runner::{RegistrySettings, Runner};
 use crate::tasks::Tasks;
 
 /// The age gauge is refreshed at least this often, whatever the refresh interval.
@@ -38,6 +38,9 @@ pub struct RefreshSettings {
     pub max_bytes: u64,
     /// Credentials and allow-list for an OCI source (the coordinator's own, as for scans).
     pub registry: RegistrySettings,
+    /// Re-match the latest scan of every image once per new DB (`STRATA_DB_RESCAN`): the rescan delta is
+    /// what new-vulnerability events announce, and DefectDojo gets the re-matched reports.
+    pub rescan: bool,
 }
 
 /// What one refresh did.
@@ -323,6 +326,115 @@ async fn run(handle: Arc<DbHandle>, mut refresher: Option<Refresher>, tasks: Tas
         let wait = due.map_or(TICK, |at| at.saturating_duration_since(Instant::now()).min(TICK));
         if !tasks.sleep(wait.max(Duration::from_millis(100))).await {
             return;
+        }
+    }
+}
+
+/// How often a replica looks whether the DB in use has had its rescan pass.
+const RESCAN_POLL: Duration = Duration::from_secs(2);
+/// The lease id of the replica running a rescan pass (one at a time across the fleet).
+const RESCAN_LEASE: &str = "db-rescan";
+/// Image rescans in flight during a pass.
+const RESCAN_CONCURRENCY: usize = 8;
+
+/// After each new DB, re-matches the latest done scan of every image against it, once across the fleet:
+/// `{prefix}:db:rescanned` holds the content digest of the last DB whose pass completed, and the replica
+/// running a pass holds a lease. A pass cut short (a crash, a stop) leaves the marker on the previous DB,
+/// so the next holder runs it again; rescans are idempotent and events are deduplicated by their ids and
+/// the announced sets, so a repeated pass announces nothing twice.
+pub fn start_rescans(handle: Arc<DbHandle>, runner: Arc<Runner>, tasks: &Tasks) {
+    let owner = uuid::Uuid::new_v4().to_string();
+    let stop = tasks.clone();
+    tasks.spawn(async move {
+        loop {
+            if let Err(e) = rescan_pass(&handle, &runner, &owner).await {
+                tracing::warn!(error = %e, "rescan after a DB update");
+            }
+            if !stop.sleep(RESCAN_POLL).await {
+                return;
+            }
+        }
+    });
+}
+
+/// Runs the pass for the DB in use if no replica has completed it and none runs it now.
+async fn rescan_pass(handle: &DbHandle, runner: &Arc<Runner>, owner: &str) -> Result<()> {
+    use futures_util::StreamExt;
+    use redis::AsyncCommands;
+    let digest = handle.loaded()?.header().content_digest.clone();
+    let store = &runner.store;
+    let marker = store.key("db:rescanned");
+    let done: Option<String> = store.conn().get(&marker).await?;
+    if done.as_deref() == Some(digest.as_str()) || !store.lease(RESCAN_LEASE, owner, RESCAN_LEASE_TTL).await? {
+        return Ok(());
+    }
+    let _renew = {
+        let (store, owner) = (store.clone(), owner.to_string());
+        tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(RESCAN_LEASE_TTL / 3).await;
+                let _ = store.lease(RESCAN_LEASE, &owner, RESCAN_LEASE_TTL).await;
+            }
+        }))
+    };
+    // Read again under the lease: the previous holder may have completed it a moment ago.
+    let done: Option<String> = store.conn().get(&marker).await?;
+    if done.as_deref() == Some(digest.as_str()) {
+        return store.release(RESCAN_LEASE).await;
+    }
+    let latest = latest_done(store.list().await?);
+    tracing::info!(digest = %digest, images = latest.len(), "rescanning the latest scans against the new DB");
+    let outcomes: Vec<Option<bool>> = futures_util::stream::iter(latest)
+        .map(|scan| rescan_one(runner, scan))
+        .buffer_unordered(RESCAN_CONCURRENCY)
+        .collect()
+        .await;
+    let rescanned = outcomes.iter().filter(|o| **o == Some(true)).count();
+    let failed = outcomes.iter().filter(|o| **o == Some(false)).count();
+    let _: () = store.conn().set(&marker, &digest).await?;
+    store.release(RESCAN_LEASE).await?;
+    ::metrics::counter!("strata_db_rescan_passes_total").increment(1);
+    ::metrics::counter!("strata_db_rescan_scans_total").increment(rescanned as u64);
+    tracing::info!(digest = %digest, rescanned, failed, "rescan after the DB update done");
+    Ok(())
+}
+
+const RESCAN_LEASE_TTL: Duration = Duration::from_secs(30);
+
+/// The latest done scan of each image digest.
+fn latest_done(scans: Vec<strata_proto::v1::Scan>) -> Vec<strata_proto::v1::Scan> {
+    let mut latest: std::collections::HashMap<String, strata_proto::v1::Scan> = std::collections::HashMap::new();
+    for scan in scans {
+        if scan.status != strata_proto::v1::ScanStatus::Done as i32 || scan.image_digest.is_empty() {
+            continue;
+        }
+        match latest.get(&scan.image_digest) {
+            Some(kept) if kept.created_unix_ms >= scan.created_unix_ms => {}
+            _ => {
+                latest.insert(scan.image_digest.clone(), scan);
+            }
+        }
+    }
+    latest.into_values().collect()
+}
+
+/// `Some(true)` rescanned, `Some(false)` failed (logged), `None` nothing to re-match (the inventory is
+/// gone or from an older analyser: the next scan of the image brings it up to date).
+async fn rescan_one(runner: &Arc<Runner>, scan: strata_proto::v1::Scan) -> Option<bool> {
+    let stored = match runner.store.get_image(&scan.image_digest).await {
+        Ok(stored) if stored.is_current() => stored,
+        Ok(_) | Err(CoordinatorError::NotFound(_)) => return None,
+        Err(e) => {
+            tracing::warn!(scan = %scan.id, error = %e, "rescan after a DB update: reading the inventory");
+            return Some(false);
+        }
+    };
+    let id = scan.id.clone();
+    match runner.rematch(scan, stored).await {
+        Ok(_) => Some(true),
+        Err(e) => {
+            tracing::warn!(scan = %id, error = %e, "rescan after a DB update");
+            Some(false)
         }
     }
 }

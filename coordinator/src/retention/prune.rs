@@ -41,7 +41,7 @@ pub struct Pass {
 }
 
 /// KEYS: scan, report, scans, scans:active, done:{repo}, refs:image:{d}, image:{d}, refs:policy:{p},
-/// policy:{p}. ARGV: the record as read, the id, "1" when the scan has an image digest, "1" when a policy.
+/// policy:{p}, events:announced:{d} (what was announced of the image goes with its record). ARGV: the record as read, the id, "1" when the scan has an image digest, "1" when a policy.
 const REMOVE: &str = r"
 local id = ARGV[2]
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0, 0, 0} end
@@ -52,7 +52,10 @@ redis.call('ZREM', KEYS[5], id)
 local image, policy = 0, 0
 if ARGV[3] == '1' then
   redis.call('SREM', KEYS[6], id)
-  if redis.call('SCARD', KEYS[6]) == 0 then image = redis.call('DEL', KEYS[7]) end
+  if redis.call('SCARD', KEYS[6]) == 0 then
+    image = redis.call('DEL', KEYS[7])
+    redis.call('DEL', KEYS[10])
+  end
 end
 if ARGV[4] == '1' then
   redis.call('SREM', KEYS[8], id)
@@ -191,7 +194,7 @@ fn remove(store: &ScanStore, scan: &Scan, bytes: &[u8]) -> redis::Cmd {
     let policy = scan.options.as_ref().map_or("", |o| o.policy_digest.as_str());
     let mut cmd = redis::cmd("EVAL");
     cmd.arg(REMOVE)
-        .arg(9)
+        .arg(10)
         .arg(store.key(&format!("scan:{}", scan.id)))
         .arg(store.key(&format!("report:{}", scan.id)))
         .arg(store.key("scans"))
@@ -201,6 +204,7 @@ fn remove(store: &ScanStore, scan: &Scan, bytes: &[u8]) -> redis::Cmd {
         .arg(store.key(&format!("image:{}", scan.image_digest)))
         .arg(store.key(&format!("refs:policy:{policy}")))
         .arg(store.key(&format!("policy:{policy}")))
+        .arg(store.key(&crate::events::outbox::announced_key(&scan.image_digest)))
         .arg(bytes)
         .arg(&scan.id)
         .arg(if scan.image_digest.is_empty() { "0" } else { "1" })

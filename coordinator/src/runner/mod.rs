@@ -51,6 +51,8 @@ pub struct Runner {
     running: Mutex<HashSet<String>>,
     /// Where finished scans are queued for DefectDojo, when it is configured.
     pub outbox: std::sync::OnceLock<crate::defectdojo::outbox::Outbox>,
+    /// Where rescans queue new-vulnerability events, when a webhook is configured.
+    pub events: std::sync::OnceLock<crate::events::outbox::Outbox>,
     /// Lent credentials by scan id, taken when the scan resolves its manifest.
     lent: Mutex<HashMap<String, RegistryCredential>>,
     /// The coordinator's background tasks: scans run among them and stop with them.
@@ -82,6 +84,7 @@ impl Runner {
             slots: Arc::new(Semaphore::new(max_concurrent.max(1))),
             running: Mutex::default(),
             outbox: std::sync::OnceLock::new(),
+            events: std::sync::OnceLock::new(),
             lent: Mutex::default(),
             tasks,
         })
@@ -370,6 +373,11 @@ impl Runner {
 
     /// Stores the report and marks the scan done.
     async fn finish(&self, scan: &mut Scan, report: &Report) -> Result<()> {
+        self.finish_with(scan, report, Vec::new()).await
+    }
+
+    /// As [`finish`](Self::finish), running `extra` (a rescan's events) in the MULTI that marks it done.
+    async fn finish_with(&self, scan: &mut Scan, report: &Report, extra: Vec<redis::Cmd>) -> Result<()> {
         let json = serde_json::to_vec(report).map_err(|e| CoordinatorError::Internal(e.to_string()))?;
         self.store.put_report(&scan.id, &json).await?;
         metrics::counter!("strata_scans_completed_total", "status" => "done").increment(1);
@@ -382,7 +390,11 @@ impl Runner {
                 s.summary = Some(summary(report));
                 s.db_digest = report.db.content_digest.clone();
             },
-            |s| outbox.map(|o| o.prepare(s, report)).unwrap_or_default(),
+            |s| {
+                let mut cmds = outbox.map(|o| o.prepare(s, report)).unwrap_or_default();
+                cmds.extend(extra);
+                cmds
+            },
         )
         .await
     }

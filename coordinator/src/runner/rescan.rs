@@ -41,23 +41,28 @@ impl Runner {
         .await
         .map_err(|e| CoordinatorError::Internal(e.to_string()))??;
         let (before, after) = (finding_keys(&old), finding_keys(&report));
+        let delta: BTreeSet<String> = after.difference(&before).cloned().collect();
         let result = RescanResult {
             scan_id: scan.id.clone(),
             reference: scan.reference.clone(),
-            new_findings: after.difference(&before).cloned().collect(),
+            new_findings: delta.iter().cloned().collect(),
             fixed_findings: before.difference(&after).cloned().collect(),
             db_digest: report.db.content_digest.clone(),
         };
-        self.finish(&mut scan, &report).await?;
+        // Only a new DB makes an image newly vulnerable; a changed ignore file or VEX is the operator's own
+        // doing and is not announced.
+        let events = match self.events.get() {
+            Some(events) if !delta.is_empty() && old.db.content_digest != report.db.content_digest => {
+                let announced = events.announced(&scan.image_digest).await?;
+                events.prepare(&scan, &report, &delta, &announced)
+            }
+            _ => Vec::new(),
+        };
+        self.finish_with(&mut scan, &report, events).await?;
         Ok(result)
     }
 }
 
 fn finding_keys(report: &Report) -> BTreeSet<String> {
-    report
-        .results
-        .iter()
-        .flat_map(|r| &r.findings)
-        .map(|f| format!("{} {}@{} {}", f.id, f.package, f.installed_version, f.path))
-        .collect()
+    crate::events::outbox::findings_by_key(report).into_keys().collect()
 }
