@@ -382,7 +382,12 @@ impl Runner {
                 s.summary = Some(summary(report));
                 s.db_digest = report.db.content_digest.clone();
             },
-            |s| outbox.map(|o| o.prepare(s, report)).unwrap_or_default(),
+            |s| {
+                let mut extra = outbox.map(|o| o.prepare(s, report)).unwrap_or_default();
+                // The fleet query index, superseding the reference's previous scan: a done scan is answerable.
+                extra.push(crate::query::index::prepare(&self.store, s, report));
+                extra
+            },
         )
         .await
     }
