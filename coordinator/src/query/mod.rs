@@ -9,6 +9,7 @@
 //! name; a rollup reads one small `meta` field per image.
 
 pub mod answer;
+pub mod http;
 pub mod index;
 pub mod range;
 
@@ -131,4 +132,28 @@ pub struct RollupAnswer {
     /// Images the rollup looked at (after the repository filter).
     pub images: usize,
     pub bases: Vec<Base>,
+}
+
+impl From<strata_proto::v1::FleetQueryRequest> for QueryRequest {
+    fn from(r: strata_proto::v1::FleetQueryRequest) -> Self {
+        let given = |s: String| (!s.trim().is_empty()).then_some(s);
+        QueryRequest { advisory: given(r.advisory), package: given(r.package), repository: given(r.repository) }
+    }
+}
+
+impl From<strata_proto::v1::RollupRequest> for RollupRequest {
+    fn from(r: strata_proto::v1::RollupRequest) -> Self {
+        let defaults = RollupRequest::default();
+        RollupRequest {
+            repository: (!r.repository.trim().is_empty()).then_some(r.repository),
+            min_images: if r.min_images == 0 { defaults.min_images } else { r.min_images as usize },
+            limit: if r.limit == 0 { defaults.limit } else { r.limit as usize },
+        }
+    }
+}
+
+/// An answer as gRPC carries it: the JSON the HTTP API serves.
+pub fn to_proto(answer: &impl Serialize) -> crate::error::Result<strata_proto::v1::FleetAnswer> {
+    let json = serde_json::to_vec(answer).map_err(|e| crate::error::CoordinatorError::Internal(e.to_string()))?;
+    Ok(strata_proto::v1::FleetAnswer { json })
 }
