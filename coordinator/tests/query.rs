@@ -114,7 +114,12 @@ fn glob_allows(glob: Option<&str>, reference: &str) -> bool {
 }
 
 /// The brute force: every finding of every latest report that the query selects.
-fn brute_query(reports: &BTreeMap<String, (String, Report)>, advisory: Option<&str>, package: Option<&str>, glob: Option<&str>) -> QueryAnswer {
+fn brute_query(
+    reports: &BTreeMap<String, (String, Report)>,
+    advisory: Option<&str>,
+    package: Option<&str>,
+    glob: Option<&str>,
+) -> QueryAnswer {
     let selector = package.map(|p| PackageSelector::parse(p).unwrap());
     let mut matches = BTreeSet::new();
     for (reference, (scan_id, report)) in reports.iter().filter(|(r, _)| glob_allows(glob, r)) {
@@ -122,7 +127,9 @@ fn brute_query(reports: &BTreeMap<String, (String, Report)>, advisory: Option<&s
             for f in &result.findings {
                 let wanted = match (advisory, &selector) {
                     (Some(a), _) => f.id == a || f.aliases.iter().any(|x| x == a),
-                    (None, Some(s)) => f.package == s.name && s.contains(result.ecosystem.as_deref(), &f.installed_version),
+                    (None, Some(s)) => {
+                        f.package == s.name && s.contains(result.ecosystem.as_deref(), &f.installed_version)
+                    }
                     (None, None) => unreachable!(),
                 };
                 if !wanted {
@@ -150,7 +157,12 @@ fn brute_query(reports: &BTreeMap<String, (String, Report)>, advisory: Option<&s
 
 /// The brute force of a rollup: every prefix of every image's layers, its images and the fixable findings
 /// its layers introduced in them.
-fn brute_rollup(reports: &BTreeMap<String, (String, Report)>, glob: Option<&str>, min_images: usize, limit: usize) -> RollupAnswer {
+fn brute_rollup(
+    reports: &BTreeMap<String, (String, Report)>,
+    glob: Option<&str>,
+    min_images: usize,
+    limit: usize,
+) -> RollupAnswer {
     #[derive(Default)]
     struct Chain {
         images: usize,
@@ -199,13 +211,22 @@ fn brute_rollup(reports: &BTreeMap<String, (String, Report)>, glob: Option<&str>
         })
         .collect();
     bases.sort_by(|a, b| {
-        b.fixes.cmp(&a.fixes).then(b.images.cmp(&a.images)).then(a.depth.cmp(&b.depth)).then(a.top_layer.cmp(&b.top_layer))
+        b.fixes
+            .cmp(&a.fixes)
+            .then(b.images.cmp(&a.images))
+            .then(a.depth.cmp(&b.depth))
+            .then(a.top_layer.cmp(&b.top_layer))
     });
     bases.truncate(limit);
     RollupAnswer { images, bases }
 }
 
-async fn index_query(client: &mut Client, advisory: Option<&str>, package: Option<&str>, glob: Option<&str>) -> QueryAnswer {
+async fn index_query(
+    client: &mut Client,
+    advisory: Option<&str>,
+    package: Option<&str>,
+    glob: Option<&str>,
+) -> QueryAnswer {
     let request = FleetQueryRequest {
         advisory: advisory.unwrap_or_default().into(),
         package: package.unwrap_or_default().into(),
@@ -235,15 +256,20 @@ async fn check(client: &mut Client, fleet: &Fleet, stage: &str) -> usize {
     let mut nonempty = 0;
     for glob in [None, Some("team-a/*")] {
         for advisory in &advisories {
-            let (index, brute) =
-                (index_query(client, Some(advisory), None, glob).await, brute_query(&reports, Some(advisory), None, glob));
+            let (index, brute) = (
+                index_query(client, Some(advisory), None, glob).await,
+                brute_query(&reports, Some(advisory), None, glob),
+            );
             assert_eq!(index, brute, "{stage}: --advisory {advisory} --repository {glob:?}");
             nonempty += usize::from(!index.matches.is_empty());
         }
-        let ranged = packages.iter().flat_map(|p| [p.clone(), format!("{p}@<1.1.1n"), format!("{p}@>=2.31,<2.31-13+deb11u5")]);
+        let ranged =
+            packages.iter().flat_map(|p| [p.clone(), format!("{p}@<1.1.1n"), format!("{p}@>=2.31,<2.31-13+deb11u5")]);
         for package in ranged {
-            let (index, brute) =
-                (index_query(client, None, Some(&package), glob).await, brute_query(&reports, None, Some(&package), glob));
+            let (index, brute) = (
+                index_query(client, None, Some(&package), glob).await,
+                brute_query(&reports, None, Some(&package), glob),
+            );
             assert_eq!(index, brute, "{stage}: --package {package} --repository {glob:?}");
             nonempty += usize::from(!index.matches.is_empty());
         }
@@ -262,7 +288,8 @@ async fn check(client: &mut Client, fleet: &Fleet, stage: &str) -> usize {
     assert_eq!(served.status, 200, "{stage}: {}", served.text());
     let served: QueryAnswer = serde_json::from_slice(&served.body).unwrap();
     assert_eq!(served, brute_query(&reports, Some(advisory), None, None), "{stage}: HTTP /v1/query");
-    let rolled = fleet.http("GET", "/v1/rollup?min_images=2&limit=20", &[("Authorization", bearer.as_str())], &[]).unwrap();
+    let rolled =
+        fleet.http("GET", "/v1/rollup?min_images=2&limit=20", &[("Authorization", bearer.as_str())], &[]).unwrap();
     assert_eq!(rolled.status, 200, "{stage}: {}", rolled.text());
     let rolled: RollupAnswer = serde_json::from_slice(&rolled.body).unwrap();
     assert_eq!(rolled, brute_rollup(&reports, None, 2, 20), "{stage}: HTTP /v1/rollup");
@@ -296,7 +323,8 @@ fn query_and_rollup_equal_a_brute_force_over_the_reports() {
     let rootfs = Rootfs::bullseye();
     let a = base_layer(&rootfs, &[("openssl", "1.1.1k-1+deb11u1")], "a");
     let b = base_layer(&rootfs, &[("openssl", "1.1.1n-0+deb11u3")], "b");
-    let m = base_layer(&rootfs, &[("openssl", "1.1.1k-1+deb11u1"), ("glibc", "2.31-13"), ("zlib", "1:1.2.11.dfsg-2")], "m");
+    let m =
+        base_layer(&rootfs, &[("openssl", "1.1.1k-1+deb11u1"), ("glibc", "2.31-13"), ("zlib", "1:1.2.11.dfsg-2")], "m");
     let chain = |i: usize| -> Vec<&Layer> {
         match i % 3 {
             0 => vec![&a],
@@ -339,7 +367,8 @@ fn query_and_rollup_equal_a_brute_force_over_the_reports() {
         check(&mut client, &fleet, "rescan").await;
 
         // Retention keeps the latest done scan of each repository: most references go, with their index.
-        let store = ScanStore::connect(&redis::Client::open("redis://127.0.0.1:6379").unwrap(), &fleet.prefix).await.unwrap();
+        let store =
+            ScanStore::connect(&redis::Client::open("redis://127.0.0.1:6379").unwrap(), &fleet.prefix).await.unwrap();
         let settings = RetentionSettings { days: 1, latest: 1, ..RetentionSettings::default() };
         let pass = prune(&store, &settings, now_ms() + 86_400_000 + 60_000).await.unwrap();
         assert!(pass.scans > 100, "{pass:?}");
