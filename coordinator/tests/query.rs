@@ -31,9 +31,8 @@ use common::{bins, build_db, run};
 const IMAGES: usize = 240;
 const TOKEN: &str = "query-test-token";
 
-type Client = ScanServiceClient<
-    InterceptedService<Channel, Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>>,
->;
+type Bearer = Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>;
+type Client = ScanServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// A layer with the bullseye base files and its dpkg status, `rewrite` applied.
 fn base_layer(rootfs: &Rootfs, rewrite: &[(&str, &str)], marker: &str) -> Layer {
@@ -59,11 +58,10 @@ fn repository(i: usize) -> String {
 async fn client(fleet: &Fleet) -> Client {
     let channel = Channel::from_shared(fleet.url()).unwrap().connect().await.unwrap();
     let header: tonic::metadata::MetadataValue<_> = format!("Bearer {TOKEN}").parse().unwrap();
-    let interceptor: Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send> =
-        Box::new(move |mut r: tonic::Request<()>| {
-            r.metadata_mut().insert("authorization", header.clone());
-            Ok(r)
-        });
+    let interceptor: Bearer = Box::new(move |mut r: tonic::Request<()>| {
+        r.metadata_mut().insert("authorization", header.clone());
+        Ok(r)
+    });
     ScanServiceClient::with_interceptor(channel, interceptor).max_decoding_message_size(256 * 1024 * 1024)
 }
 

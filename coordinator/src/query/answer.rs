@@ -19,6 +19,9 @@ const MAX_LIMIT: usize = 1000;
 /// Images a base lists by name.
 const EXAMPLES: usize = 3;
 
+/// An image's `scan`, `meta` and one `f:{advisory}` field, each absent when the image left the index.
+type HashRow = (Option<String>, Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// Images whose latest scan has the advisory, or the package (in the range), with where it came from.
 pub async fn query(store: &ScanStore, request: &QueryRequest) -> Result<QueryAnswer> {
     let filter = repository_filter(request.repository.as_deref())?;
@@ -45,7 +48,7 @@ pub async fn query(store: &ScanStore, request: &QueryRequest) -> Result<QueryAns
         for (reference, field) in chunk {
             pipe.cmd("HMGET").arg(format!("{base}img:{reference}")).arg("scan").arg("meta").arg(field);
         }
-        let rows: Vec<(Option<String>, Option<Vec<u8>>, Option<Vec<u8>>)> = pipe.query_async(&mut store.conn()).await?;
+        let rows: Vec<HashRow> = pipe.query_async(&mut store.conn()).await?;
         for ((reference, field), row) in chunk.iter().zip(rows) {
             let (Some(scan_id), Some(meta), Some(findings)) = row else { continue };
             let (Ok(meta), Ok(findings)) =
