@@ -1,5 +1,5 @@
-//! `query`: how long the fleet index takes to answer at N images. A real coordinator scans a few real
-//! images; their reports are then indexed N times over (as N references on 20 shared base layers, each with
+//! `query`: how long the fleet index takes to answer at N images. A real coordinator scans a real image
+//! (bullseye, openssl downgraded); their reports are then indexed N times over (as N references on 20 shared base layers, each with
 //! an app layer of its own) by the coordinator's own index-writing function, under the coordinator's
 //! prefix, and `Query` and `Rollup` are timed over gRPC. Anchors from the same run: a Redis `PING` and a
 //! `GetReport` of one real report, over the same connections.
@@ -13,8 +13,11 @@ use strata_coordinator::store::ScanStore;
 use strata_proto::status::is_terminal;
 use strata_proto::v1::{FleetQueryRequest, GetReportRequest, GetScanRequest, RollupRequest, ScanStatus};
 use strata_scanner::report::Report;
+use strata_testkit::debian::{Rootfs, with_source_version};
 use strata_testkit::fleet::{Bins, Fleet};
+use strata_testkit::populate::{Layer, Populator};
 use strata_testkit::registry::TestRegistry;
+use strata_testkit::tarball::TarBuilder;
 
 use crate::client;
 
@@ -66,9 +69,21 @@ pub fn run(bins: &Bins, images: usize, repetitions: usize, command: String) -> R
     let dir = tempfile::tempdir()?;
     let db = crate::simple_population::build_db(bins, dir.path())?;
     let registry = TestRegistry::start();
-    let population = crate::simple_population::push(&registry, 2)?;
+    // The real bullseye base with openssl downgraded to a version real advisories fix, and an app layer.
+    let rootfs = Rootfs::bullseye();
+    let status = with_source_version(&rootfs.status, "openssl", "1.1.1k-1+deb11u1");
+    let base = Layer::from_tar(
+        &TarBuilder::new()
+            .file("etc/os-release", &rootfs.file("usr/lib/os-release"))
+            .file("etc/debian_version", &rootfs.file("etc/debian_version"))
+            .file("var/lib/dpkg/status", status.as_bytes())
+            .build(),
+    );
+    let app = Layer::from_tar(&TarBuilder::new().file("srv/app/1.txt", b"app\n").build());
+    let pushed = Populator::new(&registry).push("fleet/app", "v1", &[&base, &app], "1");
+    let references = vec![format!("{}/{}:{}", registry.host(), pushed.repository, pushed.tag)];
     let fleet = Fleet::start(bins.clone(), &db, 1, &[]);
-    tokio::runtime::Runtime::new()?.block_on(measure(&fleet, &population.references, images, repetitions, command))
+    tokio::runtime::Runtime::new()?.block_on(measure(&fleet, &references, images, repetitions, command))
 }
 
 async fn measure(
