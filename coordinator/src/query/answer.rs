@@ -19,8 +19,8 @@ const MAX_LIMIT: usize = 1000;
 /// Images a base lists by name.
 const EXAMPLES: usize = 3;
 
-/// An image's `scan`, `meta` and one `f:{advisory}` field, each absent when the image left the index.
-type HashRow = (Option<String>, Option<Vec<u8>>, Option<Vec<u8>>);
+/// A reference, the advisory fields of it a query wants, and `HMGET scan meta fields…` of its hash.
+type Fetched = (String, Vec<String>, Vec<Option<Vec<u8>>>);
 
 /// Images whose latest scan has the advisory, or the package (in the range), with where it came from.
 pub async fn query(store: &ScanStore, request: &QueryRequest) -> Result<QueryAnswer> {
@@ -35,35 +35,47 @@ pub async fn query(store: &ScanStore, request: &QueryRequest) -> Result<QueryAns
         _ => return Err(CoordinatorError::Invalid("a query names an advisory or a package, not both".into())),
     };
     let members: Vec<String> = store.conn().smembers(&set).await?;
-    let mut wanted: Vec<(String, String)> = members
-        .iter()
-        .filter_map(|m| m.split_once('\t'))
-        .filter(|(reference, _)| allows(filter.as_ref(), reference))
-        .map(|(r, f)| (r.to_string(), f.to_string()))
-        .collect();
-    wanted.sort();
-    let mut matches = Vec::new();
+    // One read per image, however many of its advisories the set names: its `meta` is decoded once.
+    let mut wanted: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (reference, field) in members.iter().filter_map(|m| m.split_once('\t')) {
+        if allows(filter.as_ref(), reference) {
+            wanted.entry(reference.to_string()).or_default().push(field.to_string());
+        }
+    }
+    let wanted: Vec<(String, Vec<String>)> = wanted.into_iter().collect();
+    let mut fetched: Vec<Fetched> = Vec::with_capacity(wanted.len());
     for chunk in wanted.chunks(CHUNK) {
         let mut pipe = redis::pipe();
-        for (reference, field) in chunk {
-            pipe.cmd("HMGET").arg(format!("{base}img:{reference}")).arg("scan").arg("meta").arg(field);
+        for (reference, fields) in chunk {
+            pipe.cmd("HMGET").arg(format!("{base}img:{reference}")).arg("scan").arg("meta").arg(fields);
         }
-        let rows: Vec<HashRow> = pipe.query_async(&mut store.conn()).await?;
-        for ((reference, field), row) in chunk.iter().zip(rows) {
-            let (Some(scan_id), Some(meta), Some(findings)) = row else { continue };
-            let (Ok(meta), Ok(findings)) =
-                (serde_json::from_slice::<ImageMeta>(&meta), serde_json::from_slice::<Vec<IndexedFinding>>(&findings))
-            else {
+        let rows: Vec<Vec<Option<Vec<u8>>>> = pipe.query_async(&mut store.conn()).await?;
+        fetched.extend(chunk.iter().cloned().zip(rows).map(|((r, f), row)| (r, f, row)));
+    }
+    tokio::task::spawn_blocking(move || matches(fetched, selector.as_ref()))
+        .await
+        .map_err(|e| CoordinatorError::Internal(e.to_string()))
+}
+
+/// Decodes the fetched fields into the answer (an image that left the index in between is skipped).
+fn matches(fetched: Vec<Fetched>, selector: Option<&PackageSelector>) -> QueryAnswer {
+    let mut matches = Vec::new();
+    for (reference, fields, row) in fetched {
+        let mut row = row.into_iter();
+        let (Some(Some(scan_id)), Some(Some(meta))) = (row.next(), row.next()) else { continue };
+        let (Ok(scan_id), Ok(meta)) = (String::from_utf8(scan_id), serde_json::from_slice::<ImageMeta>(&meta)) else {
+            continue;
+        };
+        for (field, findings) in fields.iter().zip(row) {
+            let Some(findings) = findings.and_then(|f| serde_json::from_slice::<Vec<IndexedFinding>>(&f).ok()) else {
                 continue;
             };
             let advisory = field.strip_prefix("f:").unwrap_or(field);
             for f in findings {
-                let wanted = match &selector {
-                    Some(s) => f.package == s.name && s.contains(f.ecosystem.as_deref(), &f.version),
-                    None => true,
-                };
+                let wanted =
+                    selector.is_none_or(|s| f.package == s.name && s.contains(f.ecosystem.as_deref(), &f.version));
                 if wanted {
-                    matches.push(to_match(reference, &scan_id, advisory, &meta, f));
+                    matches.push(to_match(&reference, &scan_id, advisory, &meta, f));
                 }
             }
         }
@@ -71,7 +83,7 @@ pub async fn query(store: &ScanStore, request: &QueryRequest) -> Result<QueryAns
     matches.sort();
     matches.dedup();
     let images = matches.iter().map(|m| &m.reference).collect::<BTreeSet<_>>().len();
-    Ok(QueryAnswer { images, matches })
+    QueryAnswer { images, matches }
 }
 
 fn to_match(reference: &str, scan_id: &str, advisory: &str, meta: &ImageMeta, f: IndexedFinding) -> Match {
