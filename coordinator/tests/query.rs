@@ -294,7 +294,14 @@ async fn check(client: &mut Client, fleet: &Fleet, stage: &str) -> usize {
     for headers in [&[][..], &[("Authorization", "Bearer wrong")][..]] {
         assert_eq!(fleet.http("GET", &path, headers, &[]).unwrap().status, 401, "{stage}: {headers:?}");
         assert_eq!(fleet.http("GET", "/v1/rollup", headers, &[]).unwrap().status, 401, "{stage}: {headers:?}");
+        // Refused before the parameters are read.
+        let bad = "/v1/rollup?min_images=many";
+        assert_eq!(fleet.http("GET", bad, headers, &[]).unwrap().status, 401, "{stage}: {headers:?}");
     }
+    let bad = fleet.http("GET", "/v1/rollup?min_images=many", &[("Authorization", bearer.as_str())], &[]).unwrap();
+    assert_eq!(bad.status, 400, "{stage}: {}", bad.text());
+    let both = fleet.http("GET", "/v1/query?advisory=A&package=b", &[("Authorization", bearer.as_str())], &[]).unwrap();
+    assert_eq!(both.status, 400, "{stage}: {}", both.text());
     nonempty
 }
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
@@ -48,28 +48,33 @@ fn failed(e: &CoordinatorError) -> Response {
     }
 }
 
-pub async fn query(
-    State(api): State<Arc<FleetApi>>,
-    headers: HeaderMap,
-    Query(request): Query<QueryRequest>,
-) -> Response {
+/// The request's parameters, read only once the caller is known to hold the token.
+fn parameters<T: serde::de::DeserializeOwned>(uri: &Uri) -> Result<T, String> {
+    Query::<T>::try_from_uri(uri).map(|Query(t)| t).map_err(|e| e.body_text())
+}
+
+pub async fn query(State(api): State<Arc<FleetApi>>, headers: HeaderMap, uri: Uri) -> Response {
     if let Some(refused) = api.unauthorized(&headers) {
         return refused;
     }
+    let request: QueryRequest = match parameters(&uri) {
+        Ok(r) => r,
+        Err(why) => return error(StatusCode::BAD_REQUEST, &why),
+    };
     match answer::query(&api.store, &request).await {
         Ok(answer) => respond(StatusCode::OK, &answer),
         Err(e) => failed(&e),
     }
 }
 
-pub async fn rollup(
-    State(api): State<Arc<FleetApi>>,
-    headers: HeaderMap,
-    Query(request): Query<RollupRequest>,
-) -> Response {
+pub async fn rollup(State(api): State<Arc<FleetApi>>, headers: HeaderMap, uri: Uri) -> Response {
     if let Some(refused) = api.unauthorized(&headers) {
         return refused;
     }
+    let request: RollupRequest = match parameters(&uri) {
+        Ok(r) => r,
+        Err(why) => return error(StatusCode::BAD_REQUEST, &why),
+    };
     match answer::rollup(&api.store, &request).await {
         Ok(answer) => respond(StatusCode::OK, &answer),
         Err(e) => failed(&e),
