@@ -48,6 +48,49 @@ pub enum Command {
     Sweep(SweepArgs),
     /// DefectDojo: check that a URL and API key work (docs/defectdojo.md).
     Defectdojo(DefectDojoArgs),
+    /// The images whose latest scan has an advisory or a package, with the layer and Dockerfile step that
+    /// brought it and the fix (docs/query.md).
+    Query(QueryArgs),
+    /// The layer chains shared across the fleet whose rebuild fixes the most findings (docs/query.md).
+    Rollup(RollupArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("what").required(true).args(["advisory", "package"]))]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub coordinator: CoordinatorArgs,
+    /// An advisory id or alias (`CVE-2023-0286`, `DSA-5343-1`).
+    #[arg(long)]
+    pub advisory: Option<String>,
+    /// A package, `NAME` or `NAME@RANGE` in its ecosystem's version order (`libssl1.1@<1.1.1n`,
+    /// `lodash@>=4.0.0,<4.17.21`).
+    #[arg(long)]
+    pub package: Option<String>,
+    /// Only repositories matching this glob (`team/*`, with or without the registry).
+    #[arg(long)]
+    pub repository: Option<String>,
+    /// The answer as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RollupArgs {
+    #[command(flatten)]
+    pub coordinator: CoordinatorArgs,
+    /// Only repositories matching this glob.
+    #[arg(long)]
+    pub repository: Option<String>,
+    /// A chain is a base when at least this many images are built on it.
+    #[arg(long, default_value_t = 2)]
+    pub min_images: u32,
+    /// Bases listed at most.
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    /// The answer as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The API key comes from STRATA_DEFECTDOJO_TOKEN_FILE or STRATA_DEFECTDOJO_TOKEN, never from a flag.

@@ -58,6 +58,8 @@ fn main() -> ExitCode {
             Command::Cancel(args) => commands::fleet::cancel(args).await,
             Command::Sweep(args) => commands::sweep::run(args).await,
             Command::Defectdojo(args) => commands::defectdojo::run(args).await,
+            Command::Query(args) => commands::query::query(args).await,
+            Command::Rollup(args) => commands::query::rollup(args).await,
         }
     });
     // Export the submit's spans before the runtime goes.

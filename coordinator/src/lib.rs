@@ -22,6 +22,7 @@ pub mod harbor;
 pub mod http;
 pub mod notify;
 pub mod policy;
+pub mod query;
 pub mod retention;
 pub mod runner;
 pub mod schedule;

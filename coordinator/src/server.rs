@@ -247,7 +247,8 @@ async fn serve_http(addr: &str, config: &Config, runner: &Arc<Runner>, redis: &r
     };
     tracing::info!(addr = %addr, scan_on_push = notify.is_some(), "HTTP API listening");
     let adapter = Arc::new(crate::harbor::api::Adapter { runner: runner.clone(), token: config.token.clone() });
-    let router = crate::http::router(adapter, notify);
+    let fleet = Arc::new(crate::query::http::FleetApi { store: runner.store.clone(), token: config.token.clone() });
+    let router = crate::http::router(adapter, notify, fleet);
     runner.tasks.spawn_graceful(crate::http::serve(listener, router, runner.tasks.stopped()));
     Ok(())
 }

@@ -168,6 +168,22 @@ impl ScanService for ScanApi {
             }
         }
     }
+
+    async fn query(
+        &self,
+        request: Request<strata_proto::v1::FleetQueryRequest>,
+    ) -> Result<Response<strata_proto::v1::FleetAnswer>, Status> {
+        let answer = crate::query::answer::query(&self.runner.store, &request.into_inner().into()).await?;
+        Ok(Response::new(crate::query::to_proto(&answer)?))
+    }
+
+    async fn rollup(
+        &self,
+        request: Request<strata_proto::v1::RollupRequest>,
+    ) -> Result<Response<strata_proto::v1::FleetAnswer>, Status> {
+        let answer = crate::query::answer::rollup(&self.runner.store, &request.into_inner().into()).await?;
+        Ok(Response::new(crate::query::to_proto(&answer)?))
+    }
 }
 
 /// A nightly run scans the same reference every night; a rescan re-matches each reference's latest scan.

@@ -341,7 +341,7 @@ impl Sweeper {
 }
 
 /// Include patterns: `team/*` matches the repositories directly under `team/`, `team/**` all below it.
-fn patterns(given: &[String]) -> Result<Option<globset::GlobSet>> {
+pub(crate) fn patterns(given: &[String]) -> Result<Option<globset::GlobSet>> {
     let given: Vec<&String> = given.iter().filter(|p| !p.trim().is_empty()).collect();
     if given.is_empty() {
         return Ok(None);

@@ -8,7 +8,8 @@
 //! - `nights`: two nightly runs over a realistic population (docs/benchmarks.md, "Two nights");
 //! - `scaling`: night 1 with 1, 2, 4 workers, cold each time (docs/scaling.md);
 //! - `big-layer`: a worker's peak memory while it analyses a 1 GiB layer;
-//! - `fleet`: warm rescans and one image cold through the fleet vs local mode.
+//! - `fleet`: warm rescans and one image cold through the fleet vs local mode;
+//! - `query`: the fleet index's query and rollup times at 10,000 images (docs/query.md).
 //!
 //! It is a measuring tool, not a test: it reports what happened, including failures, and exits non-zero
 //! only when it could not run or when a run lost scans.
@@ -29,6 +30,7 @@ mod plot;
 mod population;
 mod procstat;
 mod push;
+mod query;
 mod redis_size;
 mod report;
 mod sampler;
@@ -139,6 +141,17 @@ enum Cmd {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
     },
+    /// The fleet index's answer times (`strata query`, `strata rollup`) at `images` indexed images, with a
+    /// Redis PING and a GetReport as anchors (docs/benchmarks.md, "Fleet query").
+    Query {
+        #[arg(long, default_value_t = 10_000)]
+        images: usize,
+        /// Timed calls of each kind (median and p95 are reported).
+        #[arg(long, default_value_t = 20)]
+        repetitions: usize,
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
 }
 
 fn bins() -> Result<Bins> {
@@ -212,6 +225,11 @@ fn main() -> Result<()> {
             write(&json, &serde_json::to_vec_pretty(&report)?)?;
         }
         Cmd::Fleet { images, workers, runs, json } => compare::fleet(&bins()?, images, workers, runs, json.as_deref())?,
+        Cmd::Query { images, repetitions, json } => {
+            let report = query::run(&bins()?, images, repetitions, command)?;
+            print!("{}", query::table(&report));
+            write(&json, &serde_json::to_vec_pretty(&report)?)?;
+        }
     }
     Ok(())
 }

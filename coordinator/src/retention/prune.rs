@@ -4,7 +4,8 @@
 //!
 //! A scan goes in one script that first checks its record is unchanged since the pass read it (a rescan
 //! or a cancel in between keeps it) and that it is not active; it removes the record, the report, its
-//! index entries, and the image record and policy document when no other scan uses them.
+//! index entries, and the image record and policy document when no other scan uses them; then the fleet
+//! query index's entries of the scan ([`crate::query::index::unindex`]).
 
 use prost::Message;
 use strata_proto::status::is_terminal;
@@ -145,6 +146,8 @@ async fn batch(
     }
     for (scan, bytes) in &removable {
         pipe.add_command(remove(store, scan, bytes));
+        // After the removal, which it checks happened: the image's query index entries go with its scan.
+        pipe.add_command(crate::query::index::unindex(store, scan)).ignore();
     }
     let outcomes: Vec<(i64, i64, i64)> = pipe.query_async(&mut conn).await?;
     pass.orphans += orphans.len() as u64;

@@ -393,6 +393,8 @@ impl Runner {
             |s| {
                 let mut cmds = outbox.map(|o| o.prepare(s, report)).unwrap_or_default();
                 cmds.extend(extra);
+                // The fleet query index, superseding the reference's previous scan: a done scan is answerable.
+                cmds.push(crate::query::index::prepare(&self.store, s, report));
                 cmds
             },
         )
