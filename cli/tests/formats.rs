@@ -232,12 +232,17 @@ fn go_scan(input: &str, db: &Path, args: &[&str]) -> Outcome {
     run(&mut cmd)
 }
 
-/// (id, path) of the findings with `reachability`, from a JSON report.
-fn with_reachability(report: &Value, reachability: &str) -> BTreeSet<(String, String)> {
-    finding_values(report)
-        .filter(|f| f["reachability"] == reachability)
-        .map(|f| (f["id"].as_str().unwrap().into(), f["path"].as_str().unwrap().into()))
-        .collect()
+/// A finding's identity in a JSON report: one advisory may name several modules of one binary (stdlib and
+/// golang.org/x/net), so the package is part of it.
+type FindingKey = (String, String, String);
+
+fn finding_key(f: &Value) -> FindingKey {
+    (f["id"].as_str().unwrap().into(), f["path"].as_str().unwrap().into(), f["package"].as_str().unwrap().into())
+}
+
+/// The findings with `reachability`, from a JSON report.
+fn with_reachability(report: &Value, reachability: &str) -> BTreeSet<FindingKey> {
+    finding_values(report).filter(|f| f["reachability"] == reachability).map(finding_key).collect()
 }
 
 #[test]
@@ -254,11 +259,8 @@ fn go_reachability_in_sarif_cyclonedx_and_openvex() {
     let out = go_scan(&input, &db, &["--format", "json", "--reachable-only"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let only = out.json();
-    let all: BTreeSet<(String, String)> = finding_values(&plain)
-        .map(|f| (f["id"].as_str().unwrap().into(), f["path"].as_str().unwrap().into()))
-        .collect();
-    let kept: BTreeSet<(String, String)> =
-        finding_values(&only).map(|f| (f["id"].as_str().unwrap().into(), f["path"].as_str().unwrap().into())).collect();
+    let all: BTreeSet<FindingKey> = finding_values(&plain).map(finding_key).collect();
+    let kept: BTreeSet<FindingKey> = finding_values(&only).map(finding_key).collect();
     assert_eq!(kept, all.difference(&unreachable).cloned().collect::<BTreeSet<_>>());
     assert_eq!(only["summary"]["hidden_by"]["unreachable"].as_u64().unwrap_or(0) as usize, unreachable.len());
 
