@@ -380,5 +380,35 @@ fn query_and_rollup_equal_a_brute_force_over_the_reports() {
         let left = latest_reports(&mut client).await.len();
         assert!(left < 30, "{left} references left");
         check(&mut client, &fleet, "after retention").await;
+        cli_answers(&mut client, &fleet).await;
     });
+}
+
+/// `strata query` and `strata rollup` print the coordinator's answers: the same JSON with `--json`, and
+/// lines a person reads without.
+async fn cli_answers(client: &mut Client, fleet: &Fleet) {
+    let reports = latest_reports(client).await;
+    let advisory = reports.values().flat_map(|(_, r)| r.results.iter().flat_map(|r| &r.findings)).next();
+    let advisory = advisory.expect("findings left after retention").id.clone();
+    let strata = |args: &[&str]| {
+        let mut cmd = fleet.strata();
+        cmd.env("STRATA_TOKEN", TOKEN).args(args);
+        let (code, out, err) = run(cmd);
+        assert_eq!(code, 0, "strata {args:?}: {err}");
+        out
+    };
+    let json = strata(&["query", "--advisory", &advisory, "--json"]);
+    let answer: QueryAnswer = serde_json::from_str(&json).unwrap();
+    assert_eq!(answer, brute_query(&reports, Some(&advisory), None, None), "strata query --json");
+    assert!(answer.images > 0, "{json}");
+    let lines = strata(&["query", "--advisory", &advisory]);
+    assert!(lines.contains(&format!("{} image(s), {} finding(s)", answer.images, answer.matches.len())), "{lines}");
+    assert_eq!(lines.matches(&format!("  {advisory} ")).count(), answer.matches.len(), "{lines}");
+
+    let json = strata(&["rollup", "--min-images", "1", "--limit", "1000", "--json"]);
+    let rolled: RollupAnswer = serde_json::from_str(&json).unwrap();
+    assert_eq!(rolled, brute_rollup(&reports, None, 1, 1000), "strata rollup --json");
+    let lines = strata(&["rollup", "--min-images", "1", "--limit", "1000"]);
+    assert_eq!(lines.matches("rebuilding on base@").count(), rolled.bases.len(), "{lines}");
+    assert!(lines.contains(&format!("{} image(s) looked at", rolled.images)), "{lines}");
 }
