@@ -69,17 +69,15 @@ pub fn reachability(index: Option<&SymbolIndex<'_>>, affected: &[&Affected]) -> 
 fn split(name: &str) -> Option<(Cow<'_, str>, Cow<'_, str>)> {
     let (package, rest) = split_go_name(name)?;
     let package = unescape_go_path(package);
-    let symbol = match without_type_arguments(rest) {
-        Cow::Borrowed(r) => match r.strip_prefix("(*").and_then(|r| r.split_once(')')) {
-            Some((receiver, method)) => Cow::Owned(format!("{receiver}{method}")),
-            None => Cow::Borrowed(r),
-        },
-        Cow::Owned(r) => Cow::Owned(match r.strip_prefix("(*").and_then(|r| r.split_once(')')) {
-            Some((receiver, method)) => format!("{receiver}{method}"),
-            None => r,
-        }),
-    };
-    Some((package, symbol))
+    Some((package, without_pointer_receiver(without_type_arguments(rest))))
+}
+
+/// `(*T).M` → `T.M`: advisories name methods by type, whatever the receiver.
+fn without_pointer_receiver(name: Cow<'_, str>) -> Cow<'_, str> {
+    match name.strip_prefix("(*").and_then(|r| r.split_once(')')) {
+        Some((receiver, method)) => Cow::Owned(format!("{receiver}{method}")),
+        None => name,
+    }
 }
 
 /// Drops bracketed type arguments, nested ones included; a name without brackets is borrowed.
